@@ -1,0 +1,64 @@
+namespace MCUNetV2.Compiler.Diagnostics;
+
+public enum DiagnosticSeverity { Message, Warning, Error }
+
+/// <summary>A diagnostic with a stable code (MCU + four digits), the file it is about and, where known, a line.</summary>
+public sealed record CompilerDiagnostic(
+    DiagnosticSeverity Severity,
+    string Code,
+    string Message,
+    string? File = null,
+    int Line = 0,
+    int Column = 0)
+{
+    public override string ToString() =>
+        $"{File}{(Line > 0 ? $"({Line}{(Column > 0 ? $",{Column}" : "")})" : "")}: {Severity.ToString().ToLowerInvariant()} {Code}: {Message}";
+}
+
+/// <summary>Thrown by any stage for input the compiler refuses. Carries a coded diagnostic; never a bug.</summary>
+public sealed class CompilerException : Exception
+{
+    public CompilerDiagnostic Diagnostic { get; }
+
+    public CompilerException(string code, string message, string? file = null, int line = 0, int column = 0, Exception? inner = null)
+        : base(message, inner)
+    {
+        Diagnostic = new CompilerDiagnostic(DiagnosticSeverity.Error, code, message, file, line, column);
+    }
+}
+
+/// <summary>Receives diagnostics and progress messages; the MSBuild task forwards them to the build log.</summary>
+public interface IDiagnosticSink
+{
+    void Report(CompilerDiagnostic diagnostic);
+    void Info(string message);
+}
+
+/// <summary>The documented diagnostic codes. Keep README.md's table in step with this list.</summary>
+public static class ErrorCodes
+{
+    // 1xxx: model import
+    public const string ModelNotFound = "MCU1001";
+    public const string ModelCorrupt = "MCU1002";
+    public const string UnsupportedOperator = "MCU1003";
+    public const string DynamicShape = "MCU1004";
+    public const string MissingInitializer = "MCU1005";
+    public const string UnsupportedModel = "MCU1006";
+    // 2xxx: quantization / calibration
+    public const string CalibrationMissing = "MCU2001";
+    public const string CalibrationUnreadable = "MCU2002";
+    // 3xxx: planning
+    public const string BadPatchGrid = "MCU3001";
+    public const string PatchingDoesNotHelp = "MCU3002";
+    // 4xxx: item metadata / options
+    public const string BadMetadata = "MCU4001";
+    // 5xxx: toolchain
+    public const string ToolchainMissing = "MCU5001";
+    public const string CompileFailed = "MCU5002";
+    public const string ArchiveFailed = "MCU5003";
+    public const string QemuMissing = "MCU5004";
+    public const string QemuFailed = "MCU5005";
+    public const string VerificationMismatch = "MCU5006";
+    // 9xxx: internal
+    public const string InternalError = "MCU9001";
+}

@@ -1,0 +1,131 @@
+using MCUNetV2.Compiler.Graph;
+
+namespace MCUNetV2.Compiler.Execution;
+
+/// <summary>
+/// Float reference of the imported graph (NHWC). It is checked against ONNX Runtime in the tests and drives
+/// calibration: <see cref="Run"/> can report every intermediate tensor.
+/// </summary>
+public static class FloatExecutor
+{
+    /// <summary>Runs the graph on an NHWC input; <paramref name="observe"/> sees every tensor (input included).</summary>
+    public static float[] Run(ModelGraph graph, float[] input, Action<Tensor, float[]>? observe = null)
+    {
+        if (input.Length != graph.Input.Shape.Elements)
+            throw new ArgumentException($"input has {input.Length} values, the model takes {graph.Input.Shape.Elements}");
+        var values = new Dictionary<Tensor, float[]> { [graph.Input] = input };
+        observe?.Invoke(graph.Input, input);
+        var lastUse = graph.LastUse();
+        for (int i = 0; i < graph.Layers.Count; i++)
+        {
+            var layer = graph.Layers[i];
+            var ins = layer.Inputs.Select(t => values[t]).ToArray();
+            var output = layer switch
+            {
+                Conv2D c => Conv(c, ins[0]),
+                Add a => AddLayer(a, ins[0], ins[1]),
+                AveragePool p => Pool(p, ins[0]),
+                FullyConnected f => Fc(f, ins[0]),
+                Softmax => SoftmaxOf(ins[0]),
+                _ => throw new NotSupportedException(layer.Op),
+            };
+            values[layer.Output] = output;
+            observe?.Invoke(layer.Output, output);
+            foreach (var t in layer.Inputs) if (lastUse[t] == i && t != graph.Output) values.Remove(t);
+        }
+        return values[graph.Output];
+    }
+
+    /// <summary>NCHW (ONNX layout) to NHWC.</summary>
+    public static float[] NchwToNhwc(float[] x, TensorShape s)
+    {
+        var r = new float[x.Length];
+        for (int c = 0; c < s.C; c++)
+            for (int y = 0; y < s.H; y++)
+                for (int xx = 0; xx < s.W; xx++)
+                    r[(y * s.W + xx) * s.C + c] = x[(c * s.H + y) * s.W + xx];
+        return r;
+    }
+
+    private static float[] Conv(Conv2D l, float[] x)
+    {
+        var si = l.Inputs[0].Shape; var so = l.Output.Shape; var w = l.Window;
+        int cpg = l.InChannelsPerGroup, opg = l.OutChannels / l.Groups;
+        var y = new float[so.Elements];
+        for (int oy = 0; oy < so.H; oy++)
+            for (int ox = 0; ox < so.W; ox++)
+                for (int oc = 0; oc < so.C; oc++)
+                {
+                    int g = oc / opg;
+                    double acc = l.Bias[oc];
+                    for (int ky = 0; ky < w.KernelH; ky++)
+                    {
+                        int iy = oy * w.StrideH - w.Pad.Top + ky * w.DilationH;
+                        if (iy < 0 || iy >= si.H) continue;
+                        for (int kx = 0; kx < w.KernelW; kx++)
+                        {
+                            int ix = ox * w.StrideW - w.Pad.Left + kx * w.DilationW;
+                            if (ix < 0 || ix >= si.W) continue;
+                            int xo = (iy * si.W + ix) * si.C + g * cpg;
+                            int wo = ((oc * w.KernelH + ky) * w.KernelW + kx) * cpg;
+                            for (int ic = 0; ic < cpg; ic++) acc += (double)x[xo + ic] * l.Weights[wo + ic];
+                        }
+                    }
+                    y[(oy * so.W + ox) * so.C + oc] = l.Activation.Apply((float)acc);
+                }
+        return y;
+    }
+
+    private static float[] AddLayer(Add l, float[] a, float[] b)
+    {
+        var y = new float[a.Length];
+        for (int i = 0; i < y.Length; i++) y[i] = l.Activation.Apply(a[i] + b[i]);
+        return y;
+    }
+
+    private static float[] Pool(AveragePool l, float[] x)
+    {
+        var si = l.Inputs[0].Shape; var so = l.Output.Shape; var w = l.Window;
+        var y = new float[so.Elements];
+        for (int oy = 0; oy < so.H; oy++)
+            for (int ox = 0; ox < so.W; ox++)
+                for (int c = 0; c < so.C; c++)
+                {
+                    double sum = 0; int count = 0;
+                    for (int ky = 0; ky < w.KernelH; ky++)
+                    {
+                        int iy = oy * w.StrideH - w.Pad.Top + ky;
+                        if (iy < 0 || iy >= si.H) continue;
+                        for (int kx = 0; kx < w.KernelW; kx++)
+                        {
+                            int ix = ox * w.StrideW - w.Pad.Left + kx;
+                            if (ix < 0 || ix >= si.W) continue;
+                            sum += x[(iy * si.W + ix) * si.C + c]; count++;
+                        }
+                    }
+                    y[(oy * so.W + ox) * so.C + c] = (float)(sum / Math.Max(1, count));
+                }
+        return y;
+    }
+
+    private static float[] Fc(FullyConnected l, float[] x)
+    {
+        int k = l.InFeatures, n = l.OutFeatures;
+        var y = new float[n];
+        for (int o = 0; o < n; o++)
+        {
+            double acc = l.Bias[o];
+            for (int i = 0; i < k; i++) acc += (double)x[i] * l.Weights[o * k + i];
+            y[o] = l.Activation.Apply((float)acc);
+        }
+        return y;
+    }
+
+    private static float[] SoftmaxOf(float[] x)
+    {
+        float max = x.Max();
+        var e = x.Select(v => Math.Exp(v - max)).ToArray();
+        double sum = e.Sum();
+        return e.Select(v => (float)(v / sum)).ToArray();
+    }
+}

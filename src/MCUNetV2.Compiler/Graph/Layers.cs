@@ -1,0 +1,132 @@
+namespace MCUNetV2.Compiler.Graph;
+
+/// <summary>A rectangle of rows and columns of a feature map: rows [Y0, Y0+H), columns [X0, X0+W).</summary>
+public readonly record struct Region(int Y0, int X0, int H, int W)
+{
+    public int Y1 => Y0 + H;
+    public int X1 => X0 + W;
+    public bool IsEmpty => H <= 0 || W <= 0;
+    public static Region Full(TensorShape s) => new(0, 0, s.H, s.W);
+    public static Region FromBounds(int y0, int x0, int y1, int x1) => new(y0, x0, y1 - y0, x1 - x0);
+    public Region Union(Region o) => IsEmpty ? o : o.IsEmpty ? this
+        : FromBounds(Math.Min(Y0, o.Y0), Math.Min(X0, o.X0), Math.Max(Y1, o.Y1), Math.Max(X1, o.X1));
+    public bool Contains(Region o) => o.IsEmpty || (o.Y0 >= Y0 && o.X0 >= X0 && o.Y1 <= Y1 && o.X1 <= X1);
+    public override string ToString() => $"[{Y0}:{Y1}, {X0}:{X1}]";
+}
+
+/// <summary>Zero padding added around the input of a window operator.</summary>
+public readonly record struct Padding(int Top, int Left, int Bottom, int Right)
+{
+    public static readonly Padding Zero = new(0, 0, 0, 0);
+    public Padding Add(Padding o) => new(Top + o.Top, Left + o.Left, Bottom + o.Bottom, Right + o.Right);
+}
+
+/// <summary>Geometry of a sliding-window operator (convolution or pooling) over H and W.</summary>
+public readonly record struct Window(int KernelH, int KernelW, int StrideH, int StrideW, int DilationH, int DilationW, Padding Pad)
+{
+    public int OutputSize(int inSize, bool rows)
+    {
+        int k = rows ? KernelH : KernelW, s = rows ? StrideH : StrideW, d = rows ? DilationH : DilationW;
+        int pad = rows ? Pad.Top + Pad.Bottom : Pad.Left + Pad.Right;
+        return (inSize + pad - d * (k - 1) - 1) / s + 1;
+    }
+
+    /// <summary>Input rows/cols (clipped to the input) that output region <paramref name="o"/> reads.</summary>
+    public Region InputRegion(Region o, TensorShape input)
+    {
+        if (o.IsEmpty) return default;
+        int y0 = o.Y0 * StrideH - Pad.Top, y1 = (o.Y1 - 1) * StrideH - Pad.Top + DilationH * (KernelH - 1) + 1;
+        int x0 = o.X0 * StrideW - Pad.Left, x1 = (o.X1 - 1) * StrideW - Pad.Left + DilationW * (KernelW - 1) + 1;
+        return Region.FromBounds(Math.Max(0, y0), Math.Max(0, x0), Math.Min(input.H, y1), Math.Min(input.W, x1));
+    }
+}
+
+public abstract class Layer
+{
+    protected Layer(string name, IReadOnlyList<Tensor> inputs, Tensor output) { Name = name; Inputs = inputs; Output = output; }
+    public string Name { get; }
+    public IReadOnlyList<Tensor> Inputs { get; }
+    public Tensor Output { get; set; }
+    public abstract string Op { get; }
+    public abstract long Macs { get; }
+    /// <summary>True when each output pixel depends on a bounded neighbourhood of input pixels (can run on patches).</summary>
+    public abstract bool IsSpatiallyLocal { get; }
+    /// <summary>The input region that output region <paramref name="o"/> needs from input <paramref name="index"/>.</summary>
+    public virtual Region InputRegion(int index, Region o) => throw new InvalidOperationException($"{Op} is not spatially local");
+    public override string ToString() => $"{Op} {Name}: {string.Join(", ", Inputs.Select(i => i.Shape))} -> {Output.Shape}";
+}
+
+/// <summary>2-D convolution, grouped or depthwise, with folded batch norm, folded padding and fused activation.</summary>
+public sealed class Conv2D : Layer
+{
+    public Conv2D(string name, Tensor input, Tensor output, Window window, int groups, float[] weights, float[] bias, ActivationRange activation)
+        : base(name, new[] { input }, output)
+    {
+        Window = window; Groups = groups; Weights = weights; Bias = bias; Activation = activation;
+    }
+    public Window Window { get; }
+    public int Groups { get; }
+    /// <summary>[Cout][KernelH][KernelW][Cin/Groups].</summary>
+    public float[] Weights { get; set; }
+    public float[] Bias { get; set; }
+    public ActivationRange Activation { get; set; }
+    public int InChannels => Inputs[0].Shape.C;
+    public int OutChannels => Output.Shape.C;
+    public int InChannelsPerGroup => InChannels / Groups;
+    public bool IsDepthwise => Groups > 1 && Groups == InChannels && OutChannels == InChannels;
+    public bool IsPointwise => Window.KernelH == 1 && Window.KernelW == 1 && Window.StrideH == 1 && Window.StrideW == 1 && Window.Pad == Padding.Zero && Groups == 1;
+    public override string Op => IsDepthwise ? "DepthwiseConv2D" : IsPointwise ? "PointwiseConv2D" : "Conv2D";
+    public override long Macs => (long)Output.Shape.Elements * Window.KernelH * Window.KernelW * InChannelsPerGroup;
+    public override bool IsSpatiallyLocal => true;
+    public override Region InputRegion(int index, Region o) => Window.InputRegion(o, Inputs[0].Shape);
+}
+
+/// <summary>Element-wise sum of two tensors of equal shape (residual connection), optional fused activation.</summary>
+public sealed class Add : Layer
+{
+    public Add(string name, Tensor a, Tensor b, Tensor output) : base(name, new[] { a, b }, output) { }
+    public ActivationRange Activation { get; set; } = ActivationRange.None;
+    public override string Op => "Add";
+    public override long Macs => Output.Shape.Elements;
+    public override bool IsSpatiallyLocal => true;
+    public override Region InputRegion(int index, Region o) => o;
+}
+
+/// <summary>Average pooling (padding excluded from the count).</summary>
+public sealed class AveragePool : Layer
+{
+    public AveragePool(string name, Tensor input, Tensor output, Window window) : base(name, new[] { input }, output) { Window = window; }
+    public Window Window { get; }
+    public bool IsGlobal => Output.Shape.H == 1 && Output.Shape.W == 1 && Window.KernelH >= Inputs[0].Shape.H && Window.KernelW >= Inputs[0].Shape.W;
+    public override string Op => IsGlobal ? "GlobalAveragePool" : "AveragePool";
+    public override long Macs => (long)Output.Shape.Elements * Window.KernelH * Window.KernelW;
+    public override bool IsSpatiallyLocal => !IsGlobal;
+    public override Region InputRegion(int index, Region o) => Window.InputRegion(o, Inputs[0].Shape);
+}
+
+/// <summary>Fully connected layer y = W x + b over a (1, 1, K) input, optional fused activation.</summary>
+public sealed class FullyConnected : Layer
+{
+    public FullyConnected(string name, Tensor input, Tensor output, float[] weights, float[] bias) : base(name, new[] { input }, output)
+    {
+        Weights = weights; Bias = bias;
+    }
+    /// <summary>[Out][In], In in NHWC order of the input tensor.</summary>
+    public float[] Weights { get; set; }
+    public float[] Bias { get; set; }
+    public ActivationRange Activation { get; set; } = ActivationRange.None;
+    public int InFeatures => Inputs[0].Shape.Elements;
+    public int OutFeatures => Output.Shape.Elements;
+    public override string Op => "FullyConnected";
+    public override long Macs => (long)InFeatures * OutFeatures;
+    public override bool IsSpatiallyLocal => false;
+}
+
+/// <summary>Softmax over the channel (last) axis.</summary>
+public sealed class Softmax : Layer
+{
+    public Softmax(string name, Tensor input, Tensor output) : base(name, new[] { input }, output) { }
+    public override string Op => "Softmax";
+    public override long Macs => Output.Shape.Elements;
+    public override bool IsSpatiallyLocal => false;
+}

@@ -1,0 +1,57 @@
+namespace MCUNetV2.Compiler.Graph;
+
+/// <summary>Shape of an activation, batch 1, channels last (NHWC). A vector of K features is (1, 1, K).</summary>
+public readonly record struct TensorShape(int H, int W, int C)
+{
+    public int Elements => H * W * C;
+    public override string ToString() => $"{H}x{W}x{C}";
+}
+
+/// <summary>An activation tensor of the graph (weights live inside the layers).</summary>
+public sealed class Tensor
+{
+    public Tensor(string name, TensorShape shape) { Name = name; Shape = shape; }
+    public string Name { get; set; }
+    public TensorShape Shape { get; }
+    /// <summary>Bytes as int8.</summary>
+    public int Bytes => Shape.Elements;
+    public override string ToString() => $"{Name} [{Shape}]";
+}
+
+/// <summary>Clamp applied to a layer's float output (ReLU = [0, inf), ReLU6 = [0, 6]).</summary>
+public readonly record struct ActivationRange(float Min, float Max)
+{
+    public static readonly ActivationRange None = new(float.NegativeInfinity, float.PositiveInfinity);
+    public bool IsNone => float.IsNegativeInfinity(Min) && float.IsPositiveInfinity(Max);
+    public ActivationRange Intersect(ActivationRange o) => new(Math.Max(Min, o.Min), Math.Min(Max, o.Max));
+    public float Apply(float v) => v < Min ? Min : v > Max ? Max : v;
+}
+
+/// <summary>The model after import and rewrites: a topologically ordered list of layers from one input to one output.</summary>
+public sealed class ModelGraph
+{
+    public ModelGraph(Tensor input, Tensor output, IReadOnlyList<Layer> layers, string inputName, string outputName)
+    {
+        Input = input; Output = output; Layers = layers; OnnxInputName = inputName; OnnxOutputName = outputName;
+    }
+    public Tensor Input { get; }
+    public Tensor Output { get; }
+    public IReadOnlyList<Layer> Layers { get; }
+    public string OnnxInputName { get; }
+    public string OnnxOutputName { get; }
+    /// <summary>Input as the ONNX model declares it: NCHW (channels first) for image models.</summary>
+    public bool InputIsChannelsFirst { get; init; } = true;
+
+    public IEnumerable<Tensor> Tensors => new[] { Input }.Concat(Layers.Select(l => l.Output));
+
+    public long TotalMacs => Layers.Sum(l => l.Macs);
+
+    /// <summary>Index of the last layer that reads each tensor (-1 if none).</summary>
+    public Dictionary<Tensor, int> LastUse()
+    {
+        var last = Tensors.ToDictionary(t => t, _ => -1);
+        for (int i = 0; i < Layers.Count; i++)
+            foreach (var t in Layers[i].Inputs) last[t] = i;
+        return last;
+    }
+}

@@ -1,0 +1,527 @@
+using Google.Protobuf;
+using MCUNetV2.Compiler.Diagnostics;
+using MCUNetV2.Compiler.Graph;
+using MCUNetV2.Compiler.Onnx.Proto;
+
+namespace MCUNetV2.Compiler.Onnx;
+
+/// <summary>
+/// Reads an .onnx file into a <see cref="ModelGraph"/>: NCHW becomes NHWC, and the exporter's patterns are rewritten
+/// on the fly (BatchNormalization and Pad fold into the convolution, Clip/Relu fuse into the producer,
+/// MatMul + Add become one fully connected layer, Reshape/Flatten/Identity/Dropout are relabels).
+/// </summary>
+public static class OnnxImporter
+{
+    public static readonly string[] SupportedOperators =
+    {
+        "Conv", "BatchNormalization", "Clip", "Relu", "Pad", "Add", "AveragePool", "GlobalAveragePool",
+        "Reshape", "Flatten", "MatMul", "Gemm", "Softmax", "Identity", "Dropout", "Constant",
+    };
+
+    public static ModelGraph Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new CompilerException(ErrorCodes.ModelNotFound, $"model file not found: {path}", path);
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or InvalidOperationException or ArgumentException)
+        {
+            throw new CompilerException(ErrorCodes.ModelCorrupt,
+                $"'{Path.GetFileName(path)}' is not a readable ONNX model (protobuf decoding failed: {e.Message}). Re-export the model or check the file was not truncated.", path);
+        }
+        return new Builder(model, path).Build();
+    }
+
+    private sealed class Builder
+    {
+        private readonly ModelProto _model;
+        private readonly string _path;
+        private readonly Dictionary<string, ConstantTensor> _constants = new();
+        private readonly Dictionary<string, Value> _values = new();
+        private readonly Dictionary<string, int> _consumers = new();
+        private readonly Dictionary<Tensor, Layer> _producer = new();
+        private readonly List<Layer> _layers = new();
+        private readonly HashSet<string> _graphOutputs;
+        private long _opset;
+
+        /// <summary>An activation as seen by ONNX names: an IR tensor, plus pending padding or an NCHW flatten.</summary>
+        private sealed record Value(Tensor Tensor, Padding PendingPad = default, TensorShape? FlattenedFromNchw = null);
+
+        public Builder(ModelProto model, string path)
+        {
+            _model = model; _path = path;
+            _graphOutputs = model.Graph?.Output.Select(o => o.Name).ToHashSet() ?? new();
+        }
+
+        private CompilerException Error(string code, string message) => new(code, message, _path);
+
+        public ModelGraph Build()
+        {
+            var g = _model.Graph ?? throw Error(ErrorCodes.ModelCorrupt, "the model has no graph");
+            _opset = _model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
+            if (_opset != 0 && (_opset < 7 || _opset > 23))
+                throw Error(ErrorCodes.UnsupportedModel, $"opset {_opset} is not supported (supported: ai.onnx opsets 7 to 23)");
+            foreach (var init in g.Initializer) _constants[init.Name] = ConstantTensor.Decode(init, _path);
+            foreach (var n in g.Node)
+                foreach (var i in n.Input)
+                    if (i.Length > 0) _consumers[i] = _consumers.GetValueOrDefault(i) + 1;
+
+            var inputs = g.Input.Where(i => !_constants.ContainsKey(i.Name)).ToList();
+            if (inputs.Count != 1)
+                throw Error(ErrorCodes.UnsupportedModel, $"the model has {inputs.Count} inputs ({string.Join(", ", inputs.Select(i => i.Name))}); exactly one image input is supported");
+            var (input, channelsFirst) = ImportInput(inputs[0]);
+            _values[inputs[0].Name] = new Value(input);
+
+            foreach (var node in g.Node) ImportNode(node);
+
+            if (g.Output.Count != 1)
+                throw Error(ErrorCodes.UnsupportedModel, $"the model has {g.Output.Count} outputs; exactly one is supported");
+            var outName = g.Output[0].Name;
+            if (!_values.TryGetValue(outName, out var outValue))
+                throw Error(ErrorCodes.ModelCorrupt, $"graph output '{outName}' is not produced by any node");
+            if (_layers.Count == 0) throw Error(ErrorCodes.UnsupportedModel, "the model has no layers to compile");
+            if (outValue.Tensor != _layers[^1].Output)
+                throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is not produced by the last node");
+            return new ModelGraph(input, outValue.Tensor, _layers, inputs[0].Name, outName) { InputIsChannelsFirst = channelsFirst };
+        }
+
+        private (Tensor, bool) ImportInput(ValueInfoProto vi)
+        {
+            var tt = vi.Type?.TensorType ?? throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' is not a tensor");
+            if (tt.ElemType != (int)TensorProto.Types.DataType.Float)
+                throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has element type {(TensorProto.Types.DataType)tt.ElemType}; a float input is expected");
+            var dims = tt.Shape?.Dim.ToList() ?? throw Error(ErrorCodes.DynamicShape, $"input '{vi.Name}' has no shape; export the model with a fixed input shape");
+            var sizes = new int[dims.Count];
+            for (int i = 0; i < dims.Count; i++)
+            {
+                if (dims[i].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[i].DimValue > 0)
+                    sizes[i] = checked((int)dims[i].DimValue);
+                else if (i == 0)
+                    sizes[i] = 1; // symbolic batch: compiled for batch 1
+                else
+                    throw Error(ErrorCodes.DynamicShape,
+                        $"input '{vi.Name}' dimension {i} is dynamic ('{dims[i].DimParam}'); only the batch dimension may be symbolic. Export the model with a fixed input size.");
+            }
+            if (sizes[0] != 1) throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has batch {sizes[0]}; batch 1 is compiled");
+            return sizes.Length switch
+            {
+                4 => (new Tensor(vi.Name, new TensorShape(sizes[2], sizes[3], sizes[1])), true),
+                2 => (new Tensor(vi.Name, new TensorShape(1, 1, sizes[1])), false),
+                _ => throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has rank {sizes.Length}; NCHW images (rank 4) or vectors (rank 2) are supported"),
+            };
+        }
+
+        // ---------------------------------------------------------------- helpers
+
+        private string NodeLabel(NodeProto n) => $"node '{(n.Name.Length > 0 ? n.Name : n.Output.FirstOrDefault())}' ({n.OpType}, domain '{(n.Domain.Length > 0 ? n.Domain : "ai.onnx")}', opset {_opset})";
+
+        private Value Act(NodeProto n, int index)
+        {
+            if (index >= n.Input.Count || n.Input[index].Length == 0)
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} lacks input {index}");
+            var name = n.Input[index];
+            if (_values.TryGetValue(name, out var v)) return v;
+            if (_constants.ContainsKey(name))
+                throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} takes the constant '{name}' as its data input; only activations are supported there");
+            throw Error(ErrorCodes.MissingInitializer, $"{NodeLabel(n)} reads '{name}', which is neither an initializer nor produced by an earlier node");
+        }
+
+        private Tensor Plain(NodeProto n, int index)
+        {
+            var v = Act(n, index);
+            if (v.PendingPad != default)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a padded tensor; Pad is supported only in front of Conv and AveragePool");
+            return v.Tensor;
+        }
+
+        private ConstantTensor? Const(NodeProto n, int index, bool required = true)
+        {
+            if (index >= n.Input.Count || n.Input[index].Length == 0)
+            {
+                if (required) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} lacks input {index}");
+                return null;
+            }
+            if (_constants.TryGetValue(n.Input[index], out var c)) return c;
+            if (_values.ContainsKey(n.Input[index]))
+                throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} input {index} ('{n.Input[index]}') must be a constant (initializer)");
+            throw Error(ErrorCodes.MissingInitializer, $"{NodeLabel(n)} input {index} ('{n.Input[index]}') is not an initializer nor produced by an earlier node");
+        }
+
+        private static AttributeProto? Attr(NodeProto n, string name) => n.Attribute.FirstOrDefault(a => a.Name == name);
+        private static long AttrInt(NodeProto n, string name, long dflt) => Attr(n, name) is { } a ? a.I : dflt;
+        private static float AttrFloat(NodeProto n, string name, float dflt) => Attr(n, name) is { } a ? a.F : dflt;
+        private static string AttrString(NodeProto n, string name, string dflt) => Attr(n, name) is { } a ? a.S.ToStringUtf8() : dflt;
+        private static long[]? AttrInts(NodeProto n, string name) => Attr(n, name)?.Ints.ToArray();
+
+        private void Define(NodeProto n, Value v)
+        {
+            if (n.Output.Count == 0) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no output");
+            _values[n.Output[0]] = v;
+        }
+
+        private Tensor NewTensor(NodeProto n, TensorShape shape)
+        {
+            if (shape.H <= 0 || shape.W <= 0 || shape.C <= 0)
+                throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} produces an empty tensor ({shape})");
+            return new Tensor(n.Output[0], shape);
+        }
+
+        private void AddLayer(NodeProto n, Layer layer)
+        {
+            _layers.Add(layer);
+            _producer[layer.Output] = layer;
+            Define(n, new Value(layer.Output));
+        }
+
+        /// <summary>The layer producing the input of a fusable node, when this node is its only reader.</summary>
+        private Layer? FusableProducer(NodeProto n)
+        {
+            var name = n.Input[0];
+            if (_consumers.GetValueOrDefault(name) != 1 || _graphOutputs.Contains(name)) return null;
+            var v = _values[name];
+            if (v.PendingPad != default || v.FlattenedFromNchw != null) return null;
+            return _producer.TryGetValue(v.Tensor, out var p) && p.Output == v.Tensor ? p : null;
+        }
+
+        private void Rename(NodeProto n, Tensor t)
+        {
+            t.Name = n.Output[0];
+            Define(n, new Value(t));
+        }
+
+        // ---------------------------------------------------------------- operators
+
+        private void ImportNode(NodeProto n)
+        {
+            if (n.Domain is not ("" or "ai.onnx"))
+                throw Unsupported(n);
+            switch (n.OpType)
+            {
+                case "Constant": ImportConstant(n); break;
+                case "Identity": case "Dropout": Define(n, Act(n, 0)); break;
+                case "Conv": ImportConv(n); break;
+                case "BatchNormalization": ImportBatchNorm(n); break;
+                case "Clip": ImportClip(n); break;
+                case "Relu": FuseActivation(n, new ActivationRange(0, float.PositiveInfinity)); break;
+                case "Pad": ImportPad(n); break;
+                case "Add": ImportAdd(n); break;
+                case "AveragePool": ImportAveragePool(n, global: false); break;
+                case "GlobalAveragePool": ImportAveragePool(n, global: true); break;
+                case "Reshape": ImportReshape(n, Const(n, 1)!.AsInts()); break;
+                case "Flatten": ImportFlatten(n); break;
+                case "MatMul": ImportMatMul(n); break;
+                case "Gemm": ImportGemm(n); break;
+                case "Softmax": ImportSoftmax(n); break;
+                default: throw Unsupported(n);
+            }
+        }
+
+        private CompilerException Unsupported(NodeProto n) => Error(ErrorCodes.UnsupportedOperator,
+            $"{NodeLabel(n)} is not supported. Supported operators (domain ai.onnx): {string.Join(", ", SupportedOperators)}.");
+
+        private void ImportConstant(NodeProto n)
+        {
+            var t = Attr(n, "value")?.T;
+            if (t != null) { _constants[n.Output[0]] = ConstantTensor.Decode(t, _path); return; }
+            if (Attr(n, "value_float") is { } f) { _constants[n.Output[0]] = new(n.Output[0], Array.Empty<long>(), new[] { f.F }, null); return; }
+            if (Attr(n, "value_floats") is { } fs) { _constants[n.Output[0]] = new(n.Output[0], new long[] { fs.Floats.Count }, fs.Floats.ToArray(), null); return; }
+            if (Attr(n, "value_int") is { } i) { _constants[n.Output[0]] = new(n.Output[0], Array.Empty<long>(), null, new[] { i.I }); return; }
+            if (Attr(n, "value_ints") is { } iss) { _constants[n.Output[0]] = new(n.Output[0], new long[] { iss.Ints.Count }, null, iss.Ints.ToArray()); return; }
+            throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} has no value attribute of a supported kind");
+        }
+
+        private Window ReadWindow(NodeProto n, TensorShape input, int kh, int kw, Padding extraPad)
+        {
+            var strides = AttrInts(n, "strides") ?? new long[] { 1, 1 };
+            var dil = AttrInts(n, "dilations") ?? new long[] { 1, 1 };
+            var pads = AttrInts(n, "pads") ?? new long[] { 0, 0, 0, 0 };
+            if (strides.Length != 2 || dil.Length != 2 || pads.Length != 4)
+                throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} is not a 2-D operator (strides/dilations/pads of the wrong length)");
+            int sh = (int)strides[0], sw = (int)strides[1], dh = (int)dil[0], dw = (int)dil[1];
+            if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || pads.Any(p => p < 0))
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has invalid strides, dilations or pads");
+            var pad = new Padding((int)pads[0], (int)pads[1], (int)pads[2], (int)pads[3]);
+            var autoPad = AttrString(n, "auto_pad", "NOTSET");
+            if (autoPad is "SAME_UPPER" or "SAME_LOWER")
+            {
+                int Total(int size, int k, int s, int d) => Math.Max(0, ((size + s - 1) / s - 1) * s + (k - 1) * d + 1 - size);
+                int th = Total(input.H, kh, sh, dh), tw = Total(input.W, kw, sw, dw);
+                pad = autoPad == "SAME_UPPER"
+                    ? new Padding(th / 2, tw / 2, th - th / 2, tw - tw / 2)
+                    : new Padding(th - th / 2, tw - tw / 2, th / 2, tw / 2);
+            }
+            else if (autoPad == "VALID") pad = Padding.Zero;
+            else if (autoPad != "NOTSET") throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} has auto_pad '{autoPad}'");
+            return new Window(kh, kw, sh, sw, dh, dw, pad.Add(extraPad));
+        }
+
+        private TensorShape WindowOutput(NodeProto n, Window w, TensorShape input, int channels)
+        {
+            var shape = new TensorShape(w.OutputSize(input.H, true), w.OutputSize(input.W, false), channels);
+            if (shape.H <= 0 || shape.W <= 0)
+                throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)}: the kernel does not fit the {input.H}x{input.W} input");
+            return shape;
+        }
+
+        private void ImportConv(NodeProto n)
+        {
+            var x = Act(n, 0);
+            var w = Const(n, 1)!;
+            var b = Const(n, 2, required: false);
+            var input = x.Tensor.Shape;
+            if (w.Dims.Length != 4) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} is not a 2-D convolution (weights of rank {w.Dims.Length})");
+            int cout = (int)w.Dims[0], cinPerGroup = (int)w.Dims[1], kh = (int)w.Dims[2], kw = (int)w.Dims[3];
+            int groups = (int)AttrInt(n, "group", 1);
+            if (groups < 1 || input.C != cinPerGroup * groups || cout % groups != 0)
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)}: weights {string.Join("x", w.Dims)} with group {groups} do not fit an input of {input.C} channels");
+            var window = ReadWindow(n, input, kh, kw, x.PendingPad);
+            var shape = WindowOutput(n, window, input, cout);
+            // ONNX [Cout][Cin/g][kh][kw] -> [Cout][kh][kw][Cin/g]
+            var src = w.AsFloats();
+            var dst = new float[src.Length];
+            for (int o = 0; o < cout; o++)
+                for (int i = 0; i < cinPerGroup; i++)
+                    for (int y = 0; y < kh; y++)
+                        for (int xx = 0; xx < kw; xx++)
+                            dst[((o * kh + y) * kw + xx) * cinPerGroup + i] = src[((o * cinPerGroup + i) * kh + y) * kw + xx];
+            var bias = b?.AsFloats() ?? new float[cout];
+            if (bias.Length != cout) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has {bias.Length} biases for {cout} output channels");
+            AddLayer(n, new Conv2D(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, shape), window, groups, dst, bias, ActivationRange.None));
+        }
+
+        private void ImportBatchNorm(NodeProto n)
+        {
+            var scale = Const(n, 1)!.AsFloats(); var shift = Const(n, 2)!.AsFloats();
+            var mean = Const(n, 3)!.AsFloats(); var variance = Const(n, 4)!.AsFloats();
+            float eps = AttrFloat(n, "epsilon", 1e-5f);
+            var x = Act(n, 0);
+            int c = x.Tensor.Shape.C;
+            if (new[] { scale, shift, mean, variance }.Any(a => a.Length != c))
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} parameters do not have {c} channels");
+            if (FusableProducer(n) is Conv2D conv && conv.Activation.IsNone)
+            {
+                int per = conv.Weights.Length / c;
+                for (int o = 0; o < c; o++)
+                {
+                    double k = scale[o] / Math.Sqrt(variance[o] + (double)eps);
+                    for (int i = 0; i < per; i++) conv.Weights[o * per + i] = (float)(conv.Weights[o * per + i] * k);
+                    conv.Bias[o] = (float)((conv.Bias[o] - mean[o]) * k + shift[o]);
+                }
+                Rename(n, conv.Output);
+                return;
+            }
+            // A batch norm on its own is a per-channel affine map: a 1x1 depthwise convolution.
+            var w = new float[c]; var b = new float[c];
+            for (int o = 0; o < c; o++)
+            {
+                double k = scale[o] / Math.Sqrt(variance[o] + (double)eps);
+                w[o] = (float)k; b[o] = (float)(shift[o] - mean[o] * k);
+            }
+            var t = Plain(n, 0);
+            if (c == 1) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: a stand-alone batch norm on one channel is not supported");
+            AddLayer(n, new Conv2D(n.Name.Length > 0 ? n.Name : n.Output[0], t, NewTensor(n, t.Shape),
+                new Window(1, 1, 1, 1, 1, 1, Padding.Zero), c, w, b, ActivationRange.None));
+        }
+
+        private void ImportClip(NodeProto n)
+        {
+            float min = float.NegativeInfinity, max = float.PositiveInfinity;
+            if (_opset is > 0 and < 11)
+            {
+                min = AttrFloat(n, "min", float.NegativeInfinity); max = AttrFloat(n, "max", float.PositiveInfinity);
+            }
+            else
+            {
+                if (Const(n, 1, required: false) is { } lo) min = lo.AsFloats().Single();
+                if (Const(n, 2, required: false) is { } hi) max = hi.AsFloats().Single();
+            }
+            FuseActivation(n, new ActivationRange(min, max));
+        }
+
+        private void FuseActivation(NodeProto n, ActivationRange range)
+        {
+            switch (FusableProducer(n))
+            {
+                case Conv2D conv: conv.Activation = conv.Activation.Intersect(range); Rename(n, conv.Output); return;
+                case Add add: add.Activation = add.Activation.Intersect(range); Rename(n, add.Output); return;
+                case FullyConnected fc: fc.Activation = fc.Activation.Intersect(range); Rename(n, fc.Output); return;
+            }
+            throw Error(ErrorCodes.UnsupportedOperator,
+                $"{NodeLabel(n)} does not follow a Conv, Add, MatMul or Gemm whose only reader it is; stand-alone activations are not supported yet");
+        }
+
+        private void ImportPad(NodeProto n)
+        {
+            var mode = AttrString(n, "mode", "constant");
+            long[] pads;
+            float value = 0;
+            if (_opset is > 0 and < 11)
+            {
+                pads = AttrInts(n, "pads") ?? throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no pads");
+                value = AttrFloat(n, "value", 0);
+            }
+            else
+            {
+                pads = Const(n, 1)!.AsInts();
+                if (Const(n, 2, required: false) is { } v) value = v.AsFloats().Single();
+                if (n.Input.Count > 3 && n.Input[3].Length > 0)
+                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses the axes input, which is not supported");
+            }
+            var x = Act(n, 0);
+            if (mode != "constant" || value != 0 || pads.Length != 8 || pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 || pads.Any(p => p < 0))
+                throw Error(ErrorCodes.UnsupportedOperator,
+                    $"{NodeLabel(n)}: only zero constant padding of height and width (in front of Conv or AveragePool) is supported");
+            Define(n, x with { PendingPad = x.PendingPad.Add(new Padding((int)pads[2], (int)pads[3], (int)pads[6], (int)pads[7])) });
+        }
+
+        private void ImportAdd(NodeProto n)
+        {
+            bool c0 = _constants.ContainsKey(n.Input[0]), c1 = n.Input.Count > 1 && _constants.ContainsKey(n.Input[1]);
+            if (c0 || c1)
+            {
+                // activation + constant: fold into the producer's bias
+                var constant = Const(n, c0 ? 0 : 1)!.AsFloats();
+                var actIndex = c0 ? 1 : 0;
+                var producerName = n.Input[actIndex];
+                var v = Act(n, actIndex);
+                Layer? producer = _consumers.GetValueOrDefault(producerName) == 1 && !_graphOutputs.Contains(producerName) && v.PendingPad == default
+                    && _producer.TryGetValue(v.Tensor, out var p) ? p : null;
+                int ch = v.Tensor.Shape.C;
+                float[] bias = constant.Length == ch ? constant : constant.Length == 1 ? Enumerable.Repeat(constant[0], ch).ToArray()
+                    : throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds a constant of {constant.Length} values to {ch} channels");
+                switch (producer)
+                {
+                    case FullyConnected fc when fc.Activation.IsNone:
+                        for (int i = 0; i < ch; i++) fc.Bias[i] += bias[i];
+                        Rename(n, fc.Output); return;
+                    case Conv2D conv when conv.Activation.IsNone:
+                        for (int i = 0; i < ch; i++) conv.Bias[i] += bias[i];
+                        Rename(n, conv.Output); return;
+                }
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds a constant to a tensor that is not the sole output of a Conv/MatMul/Gemm");
+            }
+            var a = Plain(n, 0); var b = Plain(n, 1);
+            if (a.Shape != b.Shape)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds tensors of shapes {a.Shape} and {b.Shape}; broadcasting is not supported");
+            AddLayer(n, new Add(n.Name.Length > 0 ? n.Name : n.Output[0], a, b, NewTensor(n, a.Shape)));
+        }
+
+        private void ImportAveragePool(NodeProto n, bool global)
+        {
+            var x = Act(n, 0);
+            var input = x.Tensor.Shape;
+            Window window;
+            if (global)
+            {
+                if (x.PendingPad != default) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a padded tensor");
+                window = new Window(input.H, input.W, 1, 1, 1, 1, Padding.Zero);
+            }
+            else
+            {
+                var k = AttrInts(n, "kernel_shape") ?? throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no kernel_shape");
+                if (k.Length != 2) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} is not a 2-D pool");
+                if (AttrInt(n, "ceil_mode", 0) != 0) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses ceil_mode=1, which is not supported yet");
+                window = ReadWindow(n, input, (int)k[0], (int)k[1], Padding.Zero);
+                if (window.DilationH != 1 || window.DilationW != 1) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses dilations, which are not supported for pooling");
+                if (AttrInt(n, "count_include_pad", 0) != 0 && (window.Pad != Padding.Zero || x.PendingPad != default))
+                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses count_include_pad=1 with padding, which is not supported yet");
+                if (x.PendingPad != default) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor (Pad before AveragePool changes the divisor)");
+            }
+            var shape = WindowOutput(n, window, input, input.C);
+            AddLayer(n, new AveragePool(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, shape), window));
+        }
+
+        private void ImportReshape(NodeProto n, long[] target)
+        {
+            var x = Act(n, 0);
+            if (x.PendingPad != default) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reshapes a padded tensor");
+            var s = x.Tensor.Shape;
+            // Only [N, features] (flatten) is a relabel in channels-last layout.
+            var dims = target.Select((d, i) => d == 0 ? (i == 0 ? 1 : -2) : d).ToArray();
+            bool flatten = dims.Length == 2 && (dims[0] == 1 || dims[0] == -1) && (dims[1] == s.Elements || dims[1] == -1);
+            if (!flatten)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reshapes {s} to [{string.Join(",", target)}]; only flattening to [N, features] is supported");
+            Flatten(n, x);
+        }
+
+        private void ImportFlatten(NodeProto n)
+        {
+            if (AttrInt(n, "axis", 1) != 1) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} flattens at an axis other than 1");
+            Flatten(n, Act(n, 0));
+        }
+
+        private void Flatten(NodeProto n, Value x)
+        {
+            var s = x.Tensor.Shape;
+            if (s.H == 1 && s.W == 1) { Define(n, x); return; }
+            // NCHW flatten order differs from our NHWC order; the consuming fully connected layer permutes its weights.
+            Define(n, new Value(x.Tensor, default, x.FlattenedFromNchw ?? s));
+        }
+
+        private float[] FcWeightsFromKxN(float[] w, int k, int nOut, TensorShape? nchw)
+        {
+            var result = new float[nOut * k];
+            for (int o = 0; o < nOut; o++)
+                for (int i = 0; i < k; i++)
+                    result[o * k + NhwcIndex(i, nchw)] = w[i * nOut + o];
+            return result;
+        }
+
+        /// <summary>Position in NHWC order of feature i of an NCHW-flattened tensor.</summary>
+        private static int NhwcIndex(int i, TensorShape? nchw)
+        {
+            if (nchw is not { } s) return i;
+            int c = i / (s.H * s.W), rem = i % (s.H * s.W);
+            return rem * s.C + c;
+        }
+
+        private void ImportMatMul(NodeProto n)
+        {
+            var x = Act(n, 0);
+            var w = Const(n, 1)!;
+            int k = x.Tensor.Shape.Elements;
+            if (w.Dims.Length != 2 || w.Dims[0] != k || (x.Tensor.Shape.H * x.Tensor.Shape.W != 1 && x.FlattenedFromNchw == null))
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only [1, {k}] x [{k}, N] with a constant right side is supported");
+            int nOut = (int)w.Dims[1];
+            AddLayer(n, new FullyConnected(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, new TensorShape(1, 1, nOut)),
+                FcWeightsFromKxN(w.AsFloats(), k, nOut, x.FlattenedFromNchw), new float[nOut]));
+        }
+
+        private void ImportGemm(NodeProto n)
+        {
+            var x = Act(n, 0);
+            var w = Const(n, 1)!;
+            var c = Const(n, 2, required: false);
+            float alpha = AttrFloat(n, "alpha", 1), beta = AttrFloat(n, "beta", 1);
+            if (AttrInt(n, "transA", 0) != 0) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses transA=1");
+            bool transB = AttrInt(n, "transB", 0) != 0;
+            int k = x.Tensor.Shape.Elements;
+            if (w.Dims.Length != 2 || w.Dims[transB ? 1 : 0] != k)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: weights {string.Join("x", w.Dims)} do not fit {k} input features");
+            int nOut = (int)w.Dims[transB ? 0 : 1];
+            var src = w.AsFloats();
+            var kxn = transB ? Enumerable.Range(0, k * nOut).Select(j => src[(j % nOut) * k + j / nOut]).ToArray() : src;
+            var weights = FcWeightsFromKxN(kxn, k, nOut, x.FlattenedFromNchw).Select(v => v * alpha).ToArray();
+            var bias = new float[nOut];
+            if (c != null)
+            {
+                var cv = c.AsFloats();
+                if (cv.Length != nOut && cv.Length != 1) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} bias of {cv.Length} values for {nOut} outputs");
+                for (int o = 0; o < nOut; o++) bias[o] = beta * cv[cv.Length == 1 ? 0 : o];
+            }
+            AddLayer(n, new FullyConnected(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, new TensorShape(1, 1, nOut)), weights, bias));
+        }
+
+        private void ImportSoftmax(NodeProto n)
+        {
+            var t = Plain(n, 0);
+            long axis = AttrInt(n, "axis", _opset is > 0 and < 13 ? 1 : -1);
+            if (t.Shape.H != 1 || t.Shape.W != 1 || axis is not (1 or -1))
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only softmax over the features of a [N, K] tensor is supported");
+            AddLayer(n, new Softmax(n.Name.Length > 0 ? n.Name : n.Output[0], t, NewTensor(n, t.Shape)));
+        }
+    }
+}

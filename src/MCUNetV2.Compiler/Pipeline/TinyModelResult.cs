@@ -1,0 +1,24 @@
+using MCUNetV2.Compiler.Diagnostics;
+
+namespace MCUNetV2.Compiler.Pipeline;
+
+/// <summary>What one TinyModel build produced. Paths are absolute.</summary>
+public sealed class TinyModelResult
+{
+    public bool Succeeded { get; init; }
+    public string? LibraryPath { get; init; }
+    public string? HeaderPath { get; init; }
+    public string? MemoryReportPath { get; init; }
+    public IReadOnlyList<string> GeneratedSources { get; init; } = Array.Empty<string>();
+    public MemorySummary? Memory { get; init; }
+    public IReadOnlyList<CompilerDiagnostic> Diagnostics { get; init; } = Array.Empty<CompilerDiagnostic>();
+}
+
+/// <summary>The figures the build log summarises.</summary>
+public sealed record MemorySummary(
+    long PerLayerPeakBytes,
+    long PatchBasedPeakBytes,
+    long ArenaBytes,
+    long FlashBytes,
+    long RamBytes,
+    string Schedule);

@@ -1,0 +1,159 @@
+using MCUNetV2.Compiler.Graph;
+using MCUNetV2.Compiler.Planning;
+
+namespace MCUNetV2.Compiler.Quantization;
+
+/// <summary>
+/// The int8 reference: the exact integer semantics that the generated C reproduces bit for bit. It runs an
+/// <see cref="ExecutionPlan"/> region by region exactly as the C code does, so per-layer and patch-based plans can be
+/// compared without a toolchain.
+/// </summary>
+public static class Int8Executor
+{
+    /// <summary>A buffer holding region <see cref="Region"/> of a tensor with <see cref="C"/> channels, rows contiguous.</summary>
+    internal readonly record struct View(sbyte[] Data, Region Region, int C)
+    {
+        public int At(int y, int x) => ((y - Region.Y0) * Region.W + (x - Region.X0)) * C;
+        public static View Full(Tensor t) => new(new sbyte[t.Bytes], Region.Full(t.Shape), t.Shape.C);
+    }
+
+    public static sbyte[] Run(QuantizedModel model, sbyte[] input) => Run(model, PatchPlanner.PerLayer(model.Graph), input);
+
+    public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, sbyte[] input)
+    {
+        var g = model.Graph;
+        if (input.Length != g.Input.Bytes) throw new ArgumentException($"input has {input.Length} bytes, the model takes {g.Input.Bytes}");
+        var views = new Dictionary<Tensor, View> { [g.Input] = new View(input, Region.Full(g.Input.Shape), g.Input.Shape.C) };
+        if (plan.IsPatchBased)
+        {
+            var split = plan.SplitTensor!;
+            var full = View.Full(split);
+            foreach (var regions in plan.PatchRegions)
+            {
+                var patchViews = new Dictionary<Tensor, View> { [g.Input] = views[g.Input] };
+                for (int i = 0; i < plan.PatchLayerCount; i++)
+                {
+                    var l = g.Layers[i];
+                    var region = regions[l.Output];
+                    var outView = l.Output == split ? full : new View(new sbyte[region.H * region.W * l.Output.Shape.C], region, l.Output.Shape.C);
+                    Execute(model.Layers[l], l.Inputs.Select(t => patchViews[t]).ToArray(), outView, region);
+                    patchViews[l.Output] = outView;
+                }
+            }
+            views[split] = full;
+        }
+        for (int i = plan.PatchLayerCount; i < g.Layers.Count; i++)
+        {
+            var l = g.Layers[i];
+            var outView = View.Full(l.Output);
+            Execute(model.Layers[l], l.Inputs.Select(t => views[t]).ToArray(), outView, outView.Region);
+            views[l.Output] = outView;
+        }
+        return views[g.Output].Data;
+    }
+
+    internal static void Execute(QuantizedLayer q, View[] inputs, View output, Region region)
+    {
+        switch (q)
+        {
+            case QuantizedConv c when c.Layer is Conv2D conv: Conv(c, conv, inputs[0], output, region); break;
+            case QuantizedConv c when c.Layer is FullyConnected fc: FullyConnected(c, fc, inputs[0], output); break;
+            case QuantizedAdd a: Add(a, inputs[0], inputs[1], output, region); break;
+            case QuantizedAveragePool p: AveragePool((AveragePool)p.Layer, inputs[0], output, region); break;
+            case QuantizedSoftmax s: Softmax(s, inputs[0], output); break;
+            default: throw new NotSupportedException(q.Layer.Op);
+        }
+    }
+
+    private static sbyte Clamp(int v, int lo, int hi) => (sbyte)(v < lo ? lo : v > hi ? hi : v);
+
+    private static void Conv(QuantizedConv q, Conv2D l, View x, View y, Region region)
+    {
+        var w = l.Window; var si = l.Inputs[0].Shape;
+        int cpg = l.InChannelsPerGroup, opg = l.OutChannels / l.Groups, cout = l.OutChannels;
+        for (int oy = region.Y0; oy < region.Y1; oy++)
+            for (int ox = region.X0; ox < region.X1; ox++)
+            {
+                int yo = y.At(oy, ox);
+                for (int oc = 0; oc < cout; oc++)
+                {
+                    int g = oc / opg;
+                    int acc = q.Bias[oc];
+                    for (int ky = 0; ky < w.KernelH; ky++)
+                    {
+                        int iy = oy * w.StrideH - w.Pad.Top + ky * w.DilationH;
+                        if (iy < 0 || iy >= si.H) continue;
+                        for (int kx = 0; kx < w.KernelW; kx++)
+                        {
+                            int ix = ox * w.StrideW - w.Pad.Left + kx * w.DilationW;
+                            if (ix < 0 || ix >= si.W) continue;
+                            int xo = x.At(iy, ix) + g * cpg;
+                            int wo = ((oc * w.KernelH + ky) * w.KernelW + kx) * cpg;
+                            for (int ic = 0; ic < cpg; ic++) acc += (x.Data[xo + ic] - q.InputZeroPoint) * q.Weights[wo + ic];
+                        }
+                    }
+                    y.Data[yo + oc] = Clamp(q.Requant[oc].Apply(acc) + q.OutputZeroPoint, q.ActMin, q.ActMax);
+                }
+            }
+    }
+
+    private static void FullyConnected(QuantizedConv q, FullyConnected l, View x, View y)
+    {
+        int k = l.InFeatures;
+        for (int o = 0; o < l.OutFeatures; o++)
+        {
+            int acc = q.Bias[o];
+            for (int i = 0; i < k; i++) acc += (x.Data[i] - q.InputZeroPoint) * q.Weights[o * k + i];
+            y.Data[o] = Clamp(q.Requant[o].Apply(acc) + q.OutputZeroPoint, q.ActMin, q.ActMax);
+        }
+    }
+
+    private static void Add(QuantizedAdd q, View a, View b, View y, Region region)
+    {
+        for (int yy = region.Y0; yy < region.Y1; yy++)
+            for (int xx = region.X0; xx < region.X1; xx++)
+            {
+                int ao = a.At(yy, xx), bo = b.At(yy, xx), yo = y.At(yy, xx);
+                for (int c = 0; c < y.C; c++)
+                {
+                    int va = q.RequantA.Apply((a.Data[ao + c] - q.ZeroPointA) << QuantizedAdd.LeftShift);
+                    int vb = q.RequantB.Apply((b.Data[bo + c] - q.ZeroPointB) << QuantizedAdd.LeftShift);
+                    y.Data[yo + c] = Clamp(q.RequantOut.Apply(va + vb) + q.OutputZeroPoint, q.ActMin, q.ActMax);
+                }
+            }
+    }
+
+    private static void AveragePool(AveragePool l, View x, View y, Region region)
+    {
+        var w = l.Window; var si = l.Inputs[0].Shape;
+        for (int oy = region.Y0; oy < region.Y1; oy++)
+            for (int ox = region.X0; ox < region.X1; ox++)
+            {
+                int y0 = Math.Max(0, oy * w.StrideH - w.Pad.Top), y1 = Math.Min(si.H, oy * w.StrideH - w.Pad.Top + w.KernelH);
+                int x0 = Math.Max(0, ox * w.StrideW - w.Pad.Left), x1 = Math.Min(si.W, ox * w.StrideW - w.Pad.Left + w.KernelW);
+                int count = Math.Max(1, (y1 - y0) * (x1 - x0));
+                int yo = y.At(oy, ox);
+                for (int c = 0; c < y.C; c++)
+                {
+                    int sum = 0;
+                    for (int iy = y0; iy < y1; iy++)
+                        for (int ix = x0; ix < x1; ix++) sum += x.Data[x.At(iy, ix) + c];
+                    y.Data[yo + c] = (sbyte)((sum >= 0 ? sum + count / 2 : sum - count / 2) / count);
+                }
+            }
+    }
+
+    private static void Softmax(QuantizedSoftmax q, View x, View y)
+    {
+        int n = y.Data.Length;
+        int max = -128;
+        for (int i = 0; i < n; i++) max = Math.Max(max, x.Data[i]);
+        long sum = 0;
+        for (int i = 0; i < n; i++) sum += q.ExpTable[max - x.Data[i]];
+        for (int i = 0; i < n; i++)
+        {
+            long v = ((long)q.ExpTable[max - x.Data[i]] * 256 + sum / 2) / sum - 128;
+            y.Data[i] = (sbyte)Math.Clamp(v, -128, 127);
+        }
+    }
+}

@@ -1,0 +1,34 @@
+using MCUNetV2.Compiler.Graph;
+
+namespace MCUNetV2.Compiler.Quantization;
+
+/// <summary>The integer parameters of one layer. The C kernels and <see cref="Int8Executor"/> both read exactly these.</summary>
+public abstract record QuantizedLayer(Layer Layer);
+
+/// <summary>
+/// Convolution / fully connected: acc = Bias[o] + sum (x - InputZeroPoint) * W; y = clamp(Requant[o](acc) + OutputZeroPoint, ActMin, ActMax).
+/// Weights in the IR layout ([Cout][kh][kw][Cin/groups], or [Out][In]); per-output-channel symmetric scales.
+/// </summary>
+public sealed record QuantizedConv(Layer Layer, sbyte[] Weights, int[] Bias, FixedPointMultiplier[] Requant,
+    int InputZeroPoint, int OutputZeroPoint, int ActMin, int ActMax, double[] WeightScales) : QuantizedLayer(Layer);
+
+/// <summary>
+/// Residual add: a' = RequantA((a - ZeroPointA) &lt;&lt; LeftShift), b' likewise, y = clamp(RequantOut(a' + b') + OutputZeroPoint).
+/// </summary>
+public sealed record QuantizedAdd(Layer Layer, int ZeroPointA, int ZeroPointB, FixedPointMultiplier RequantA, FixedPointMultiplier RequantB,
+    FixedPointMultiplier RequantOut, int OutputZeroPoint, int ActMin, int ActMax) : QuantizedLayer(Layer)
+{
+    public const int LeftShift = 20;
+}
+
+/// <summary>Average pool with identical input and output quantization: y = round-half-away(sum / count).</summary>
+public sealed record QuantizedAveragePool(Layer Layer) : QuantizedLayer(Layer);
+
+/// <summary>
+/// Softmax with output scale 1/256, zero point -128: e = ExpTable[max - x]; y = clamp((e * 256 + sum/2) / sum - 128).
+/// ExpTable[d] = round(2^20 * exp(-d * inputScale)).
+/// </summary>
+public sealed record QuantizedSoftmax(Layer Layer, int[] ExpTable) : QuantizedLayer(Layer)
+{
+    public const int TableBits = 20;
+}

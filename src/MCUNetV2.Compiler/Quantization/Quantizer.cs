@@ -1,0 +1,120 @@
+using MCUNetV2.Compiler.Execution;
+using MCUNetV2.Compiler.Graph;
+
+namespace MCUNetV2.Compiler.Quantization;
+
+/// <summary>Observed float range of every tensor over the calibration inputs (min/max).</summary>
+public sealed class CalibrationRanges
+{
+    private readonly Dictionary<Tensor, (double Min, double Max)> _ranges = new();
+    public int Samples { get; private set; }
+
+    public static CalibrationRanges Observe(ModelGraph graph, IEnumerable<float[]> inputs)
+    {
+        var r = new CalibrationRanges();
+        foreach (var input in inputs)
+        {
+            FloatExecutor.Run(graph, input, (t, v) =>
+            {
+                double lo = double.MaxValue, hi = double.MinValue;
+                foreach (var x in v) { if (x < lo) lo = x; if (x > hi) hi = x; }
+                r._ranges[t] = r._ranges.TryGetValue(t, out var old) ? (Math.Min(old.Min, lo), Math.Max(old.Max, hi)) : (lo, hi);
+            });
+            r.Samples++;
+        }
+        return r;
+    }
+
+    public (double Min, double Max) this[Tensor t] => _ranges[t];
+}
+
+/// <summary>The int8 model: per-tensor activation parameters and per-layer integer parameters.</summary>
+public sealed class QuantizedModel
+{
+    public QuantizedModel(ModelGraph graph, IReadOnlyDictionary<Tensor, QuantParams> activations, IReadOnlyDictionary<Layer, QuantizedLayer> layers)
+    {
+        Graph = graph; Activations = activations; Layers = layers;
+    }
+    public ModelGraph Graph { get; }
+    public IReadOnlyDictionary<Tensor, QuantParams> Activations { get; }
+    public IReadOnlyDictionary<Layer, QuantizedLayer> Layers { get; }
+    public QuantParams InputParams => Activations[Graph.Input];
+    public QuantParams OutputParams => Activations[Graph.Output];
+
+    public sbyte[] QuantizeInput(float[] x) => x.Select(InputParams.Quantize).ToArray();
+    public float[] DequantizeOutput(sbyte[] q) => q.Select(OutputParams.Dequantize).ToArray();
+}
+
+/// <summary>Post-training quantization: per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias.</summary>
+public static class Quantizer
+{
+    public static QuantizedModel Quantize(ModelGraph graph, CalibrationRanges ranges)
+    {
+        var act = new Dictionary<Tensor, QuantParams> { [graph.Input] = FromRange(ranges[graph.Input]) };
+        foreach (var l in graph.Layers)
+        {
+            act[l.Output] = l switch
+            {
+                Softmax => new QuantParams(1.0 / 256, -128),
+                AveragePool => act[l.Inputs[0]], // averaging never leaves the input range
+                Conv2D c => FromRange(Clip(ranges[l.Output], c.Activation)),
+                FullyConnected f => FromRange(Clip(ranges[l.Output], f.Activation)),
+                Add a => FromRange(Clip(ranges[l.Output], a.Activation)),
+                _ => FromRange(ranges[l.Output]),
+            };
+        }
+        var layers = new Dictionary<Layer, QuantizedLayer>();
+        foreach (var l in graph.Layers)
+        {
+            var qi = act[l.Inputs[0]]; var qo = act[l.Output];
+            layers[l] = l switch
+            {
+                Conv2D c => QuantizeWeights(l, c.Weights, c.Bias, c.OutChannels, qi, qo, c.Activation),
+                FullyConnected f => QuantizeWeights(l, f.Weights, f.Bias, f.OutFeatures, qi, qo, f.Activation),
+                Add a => QuantizeAdd(a, act[a.Inputs[0]], act[a.Inputs[1]], qo),
+                AveragePool => new QuantizedAveragePool(l),
+                Softmax => new QuantizedSoftmax(l, Enumerable.Range(0, 256)
+                    .Select(d => (int)Math.Round(Math.Exp(-d * qi.Scale) * (1 << QuantizedSoftmax.TableBits), MidpointRounding.AwayFromZero)).ToArray()),
+                _ => throw new NotSupportedException(l.Op),
+            };
+        }
+        return new QuantizedModel(graph, act, layers);
+    }
+
+    private static QuantParams FromRange((double Min, double Max) r) => QuantParams.FromRange(r.Min, r.Max);
+
+    private static (double, double) Clip((double Min, double Max) r, ActivationRange a) =>
+        (Math.Max(r.Min, a.Min), Math.Min(r.Max, a.Max));
+
+    private static QuantizedConv QuantizeWeights(Layer l, float[] w, float[] bias, int outChannels, QuantParams qi, QuantParams qo, ActivationRange a)
+    {
+        int per = w.Length / outChannels;
+        var qw = new sbyte[w.Length];
+        var qb = new int[outChannels];
+        var rq = new FixedPointMultiplier[outChannels];
+        var scales = new double[outChannels];
+        for (int o = 0; o < outChannels; o++)
+        {
+            double maxAbs = 0;
+            for (int i = 0; i < per; i++) maxAbs = Math.Max(maxAbs, Math.Abs(w[o * per + i]));
+            double ws = maxAbs > 0 ? maxAbs / 127.0 : 1.0;
+            scales[o] = ws;
+            for (int i = 0; i < per; i++)
+                qw[o * per + i] = (sbyte)Math.Clamp(Math.Round(w[o * per + i] / ws, MidpointRounding.AwayFromZero), -127, 127);
+            double accScale = qi.Scale * ws;
+            qb[o] = (int)Math.Clamp(Math.Round(bias[o] / accScale, MidpointRounding.AwayFromZero), int.MinValue / 2, int.MaxValue / 2);
+            rq[o] = FixedPointMultiplier.FromReal(accScale / qo.Scale);
+        }
+        return new QuantizedConv(l, qw, qb, rq, qi.ZeroPoint, qo.ZeroPoint, qo.Bound(a.Min), qo.Bound(a.Max), scales);
+    }
+
+    private static QuantizedAdd QuantizeAdd(Add l, QuantParams qa, QuantParams qb, QuantParams qo)
+    {
+        double twiceMax = 2 * Math.Max(qa.Scale, qb.Scale);
+        return new QuantizedAdd(l, qa.ZeroPoint, qb.ZeroPoint,
+            FixedPointMultiplier.FromReal(qa.Scale / twiceMax),
+            FixedPointMultiplier.FromReal(qb.Scale / twiceMax),
+            FixedPointMultiplier.FromReal(twiceMax / ((1 << QuantizedAdd.LeftShift) * qo.Scale)),
+            qo.ZeroPoint, qo.Bound(l.Activation.Min), qo.Bound(l.Activation.Max));
+    }
+}
