@@ -1,12 +1,147 @@
 using MCUNetV2.Compiler.Diagnostics;
+using MCUNetV2.Compiler.Emission;
+using MCUNetV2.Compiler.Graph;
+using MCUNetV2.Compiler.Input;
+using MCUNetV2.Compiler.Onnx;
+using MCUNetV2.Compiler.Planning;
+using MCUNetV2.Compiler.Quantization;
+using MCUNetV2.Compiler.Toolchain;
 
 namespace MCUNetV2.Compiler.Pipeline;
 
-/// <summary>Runs the whole pipeline for one model: import, quantize, plan, emit C, cross-compile, verify.</summary>
+/// <summary>
+/// Runs the whole pipeline for one model: import, calibrate and quantize, plan, emit C, cross-compile, verify under
+/// QEMU, write the memory report. Everything is produced in a staging folder and moved to
+/// &lt;OutputDirectory&gt;/&lt;prefix&gt;/ only when every step succeeded, so an interrupted or failed build never leaves
+/// outputs that look fresh.
+/// </summary>
 public static class TinyModelBuilder
 {
     public static TinyModelResult Build(TinyModelOptions options, IDiagnosticSink sink)
     {
-        throw new NotImplementedException("pipeline not wired yet");
+        var diagnostics = new List<CompilerDiagnostic>();
+        void Report(CompilerDiagnostic d) { diagnostics.Add(d); sink.Report(d); }
+        string? staging = null;
+        try
+        {
+            var compiled = Compile(options, sink, Report);
+            staging = Path.Combine(options.OutputDirectory, $".{options.Prefix}.staging-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            var result = Produce(options, compiled, staging, sink, Report);
+            var final = Path.Combine(options.OutputDirectory, options.Prefix);
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            Directory.Move(staging, final);
+            staging = null;
+            string Final(string p) => Path.Combine(final, Path.GetRelativePath(result.Staging, p));
+            return new TinyModelResult
+            {
+                Succeeded = true,
+                LibraryPath = Final(result.Library),
+                HeaderPath = Final(result.Header),
+                MemoryReportPath = Final(result.Report),
+                GeneratedSources = result.Sources.Select(Final).ToList(),
+                Memory = result.Summary,
+                Diagnostics = diagnostics,
+            };
+        }
+        catch (CompilerException e)
+        {
+            Report(e.Diagnostic);
+            return new TinyModelResult { Succeeded = false, Diagnostics = diagnostics };
+        }
+        finally
+        {
+            if (staging != null && Directory.Exists(staging))
+                try { Directory.Delete(staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>The model after the front and middle of the pipeline: quantized, planned, with its calibration inputs.</summary>
+    public sealed record CompiledModel(ModelGraph Graph, QuantizedModel Int8, ExecutionPlan PerLayer, ExecutionPlan Plan, IReadOnlyList<float[]> CalibrationInputs);
+
+    /// <summary>Import, calibrate, quantize and plan (no files written).</summary>
+    public static CompiledModel Compile(TinyModelOptions options, IDiagnosticSink sink, Action<CompilerDiagnostic>? report = null)
+    {
+        report ??= sink.Report;
+        if (options.PatchRows < 1 || options.PatchCols < 1)
+            throw new CompilerException(ErrorCodes.BadPatchGrid, $"PatchGrid {options.PatchRows}x{options.PatchCols} is invalid; use RxC with R, C >= 1", options.ModelPath);
+        var graph = OnnxImporter.Load(options.ModelPath);
+        sink.Info($"{Path.GetFileName(options.ModelPath)}: {graph.Layers.Count} layers, input {graph.Input.Shape}, output {graph.Output.Shape}, {graph.TotalMacs:N0} MACs");
+
+        if (options.CalibrationFiles.Count == 0)
+            throw new CompilerException(ErrorCodes.CalibrationMissing,
+                "no calibration images: set the Calibration metadata of the TinyModel item to images the model will see (e.g. Calibration=\"calibration/**/*.png\"); activation ranges are never guessed",
+                options.ModelPath);
+        var inputs = options.CalibrationFiles.Select(f => ImageLoader.Load(f, options.Preprocessing, graph.Input.Shape)).ToList();
+        var int8 = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, inputs));
+
+        var perLayer = PatchPlanner.PerLayer(graph);
+        var plan = perLayer;
+        if (options.PatchRows * options.PatchCols > 1)
+        {
+            var best = PatchPlanner.BestForGrid(graph, options.PatchRows, options.PatchCols);
+            if (best == null || best.PeakLiveBytes >= perLayer.PeakLiveBytes)
+                report(new CompilerDiagnostic(DiagnosticSeverity.Warning, ErrorCodes.PatchingDoesNotHelp,
+                    best == null
+                        ? $"no leading layers of this model can run on a {options.PatchRows}x{options.PatchCols} patch grid; building it layer by layer"
+                        : $"a {options.PatchRows}x{options.PatchCols} patch grid would need {best.PeakLiveBytes:N0} bytes of SRAM, no less than layer-by-layer inference ({perLayer.PeakLiveBytes:N0}); building it layer by layer",
+                    options.ModelPath));
+            else plan = best;
+        }
+        return new CompiledModel(graph, int8, perLayer, plan, inputs);
+    }
+
+    private sealed record Produced(string Staging, string Library, string Header, string Report, IReadOnlyList<string> Sources, MemorySummary Summary);
+
+    private static Produced Produce(TinyModelOptions options, CompiledModel m, string staging, IDiagnosticSink sink, Action<CompilerDiagnostic> report)
+    {
+        Directory.CreateDirectory(staging);
+        var prefix = options.Prefix;
+        var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(staging, "src"));
+        var toolchain = new ArmToolchain(options.Toolchain);
+        toolchain.Locate();
+        var obj = Path.Combine(staging, "obj", prefix + ".o");
+        Directory.CreateDirectory(Path.GetDirectoryName(obj)!);
+        foreach (var d in toolchain.CompileObject(src.ModelSourcePath, obj, new[] { Path.GetDirectoryName(src.HeaderPath)! })) report(d);
+        var lib = Path.Combine(staging, $"lib{prefix}.a");
+        toolchain.Archive(new[] { obj }, lib);
+        var header = Path.Combine(staging, prefix + ".h");
+        File.Copy(src.HeaderPath, header);
+        var sizes = ElfSizes.Measure(lib);
+
+        var memory = MemoryReport.Create(Path.GetFileName(options.ModelPath), m.PerLayer, m.Plan, sizes.FlashBytes, src.WeightBytes, sizes.RamBytes);
+        if (options.Verify)
+            memory.Verification = Verify(options, m, lib, header, Path.Combine(staging, "verify"), sink);
+        var reportPath = Path.Combine(staging, prefix + ".memory.json");
+        File.WriteAllText(reportPath, memory.ToJson());
+
+        var summary = new MemorySummary(m.PerLayer.PeakLiveBytes, m.Plan.PeakLiveBytes, m.Plan.ArenaBytes, sizes.FlashBytes, sizes.RamBytes, m.Plan.Describe());
+        return new Produced(staging, lib, header, reportPath,
+            new[] { src.HeaderPath, src.ModelSourcePath, src.KernelsPath }, summary);
+    }
+
+    /// <summary>Runs the library under QEMU on calibration images and requires byte equality with the C# int8 reference.</summary>
+    private static MemoryReport.VerificationInfo Verify(TinyModelOptions options, CompiledModel m, string lib, string header, string work, IDiagnosticSink sink)
+    {
+        int n = options.VerifyImages <= 0 ? m.CalibrationInputs.Count : Math.Min(options.VerifyImages, m.CalibrationInputs.Count);
+        var inputs = m.CalibrationInputs.Take(n).Select(m.Int8.QuantizeInput).ToList();
+        var expected = inputs.Select(q => Int8Executor.Run(m.Int8, m.Plan, q)).ToList();
+        var harness = new QemuHarness(new ArmToolchain(options.Toolchain), options.Toolchain.QemuPath);
+        Directory.CreateDirectory(work);
+        var run = harness.Run(lib, header, options.Prefix, inputs.SelectMany(q => q.Select(b => (byte)b)).ToArray(), n, work);
+        for (int i = 0; i < n; i++)
+        {
+            var got = run.Output(i).ToArray();
+            var want = expected[i].Select(b => (byte)b).ToArray();
+            if (!got.AsSpan().SequenceEqual(want))
+                throw new CompilerException(ErrorCodes.VerificationMismatch,
+                    $"the Cortex-M7 library's output for '{Path.GetFileName(options.CalibrationFiles[i])}' differs from the C# int8 reference " +
+                    $"(QEMU [{string.Join(",", got.Select(b => (sbyte)b))}], reference [{string.Join(",", want.Select(b => (sbyte)b))}]). This is a compiler bug: please report it with the model.",
+                    options.ModelPath);
+        }
+        if (run.ArenaHighWaterBytes > m.Plan.ArenaBytes)
+            throw new CompilerException(ErrorCodes.VerificationMismatch,
+                $"the library wrote {run.ArenaHighWaterBytes} arena bytes, more than the planned {m.Plan.ArenaBytes}. This is a compiler bug: please report it.", options.ModelPath);
+        sink.Info($"verified under QEMU (mps2-an500, Cortex-M7): {n} images byte-identical to the C# int8 reference; arena high-water {run.ArenaHighWaterBytes:N0} of {m.Plan.ArenaBytes:N0} bytes, stack {run.StackHighWaterBytes:N0} bytes");
+        return new MemoryReport.VerificationInfo(n, true, run.ArenaHighWaterBytes, run.StackHighWaterBytes);
     }
 }

@@ -1,0 +1,219 @@
+/*
+ * MCUNetV2.Build int8 kernels. Included once by each generated model source; every function is static, so two
+ * models linked into one firmware do not collide.
+ *
+ * Integer semantics (identical to the C# reference MCUNetV2.Compiler.Quantization.Int8Executor):
+ *   requant(acc, m, s) = (acc * m + 2^(s-1)) >> s           (64-bit product, arithmetic shift)
+ *   conv:  y = clamp(requant(bias + sum (x - in_zp) * w) + out_zp, act_min, act_max)
+ *   add:   y = clamp(requant_o(requant_a((a - za) << 20) + requant_b((b - zb) << 20)) + out_zp, act_min, act_max)
+ *   avg:   y = round-half-away-from-zero(sum / count), padding excluded from count
+ *   softmax: e_i = table[max - x_i]; y_i = clamp((e_i * 256 + sum/2) / sum - 128)
+ *
+ * A feature map lives in a buffer that holds a rectangular region of it (mcu_region: first row, first column,
+ * rows, columns), channels last. Kernels compute an output region; taps that fall outside the whole input tensor
+ * are zero padding, taps inside it are guaranteed by the planner to lie inside the input buffer's region. Per-layer
+ * execution is the special case where every buffer holds the whole tensor.
+ */
+#ifndef MCUNET_KERNELS_H
+#define MCUNET_KERNELS_H
+
+#include <stdint.h>
+#include <string.h>
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define MCU_USE_DSP 1
+#else
+#define MCU_USE_DSP 0
+#endif
+
+typedef struct { int16_t y0, x0, h, w; } mcu_region;
+
+typedef struct {
+    int16_t in_h, in_w, in_c, out_c, groups;
+    uint8_t kh, kw, sh, sw, dh, dw;
+    int16_t pad_top, pad_left;
+    int32_t in_zp, out_zp, act_min, act_max;
+    const int8_t *weights;   /* conv: [out_c][kh][kw][in_c/groups]; depthwise: [kh][kw][c]; pointwise/fc: [out][in] */
+    const int32_t *bias;     /* pointwise/fc: bias - in_zp * sum(w) (all taps always valid) */
+    const int32_t *mult;
+    const int8_t *shift;
+} mcu_conv_params;
+
+typedef struct {
+    int16_t c;
+    int32_t zp_a, zp_b, mult_a, mult_b, mult_out, out_zp, act_min, act_max;
+    int8_t shift_a, shift_b, shift_out;
+} mcu_add_params;
+
+typedef struct {
+    int16_t in_h, in_w, c;
+    uint8_t kh, kw, sh, sw;
+    int16_t pad_top, pad_left;
+} mcu_pool_params;
+
+static inline int32_t mcu_requant(int32_t acc, int32_t mult, int shift)
+{
+    return (int32_t)(((int64_t)acc * mult + ((int64_t)1 << (shift - 1))) >> shift);
+}
+
+static inline int8_t mcu_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+static inline int mcu_offset(mcu_region b, int y, int x, int c)
+{
+    return ((y - b.y0) * b.w + (x - b.x0)) * c;
+}
+
+/* sum a[i] * b[i] for i < n, added to acc. */
+static inline int32_t mcu_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc)
+{
+    int i = 0;
+#if MCU_USE_DSP
+    for (; i + 4 <= n; i += 4) {
+        uint32_t va, vb;
+        memcpy(&va, a + i, 4);
+        memcpy(&vb, b + i, 4);
+        acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
+        acc = __smlad(__sxtb16((va >> 8) | (va << 24)), __sxtb16((vb >> 8) | (vb << 24)), acc);
+    }
+#endif
+    for (; i < n; ++i) acc += a[i] * b[i];
+    return acc;
+}
+
+/* Any convolution: kernel, stride, dilation, groups. */
+static void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    const int cpg = p->in_c / p->groups, opg = p->out_c / p->groups;
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
+            int8_t *o = out + mcu_offset(ob, oy, ox, p->out_c);
+            const int iy0 = oy * p->sh - p->pad_top, ix0 = ox * p->sw - p->pad_left;
+            for (int oc = 0; oc < p->out_c; ++oc) {
+                const int g = oc / opg;
+                int32_t acc = p->bias[oc];
+                const int8_t *w = p->weights + oc * p->kh * p->kw * cpg;
+                for (int ky = 0; ky < p->kh; ++ky) {
+                    const int iy = iy0 + ky * p->dh;
+                    if (iy < 0 || iy >= p->in_h) { w += p->kw * cpg; continue; }
+                    for (int kx = 0; kx < p->kw; ++kx, w += cpg) {
+                        const int ix = ix0 + kx * p->dw;
+                        if (ix < 0 || ix >= p->in_w) continue;
+                        const int8_t *x = in + mcu_offset(ib, iy, ix, p->in_c) + g * cpg;
+                        for (int ic = 0; ic < cpg; ++ic) acc += (x[ic] - p->in_zp) * w[ic];
+                    }
+                }
+                o[oc] = mcu_clamp(mcu_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* 1x1 convolution, stride 1, no padding, one group: a matrix product per pixel. */
+static void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    const int cin = p->in_c, cout = p->out_c;
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        const int8_t *x = in + mcu_offset(ib, oy, r.x0, cin);
+        int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
+        for (int ox = 0; ox < r.w; ++ox, x += cin, o += cout) {
+            const int8_t *w = p->weights;
+            for (int oc = 0; oc < cout; ++oc, w += cin) {
+                const int32_t acc = mcu_dot_s8(x, w, cin, p->bias[oc]);
+                o[oc] = mcu_clamp(mcu_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* Depthwise convolution (one filter per channel), weights [kh][kw][c]. */
+static void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    const int c = p->out_c;
+    int tap_in[64], tap_w[64];
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
+            const int iy0 = oy * p->sh - p->pad_top, ix0 = ox * p->sw - p->pad_left;
+            int taps = 0;
+            for (int ky = 0; ky < p->kh; ++ky) {
+                const int iy = iy0 + ky * p->dh;
+                if (iy < 0 || iy >= p->in_h) continue;
+                for (int kx = 0; kx < p->kw; ++kx) {
+                    const int ix = ix0 + kx * p->dw;
+                    if (ix < 0 || ix >= p->in_w) continue;
+                    tap_in[taps] = mcu_offset(ib, iy, ix, c);
+                    tap_w[taps] = (ky * p->kw + kx) * c;
+                    ++taps;
+                }
+            }
+            int8_t *o = out + mcu_offset(ob, oy, ox, c);
+            for (int ch = 0; ch < c; ++ch) {
+                int32_t acc = p->bias[ch];
+                for (int t = 0; t < taps; ++t) acc += (in[tap_in[t] + ch] - p->in_zp) * p->weights[tap_w[t] + ch];
+                o[ch] = mcu_clamp(mcu_requant(acc, p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+static void mcu_fully_connected(const mcu_conv_params *p, const int8_t *in, int8_t *out)
+{
+    const int8_t *w = p->weights;
+    for (int o = 0; o < p->out_c; ++o, w += p->in_c) {
+        const int32_t acc = mcu_dot_s8(in, w, p->in_c, p->bias[o]);
+        out[o] = mcu_clamp(mcu_requant(acc, p->mult[o], p->shift[o]) + p->out_zp, p->act_min, p->act_max);
+    }
+}
+
+static void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
+                    int8_t *out, mcu_region ob, mcu_region r)
+{
+    for (int y = r.y0; y < r.y0 + r.h; ++y) {
+        const int8_t *pa = a + mcu_offset(ab, y, r.x0, p->c);
+        const int8_t *pb = b + mcu_offset(bb, y, r.x0, p->c);
+        int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
+        for (int i = 0; i < r.w * p->c; ++i) {
+            const int32_t va = mcu_requant((int32_t)((uint32_t)(pa[i] - p->zp_a) << 20), p->mult_a, p->shift_a);
+            const int32_t vb = mcu_requant((int32_t)((uint32_t)(pb[i] - p->zp_b) << 20), p->mult_b, p->shift_b);
+            o[i] = mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
+        }
+    }
+}
+
+static void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
+            int y0 = oy * p->sh - p->pad_top, y1 = y0 + p->kh, x0 = ox * p->sw - p->pad_left, x1 = x0 + p->kw;
+            if (y0 < 0) y0 = 0;
+            if (x0 < 0) x0 = 0;
+            if (y1 > p->in_h) y1 = p->in_h;
+            if (x1 > p->in_w) x1 = p->in_w;
+            int count = (y1 - y0) * (x1 - x0);
+            if (count < 1) count = 1;
+            int8_t *o = out + mcu_offset(ob, oy, ox, p->c);
+            for (int ch = 0; ch < p->c; ++ch) {
+                int32_t sum = 0;
+                for (int iy = y0; iy < y1; ++iy)
+                    for (int ix = x0; ix < x1; ++ix) sum += in[mcu_offset(ib, iy, ix, p->c) + ch];
+                o[ch] = (int8_t)((sum >= 0 ? sum + count / 2 : sum - count / 2) / count);
+            }
+        }
+    }
+}
+
+static void mcu_softmax(const int32_t *table, const int8_t *in, int8_t *out, int n)
+{
+    int max = -128;
+    for (int i = 0; i < n; ++i) if (in[i] > max) max = in[i];
+    int64_t sum = 0;
+    for (int i = 0; i < n; ++i) sum += table[max - in[i]];
+    for (int i = 0; i < n; ++i) {
+        const int64_t v = ((int64_t)table[max - in[i]] * 256 + sum / 2) / sum - 128;
+        out[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    }
+}
+
+#endif /* MCUNET_KERNELS_H */

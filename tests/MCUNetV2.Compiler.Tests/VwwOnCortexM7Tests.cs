@@ -1,0 +1,74 @@
+using MCUNetV2.Compiler.Diagnostics;
+using MCUNetV2.Compiler.Pipeline;
+using MCUNetV2.Compiler.Quantization;
+using MCUNetV2.Compiler.Toolchain;
+
+namespace MCUNetV2.Compiler.Tests;
+
+/// <summary>
+/// The VWW sample compiled to Cortex-M7 libraries (per-layer and 2x2 patches) and run under QEMU on all 15 images:
+/// QEMU bytes == C# int8 reference bytes, and the two libraries agree byte for byte.
+/// </summary>
+[TestClass]
+public sealed class VwwOnCortexM7Tests
+{
+    private sealed class Sink : IDiagnosticSink
+    {
+        public readonly List<CompilerDiagnostic> Diagnostics = new();
+        public void Report(CompilerDiagnostic d) => Diagnostics.Add(d);
+        public void Info(string message) => Console.WriteLine(message);
+    }
+
+    private static string _work = null!;
+
+    [ClassInitialize]
+    public static void Setup(TestContext _) => _work = Directory.CreateTempSubdirectory("mcunet-vww-").FullName;
+
+    [ClassCleanup]
+    public static void Cleanup() { try { Directory.Delete(_work, true); } catch (IOException) { } }
+
+    private static (TinyModelResult Result, TinyModelBuilder.CompiledModel Model) Build(int rows, int cols)
+    {
+        var options = new TinyModelOptions
+        {
+            ModelPath = TestData.VwwModel,
+            OutputDirectory = Path.Combine(_work, $"{rows}x{cols}"),
+            Prefix = "vww",
+            PatchRows = rows,
+            PatchCols = cols,
+            CalibrationFiles = TestData.VwwImages.Select(i => i.Path).ToList(),
+            Verify = true,
+            VerifyImages = 1,
+        };
+        var sink = new Sink();
+        var result = TinyModelBuilder.Build(options, sink);
+        Assert.IsTrue(result.Succeeded, string.Join("\n", sink.Diagnostics));
+        return (result, TinyModelBuilder.Compile(options, sink));
+    }
+
+    [TestMethod]
+    public void PatchBasedAndPerLayerLibraries_MatchTheInt8Reference_OnAllImages()
+    {
+        var (perLayer, model) = Build(1, 1);
+        var (patch, _) = Build(2, 2);
+        Assert.IsTrue(patch.Memory!.PatchBasedPeakBytes < perLayer.Memory!.PerLayerPeakBytes,
+            $"2x2 peak {patch.Memory.PatchBasedPeakBytes} vs per-layer {perLayer.Memory.PerLayerPeakBytes}");
+        var inputs = model.CalibrationInputs.Select(model.Int8.QuantizeInput).ToList();
+        var bytes = inputs.SelectMany(q => q.Select(b => (byte)b)).ToArray();
+        var harness = new QemuHarness(new ArmToolchain(new ToolchainOptions()), "qemu-system-arm");
+        var runPerLayer = harness.Run(perLayer.LibraryPath!, perLayer.HeaderPath!, "vww", bytes, inputs.Count, Path.Combine(_work, "run1x1"));
+        var runPatch = harness.Run(patch.LibraryPath!, patch.HeaderPath!, "vww", bytes, inputs.Count, Path.Combine(_work, "run2x2"));
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            var name = Path.GetFileName(TestData.VwwImages[i].Path);
+            var reference = Int8Executor.Run(model.Int8, inputs[i]).Select(b => (byte)b).ToArray();
+            CollectionAssert.AreEqual(reference, runPerLayer.Output(i).ToArray(), $"per-layer library vs C# reference on {name}");
+            CollectionAssert.AreEqual(reference, runPatch.Output(i).ToArray(), $"2x2 library vs C# reference on {name}");
+            Assert.AreEqual(TestData.VwwImages[i].Label, TestData.ArgMax(reference.Select(b => (sbyte)b).ToArray()), $"int8 class of {name}");
+        }
+        Assert.IsTrue(runPatch.ArenaHighWaterBytes <= patch.Memory.ArenaBytes);
+        Assert.IsTrue(runPerLayer.ArenaHighWaterBytes <= perLayer.Memory.ArenaBytes);
+        Console.WriteLine($"per-layer: peak {perLayer.Memory.PerLayerPeakBytes} arena {perLayer.Memory.ArenaBytes} high-water {runPerLayer.ArenaHighWaterBytes} flash {perLayer.Memory.FlashBytes}");
+        Console.WriteLine($"2x2: peak {patch.Memory.PatchBasedPeakBytes} arena {patch.Memory.ArenaBytes} high-water {runPatch.ArenaHighWaterBytes} flash {patch.Memory.FlashBytes}");
+    }
+}
