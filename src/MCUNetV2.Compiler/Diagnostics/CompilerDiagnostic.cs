@@ -20,6 +20,9 @@ public sealed class CompilerException : Exception
 {
     public CompilerDiagnostic Diagnostic { get; }
 
+    /// <summary>The failure was already logged in detail (e.g. by an MSBuild ToolTask); do not report it again.</summary>
+    public bool AlreadyReported { get; init; }
+
     public CompilerException(string code, string message, string? file = null, int line = 0, int column = 0, Exception? inner = null)
         : base(message, inner)
     {

@@ -45,7 +45,7 @@ public static class TinyModelBuilder
         }
         catch (CompilerException e)
         {
-            Report(e.Diagnostic);
+            if (!e.AlreadyReported) Report(e.Diagnostic);
             return new TinyModelResult { Succeeded = false, Diagnostics = diagnostics };
         }
         finally
@@ -97,8 +97,8 @@ public static class TinyModelBuilder
         Directory.CreateDirectory(staging);
         var prefix = options.Prefix;
         var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(staging, "src"));
-        var toolchain = new ArmToolchain(options.Toolchain);
-        toolchain.Locate();
+        var toolchain = options.LibraryBuilder ?? new ArmToolchain(options.Toolchain);
+        if (toolchain is ArmToolchain arm) arm.Locate();
         var obj = Path.Combine(staging, "obj", prefix + ".o");
         Directory.CreateDirectory(Path.GetDirectoryName(obj)!);
         foreach (var d in toolchain.CompileObject(src.ModelSourcePath, obj, new[] { Path.GetDirectoryName(src.HeaderPath)! })) report(d);

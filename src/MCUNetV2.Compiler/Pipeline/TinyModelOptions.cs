@@ -18,6 +18,8 @@ public sealed class TinyModelOptions
     public Preprocessing Preprocessing { get; init; } = new();
     /// <summary>Cross-compilation settings.</summary>
     public ToolchainOptions Toolchain { get; init; } = new();
+    /// <summary>Compiles and archives the generated C; default: <see cref="Toolchain.ArmToolchain"/> from <see cref="Toolchain"/>.</summary>
+    public MCUNetV2.Compiler.Toolchain.INativeLibraryBuilder? LibraryBuilder { get; init; }
     /// <summary>Run the library under QEMU on calibration images and compare with the C# int8 reference.</summary>
     public bool Verify { get; init; } = true;
     /// <summary>How many calibration images the QEMU verification runs (0 = all).</summary>

@@ -26,8 +26,11 @@ public sealed class ToolOutputException : Exception
 /// The GNU Arm Embedded toolchain (arm-none-eabi-gcc, -ar): compiles C to objects, archives them, links the
 /// verification harness. Tools are resolved from <see cref="ToolchainOptions.ToolchainDirectory"/>, or PATH when empty.
 /// </summary>
-public sealed class ArmToolchain
+public sealed class ArmToolchain : INativeLibraryBuilder
 {
+    IReadOnlyList<CompilerDiagnostic> INativeLibraryBuilder.CompileObject(string cFile, string objFile, IEnumerable<string> includeDirs) =>
+        CompileObject(cFile, objFile, includeDirs, "");
+
     /// <summary>Flags every C compile gets after the CPU and optimisation flags.</summary>
     public static readonly IReadOnlyList<string> CommonCompileFlags =
         new[] { "-std=c99", "-Wall", "-ffunction-sections", "-fdata-sections" };

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using MCUNetV2.Compiler.Pipeline;
+
+namespace MCUNetV2.Build.Tasks;
+
+/// <summary>A metadata value the task refuses: which metadata, and why.</summary>
+internal sealed class MetadataException : Exception
+{
+    public string MetadataName { get; }
+
+    public MetadataException(string metadataName, string message) : base(message)
+    {
+        MetadataName = metadataName;
+    }
+}
+
+/// <summary>
+/// Parses and validates TinyModel item metadata. Every parser throws <see cref="MetadataException"/> with a message
+/// that names the metadata and the accepted form; the task turns it into error MCU4001.
+/// </summary>
+internal static partial class TinyModelMetadata
+{
+    public const string PatchGrid = "PatchGrid";
+    public const string Calibration = "Calibration";
+    public const string Prefix = "Prefix";
+    public const string ChannelOrder = "ChannelOrder";
+    public const string Mean = "Mean";
+    public const string Scale = "Scale";
+    public const string Verify = "Verify";
+    public const string VerifyImages = "VerifyImages";
+
+    /// <summary>Largest accepted patch-grid dimension; more patches than this per side cannot pay off on an MCU.</summary>
+    public const int MaxPatchGridDimension = 64;
+
+    public const float DefaultMean = 127.5f;
+    public const float DefaultScale = 1f / 127.5f;
+
+    [GeneratedRegex(@"^\s*(\d{1,9})\s*[xX\u00D7]\s*(\d{1,9})\s*$", RegexOptions.CultureInvariant)]
+    private static partial Regex PatchGridPattern();
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex CIdentifierPattern();
+
+    /// <summary>"RxC" (for example "2x2" or "3x4"); empty means 1x1.</summary>
+    public static (int Rows, int Cols) ParsePatchGrid(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return (1, 1);
+        var match = PatchGridPattern().Match(value);
+        if (!match.Success)
+            throw new MetadataException(PatchGrid,
+                $"PatchGrid '{value}' is not of the form RxC (rows x columns, for example 2x2 or 1x1).");
+        int rows = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        int cols = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+        if (rows < 1 || cols < 1 || rows > MaxPatchGridDimension || cols > MaxPatchGridDimension)
+            throw new MetadataException(PatchGrid,
+                $"PatchGrid '{value}': rows and columns must each be between 1 and {MaxPatchGridDimension}.");
+        return (rows, cols);
+    }
+
+    /// <summary>RGB, BGR or Gray (case-insensitive; Grey and Grayscale are accepted too); empty means RGB.</summary>
+    public static ChannelOrder ParseChannelOrder(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return Compiler.Pipeline.ChannelOrder.Rgb;
+        switch (value.Trim().ToLowerInvariant())
+        {
+            case "rgb": return Compiler.Pipeline.ChannelOrder.Rgb;
+            case "bgr": return Compiler.Pipeline.ChannelOrder.Bgr;
+            case "gray":
+            case "grey":
+            case "grayscale":
+            case "greyscale":
+                return Compiler.Pipeline.ChannelOrder.Gray;
+            default:
+                throw new MetadataException(ChannelOrder, $"ChannelOrder '{value}' is not one of RGB, BGR, Gray.");
+        }
+    }
+
+    public static int ChannelCount(ChannelOrder order) => order == Compiler.Pipeline.ChannelOrder.Gray ? 1 : 3;
+
+    /// <summary>
+    /// One float for all channels, or one per channel, separated by ';' or ','. Invariant culture (a '.' decimal point).
+    /// </summary>
+    public static float[] ParseFloats(string metadataName, string? value, float defaultValue, int channels, bool nonZero)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return new[] { defaultValue };
+        var parts = value.Split(new[] { ';', ',' }, StringSplitOptions.TrimEntries);
+        var result = new float[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!float.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out float f) || !float.IsFinite(f))
+                throw new MetadataException(metadataName,
+                    $"{metadataName} '{value}': '{parts[i]}' is not a number (use '.' as the decimal point and ';' or ',' between channels).");
+            if (nonZero && f == 0f)
+                throw new MetadataException(metadataName, $"{metadataName} '{value}': values must not be zero.");
+            result[i] = f;
+        }
+        if (result.Length != 1 && result.Length != channels)
+            throw new MetadataException(metadataName,
+                $"{metadataName} '{value}' has {result.Length} values; give one for all channels or one per channel ({channels}).");
+        return result;
+    }
+
+    /// <summary>true/false (also yes/no, on/off, 1/0), case-insensitive; empty means the default.</summary>
+    public static bool ParseBool(string metadataName, string? value, bool defaultValue)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return defaultValue;
+        switch (value.Trim().ToLowerInvariant())
+        {
+            case "true": case "yes": case "on": case "1": return true;
+            case "false": case "no": case "off": case "0": return false;
+            default:
+                throw new MetadataException(metadataName, $"{metadataName} '{value}' is not true or false.");
+        }
+    }
+
+    /// <summary>A whole number &gt;= 0; empty means the default.</summary>
+    public static int ParseNonNegativeInt(string metadataName, string? value, int defaultValue)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return defaultValue;
+        if (!int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+            throw new MetadataException(metadataName, $"{metadataName} '{value}' is not a whole number >= 0.");
+        return n;
+    }
+
+    /// <summary>
+    /// An explicit Prefix must already be a C identifier; an empty one is derived from the model's file name.
+    /// </summary>
+    public static string ResolvePrefix(string? value, string modelPath)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return DefaultPrefix(modelPath);
+        var prefix = value.Trim();
+        if (!CIdentifierPattern().IsMatch(prefix))
+            throw new MetadataException(Prefix,
+                $"Prefix '{value}' is not a C identifier (letters, digits and '_', not starting with a digit).");
+        return prefix;
+    }
+
+    /// <summary>
+    /// The file name without extension, lower case, every character other than a-z, 0-9 and '_' replaced by '_',
+    /// and "model_" put in front when it would start with a digit (or be empty).
+    /// build/MCUNetV2.Build.targets computes the same name for its Outputs: keep the two in step.
+    /// </summary>
+    public static string DefaultPrefix(string modelPath)
+    {
+        var name = Path.GetFileNameWithoutExtension(modelPath).ToLowerInvariant();
+        var sb = new StringBuilder(name.Length);
+        foreach (char c in name)
+            sb.Append(c is >= 'a' and <= 'z' or >= '0' and <= '9' or '_' ? c : '_');
+        if (sb.Length == 0 || char.IsAsciiDigit(sb[0]))
+            sb.Insert(0, "model_");
+        return sb.ToString();
+    }
+}

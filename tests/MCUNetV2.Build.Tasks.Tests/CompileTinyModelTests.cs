@@ -1,0 +1,205 @@
+using System.Text.RegularExpressions;
+using MCUNetV2.Compiler.Diagnostics;
+using MCUNetV2.Compiler.Pipeline;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace MCUNetV2.Build.Tasks.Tests;
+
+/// <summary>The task run directly against a fake build engine.</summary>
+[TestClass]
+public sealed class CompileTinyModelTests
+{
+    private sealed record Setup(CompileTinyModel Task, FakeBuildEngine Engine, string Project, string Dir);
+
+    /// <summary>A project file whose 4th line is <paramref name="itemXml"/>, and the task with the matching item.</summary>
+    private static Setup NewTask(string itemXml, params (string Name, string Value)[] metadata)
+    {
+        var dir = Repo.NewTempDir("task");
+        var project = Path.Combine(dir, "app.csproj");
+        File.WriteAllText(project,
+            "<Project Sdk=\"Microsoft.NET.Sdk\">\n" +
+            "  <ItemGroup>\n" +
+            "    <None Include=\"vww.onnx\" PatchGrid=\"nothing to do with it\" />\n" +
+            $"    {itemXml}\n" +
+            "  </ItemGroup>\n" +
+            "</Project>\n");
+        File.Copy(Repo.VwwModel, Path.Combine(dir, "vww.onnx"));
+        var item = new TaskItem("vww.onnx");
+        foreach (var (name, value) in metadata)
+            item.SetMetadata(name, value);
+        var engine = new FakeBuildEngine { ProjectFile = project };
+        var task = new CompileTinyModel
+        {
+            BuildEngine = engine,
+            Model = item,
+            ProjectFile = project,
+            OutputDirectory = Path.Combine(dir, "out"),
+        };
+        return new Setup(task, engine, project, dir);
+    }
+
+    private static ITaskItem[] TwoImages() =>
+        Directory.GetFiles(Repo.PersonImages, "*.png").OrderBy(f => f, StringComparer.Ordinal).Take(2)
+            .Select(f => (ITaskItem)new TaskItem(f)).ToArray();
+
+    [TestMethod]
+    public void BadPatchGrid_GivesMCU4001_AtTheAttribute()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" PatchGrid=\"2by2\" />", ("PatchGrid", "2by2"));
+
+        Assert.IsFalse(s.Task.Execute());
+
+        var error = s.Engine.Errors.Single();
+        Assert.AreEqual(ErrorCodes.BadMetadata, error.Code, s.Engine.Transcript());
+        Assert.AreEqual(s.Project, error.File);
+        Assert.AreEqual(4, error.LineNumber);
+        Assert.AreEqual(35, error.ColumnNumber); // the PatchGrid attribute
+        StringAssert.Contains(error.Message, "'2by2'");
+        StringAssert.Contains(error.Message, "RxC");
+    }
+
+    [TestMethod]
+    public void MetadataAsChildElement_IsLocated()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\"><ChannelOrder>YUV</ChannelOrder></TinyModel>", ("ChannelOrder", "YUV"));
+
+        Assert.IsFalse(s.Task.Execute());
+
+        var error = s.Engine.Errors.Single();
+        Assert.AreEqual(ErrorCodes.BadMetadata, error.Code);
+        Assert.AreEqual(4, error.LineNumber);
+        Assert.AreEqual(36, error.ColumnNumber); // <ChannelOrder>
+    }
+
+    [TestMethod]
+    public void WrongNumberOfMeans_GivesMCU4001()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" Mean=\"1;2\" />", ("Mean", "1;2"));
+        Assert.IsFalse(s.Task.Execute());
+        Assert.AreEqual(ErrorCodes.BadMetadata, s.Engine.Errors.Single().Code);
+        StringAssert.Contains(s.Engine.Errors[0].Message, "one per channel (3)");
+    }
+
+    [TestMethod]
+    public void InvalidExplicitPrefix_GivesMCU4001()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" Prefix=\"my-model\" />", ("Prefix", "my-model"));
+        Assert.IsFalse(s.Task.Execute());
+        Assert.AreEqual(ErrorCodes.BadMetadata, s.Engine.Errors.Single().Code);
+        StringAssert.Contains(s.Engine.Errors[0].Message, "C identifier");
+    }
+
+    [TestMethod]
+    public void BracesInValues_AreNotFormatStrings()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" PatchGrid=\"{0}x{1}\" />", ("PatchGrid", "{0}x{1}"));
+        Assert.IsFalse(s.Task.Execute());
+        StringAssert.Contains(s.Engine.Errors.Single().Message, "'{0}x{1}'");
+    }
+
+    [TestMethod]
+    public void CalibrationGlobMatchingNothing_GivesMCU2001()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" Calibration=\"nothing/**/*.png\" />", ("Calibration", "nothing/**/*.png"));
+        Assert.IsFalse(s.Task.Execute());
+        var error = s.Engine.Errors.Single();
+        Assert.AreEqual(ErrorCodes.CalibrationMissing, error.Code);
+        Assert.AreEqual(4, error.LineNumber);
+        StringAssert.Contains(error.Message, "nothing/**/*.png");
+    }
+
+    [TestMethod]
+    public void Metadata_BecomesOptions()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" />",
+            ("PatchGrid", "2x3"), ("ChannelOrder", "BGR"), ("Mean", "1;2;3"), ("Scale", "0.5"),
+            ("Verify", "false"), ("VerifyImages", "7"), ("Prefix", ""));
+        s.Task.CalibrationFiles = TwoImages();
+        s.Task.ToolchainDirectory = "/opt/arm";
+        s.Task.CpuFlags = "-mcpu=cortex-m4";
+
+        var options = s.Task.ReadOptions();
+
+        Assert.IsNotNull(options, s.Engine.Transcript());
+        Assert.AreEqual(Path.Combine(s.Dir, "vww.onnx"), options.ModelPath);
+        Assert.AreEqual("vww", options.Prefix);
+        Assert.AreEqual(Path.Combine(s.Dir, "out"), options.OutputDirectory);
+        Assert.AreEqual(Path.Combine(s.Dir, "out", "vww"), CompileTinyModel.ModelDirectory(options));
+        Assert.AreEqual((2, 3), (options.PatchRows, options.PatchCols));
+        Assert.AreEqual(ChannelOrder.Bgr, options.Preprocessing.Channels);
+        CollectionAssert.AreEqual(new[] { 1f, 2f, 3f }, options.Preprocessing.Mean);
+        CollectionAssert.AreEqual(new[] { 0.5f }, options.Preprocessing.Scale);
+        Assert.IsFalse(options.Verify);
+        Assert.AreEqual(7, options.VerifyImages);
+        Assert.AreEqual(2, options.CalibrationFiles.Count);
+        Assert.IsTrue(options.CalibrationFiles.All(Path.IsPathRooted));
+        Assert.AreEqual("/opt/arm", options.Toolchain.ToolchainDirectory);
+        Assert.AreEqual("-mcpu=cortex-m4", options.Toolchain.CpuFlags);
+        // Unset task parameters fall back to the core's defaults.
+        var defaults = new ToolchainOptions();
+        Assert.AreEqual(defaults.ToolPrefix, options.Toolchain.ToolPrefix);
+        Assert.AreEqual(defaults.OptimizationFlags, options.Toolchain.OptimizationFlags);
+        Assert.AreEqual(defaults.QemuPath, options.Toolchain.QemuPath);
+    }
+
+    [TestMethod]
+    public void EmptyMetadata_GivesTheDocumentedDefaults()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" />");
+        var options = s.Task.ReadOptions();
+        Assert.IsNotNull(options, s.Engine.Transcript());
+        Assert.AreEqual((1, 1), (options.PatchRows, options.PatchCols));
+        Assert.AreEqual(ChannelOrder.Rgb, options.Preprocessing.Channels);
+        CollectionAssert.AreEqual(new[] { 127.5f }, options.Preprocessing.Mean);
+        Assert.AreEqual(1f / 127.5f, options.Preprocessing.Scale.Single(), 1e-9f);
+        Assert.IsTrue(options.Verify);
+        Assert.AreEqual(4, options.VerifyImages);
+        Assert.AreEqual(0, options.CalibrationFiles.Count);
+    }
+
+    /// <summary>
+    /// Whatever the core does with this input (today it is a stub that throws; later it compiles or fails on the
+    /// missing toolchain prefix), the log never carries a stack trace in an error and every error has an MCU code.
+    /// </summary>
+    [TestMethod]
+    public void CoreFailures_AreCodedErrorsWithoutStackTraces()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" Verify=\"false\" />", ("Verify", "false"));
+        s.Task.CalibrationFiles = TwoImages();
+        s.Task.ToolPrefix = "no-such-toolchain-" + Guid.NewGuid().ToString("N") + "-";
+
+        bool ok = s.Task.Execute();
+
+        Assert.IsFalse(ok, s.Engine.Transcript());
+        Assert.IsTrue(s.Engine.Errors.Count > 0);
+        foreach (var error in s.Engine.Errors)
+        {
+            Assert.IsTrue(Regex.IsMatch(error.Code ?? "", @"^MCU\d{4}$"), s.Engine.Transcript());
+            Assert.IsFalse(Regex.IsMatch(error.Message ?? "", @"^\s+at \S+\(", RegexOptions.Multiline), s.Engine.Transcript());
+            Assert.IsFalse(string.IsNullOrEmpty(error.File), s.Engine.Transcript());
+        }
+        if (s.Engine.Errors.Any(e => e.Code == ErrorCodes.InternalError))
+        {
+            // The stack trace is there for whoever asks for a detailed log, and only there.
+            Assert.IsTrue(s.Engine.Messages.Any(m => m.Importance == MessageImportance.Low && (m.Message ?? "").Contains("   at ")),
+                s.Engine.Transcript());
+        }
+        Assert.IsFalse(File.Exists(Path.Combine(s.Dir, "out", "vww", "libvww.a")));
+    }
+
+    [TestMethod]
+    public void FailedBuild_RemovesAStaleLibrary()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" Verify=\"false\" />", ("Verify", "false"));
+        s.Task.CalibrationFiles = TwoImages();
+        s.Task.ToolPrefix = "no-such-toolchain-" + Guid.NewGuid().ToString("N") + "-";
+        var stale = Path.Combine(s.Dir, "out", "vww", "libvww.a");
+        Directory.CreateDirectory(Path.GetDirectoryName(stale)!);
+        File.WriteAllText(stale, "old");
+
+        Assert.IsFalse(s.Task.Execute());
+
+        Assert.IsFalse(File.Exists(stale), s.Engine.Transcript());
+    }
+}

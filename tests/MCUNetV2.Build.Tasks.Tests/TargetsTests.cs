@@ -1,0 +1,144 @@
+using System.Text.RegularExpressions;
+
+namespace MCUNetV2.Build.Tasks.Tests;
+
+/// <summary>build/MCUNetV2.Build.targets driven by real `dotnet build` runs of small projects.</summary>
+[TestClass]
+public sealed class TargetsTests
+{
+    private static string NewProjectDir(string name, int calibrationImages = 2)
+    {
+        var dir = Repo.NewTempDir(name);
+        File.Copy(Repo.VwwModel, Path.Combine(dir, "vww.onnx"));
+        var calib = Directory.CreateDirectory(Path.Combine(dir, "calib", "person")).FullName;
+        foreach (var image in Directory.GetFiles(Repo.PersonImages, "*.png").OrderBy(f => f, StringComparer.Ordinal).Take(calibrationImages))
+            File.Copy(image, Path.Combine(calib, Path.GetFileName(image)));
+        // Inputs older than anything the builds write, so timestamps decide only what the test means them to.
+        foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
+            File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddHours(-1));
+        return dir;
+    }
+
+    private static void AssertNoStackTraceAndCodedErrors(DotnetBuild.Result r)
+    {
+        Assert.IsFalse(Regex.IsMatch(r.Output, @"^\s+at [\w.`<>]+\(", RegexOptions.Multiline), r.ToString());
+        foreach (Match m in Regex.Matches(r.Output, @"error (\w+):"))
+            Assert.IsTrue(Regex.IsMatch(m.Groups[1].Value, @"^MCU\d{4}$"), r.ToString());
+    }
+
+    [TestMethod]
+    public void BadPatchGrid_FailsTheBuild_WithMCU4001_AtTheItem()
+    {
+        var dir = NewProjectDir("badgrid");
+        var project = DotnetBuild.WriteProject(dir,
+            """    <TinyModel Include="vww.onnx" PatchGrid="2by2" Calibration="calib/**/*.png" />""");
+        int line = File.ReadAllLines(project).ToList().FindIndex(l => l.Contains("2by2")) + 1;
+
+        var r = DotnetBuild.Run(dir, "build", project);
+
+        Assert.AreNotEqual(0, r.ExitCode, r.ToString());
+        StringAssert.Contains(r.Output, $"app.csproj({line},35): error MCU4001:", r.ToString());
+        StringAssert.Contains(r.Output, "PatchGrid '2by2'");
+        AssertNoStackTraceAndCodedErrors(r);
+    }
+
+    [TestMethod]
+    public void SharedPrefix_IsRefusedByTheTargets()
+    {
+        var dir = NewProjectDir("prefix");
+        Directory.CreateDirectory(Path.Combine(dir, "b"));
+        File.Copy(Path.Combine(dir, "vww.onnx"), Path.Combine(dir, "b", "VWW.onnx"));
+        var project = DotnetBuild.WriteProject(dir,
+            """
+                <TinyModel Include="vww.onnx" />
+                <TinyModel Include="b/VWW.onnx" />
+            """);
+
+        var r = DotnetBuild.Run(dir, "build", project);
+
+        Assert.AreNotEqual(0, r.ExitCode, r.ToString());
+        StringAssert.Contains(r.Output, "error MCU4001: Two TinyModel items share a prefix", r.ToString());
+        StringAssert.Contains(r.Output, "b/VWW.onnx -> vww", r.ToString()); // the targets' default prefix, as the task computes it
+    }
+
+    [TestMethod]
+    public void DesignTimeAndDisabledBuilds_DoNotRunTheTask()
+    {
+        var dir = NewProjectDir("designtime");
+        var project = DotnetBuild.WriteProject(dir, """    <TinyModel Include="vww.onnx" PatchGrid="bad" />""");
+
+        var designTime = DotnetBuild.Run(dir, "build", project, "-p:DesignTimeBuild=true");
+        Assert.AreEqual(0, designTime.ExitCode, designTime.ToString());
+
+        var disabled = DotnetBuild.Run(dir, "build", project, "-p:MCUNetV2Enabled=false");
+        Assert.AreEqual(0, disabled.ExitCode, disabled.ToString());
+    }
+
+    /// <summary>
+    /// Up-to-date outputs skip the task; a newer calibration image runs it again; clean removes the model folder.
+    /// Independent of how far the compiler core is: the up-to-date case never reaches it.
+    /// </summary>
+    [TestMethod]
+    public void IncrementalBuild_AndClean()
+    {
+        var dir = NewProjectDir("incremental");
+        var project = DotnetBuild.WriteProject(dir,
+            """    <TinyModel Include="vww.onnx" PatchGrid="2x2" Calibration="calib/**/*.png" Verify="false" />""");
+        var modelDir = Path.Combine(dir, "bin", "Debug", "net10.0", "tinymodels", "vww");
+        var outputs = new[] { "libvww.a", "vww.h", "vww.memory.json" }.Select(f => Path.Combine(modelDir, f)).ToArray();
+
+        // 1: whatever the core does now, the log is clean.
+        var first = DotnetBuild.Run(dir, "build", project);
+        AssertNoStackTraceAndCodedErrors(first);
+        if (first.ExitCode == 0)
+        {
+            Assert.IsTrue(outputs.All(File.Exists), first.ToString());
+            StringAssert.Contains(first.Output, "patch-based peak SRAM", first.ToString());
+            StringAssert.Contains(first.Output, $"vww -> {outputs[0]}", first.ToString());
+        }
+        StringAssert.Contains(File.ReadAllText(Path.Combine(dir, "obj", "Debug", "net10.0", "tinymodels", "vww.inputs.cache")),
+            "patchgrid=2x2");
+
+        // 2: outputs newer than every input: the task is skipped and the build succeeds.
+        Directory.CreateDirectory(modelDir);
+        var stamp = DateTime.UtcNow;
+        foreach (var output in outputs)
+        {
+            if (!File.Exists(output))
+                File.WriteAllText(output, "placeholder");
+            File.SetLastWriteTimeUtc(output, stamp);
+        }
+        var second = DotnetBuild.Run(dir, "build", project);
+        Assert.AreEqual(0, second.ExitCode, second.ToString());
+        Assert.AreEqual(stamp, File.GetLastWriteTimeUtc(outputs[0]), second.ToString());
+
+        // 3: a changed calibration image makes the model build again.
+        var image = Directory.GetFiles(Path.Combine(dir, "calib", "person")).First();
+        File.SetLastWriteTimeUtc(image, stamp.AddSeconds(5));
+        var third = DotnetBuild.Run(dir, "build", project);
+        AssertNoStackTraceAndCodedErrors(third);
+        Assert.IsTrue(third.ExitCode != 0 || File.GetLastWriteTimeUtc(outputs[0]) != stamp, third.ToString());
+
+        // 4: so does a changed property (through the inputs cache, rewritten now), once outputs are up to date again.
+        File.SetLastWriteTimeUtc(image, DateTime.UtcNow.AddHours(-1));
+        var stamp4 = DateTime.UtcNow;
+        foreach (var output in outputs)
+        {
+            if (!File.Exists(output))
+                File.WriteAllText(output, "placeholder");
+            File.SetLastWriteTimeUtc(output, stamp4);
+        }
+        var fourth = DotnetBuild.Run(dir, "build", project, "-p:MCUNetV2OptimizationFlags=-Os");
+        AssertNoStackTraceAndCodedErrors(fourth);
+        Assert.IsTrue(fourth.ExitCode != 0 || File.GetLastWriteTimeUtc(outputs[0]) != stamp4, fourth.ToString());
+        StringAssert.Contains(File.ReadAllText(Path.Combine(dir, "obj", "Debug", "net10.0", "tinymodels", "vww.inputs.cache")),
+            "optimization=-Os");
+
+        // 5: clean removes what the model build wrote.
+        foreach (var output in outputs.Where(o => !File.Exists(o)))
+            File.WriteAllText(output, "placeholder");
+        var clean = DotnetBuild.Run(dir, "clean", project, "-p:MCUNetV2OptimizationFlags=-Os");
+        Assert.AreEqual(0, clean.ExitCode, clean.ToString());
+        Assert.IsFalse(outputs.Any(File.Exists), clean.ToString());
+    }
+}

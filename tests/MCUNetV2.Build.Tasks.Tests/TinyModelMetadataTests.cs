@@ -1,0 +1,141 @@
+using MCUNetV2.Compiler.Pipeline;
+
+namespace MCUNetV2.Build.Tasks.Tests;
+
+[TestClass]
+public sealed class TinyModelMetadataTests
+{
+    [TestMethod]
+    [DataRow("2x2", 2, 2)]
+    [DataRow("1x1", 1, 1)]
+    [DataRow(" 3 X 4 ", 3, 4)]
+    [DataRow("2\u00D73", 2, 3)]
+    [DataRow("", 1, 1)]
+    [DataRow(null, 1, 1)]
+    public void PatchGrid_Valid(string? text, int rows, int cols)
+    {
+        Assert.AreEqual((rows, cols), TinyModelMetadata.ParsePatchGrid(text));
+    }
+
+    [TestMethod]
+    [DataRow("2")]
+    [DataRow("2by2")]
+    [DataRow("0x2")]
+    [DataRow("2x0")]
+    [DataRow("-1x2")]
+    [DataRow("2x2x2")]
+    [DataRow("65x1")]
+    [DataRow("99999999999x1")]
+    [DataRow("axb")]
+    public void PatchGrid_Invalid(string text)
+    {
+        var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParsePatchGrid(text));
+        Assert.AreEqual("PatchGrid", ex.MetadataName);
+        StringAssert.Contains(ex.Message, text.Trim());
+    }
+
+    [TestMethod]
+    [DataRow("RGB", ChannelOrder.Rgb)]
+    [DataRow("rgb", ChannelOrder.Rgb)]
+    [DataRow("BGR", ChannelOrder.Bgr)]
+    [DataRow("Gray", ChannelOrder.Gray)]
+    [DataRow("grey", ChannelOrder.Gray)]
+    [DataRow("", ChannelOrder.Rgb)]
+    public void ChannelOrder_Valid(string text, ChannelOrder expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.ParseChannelOrder(text));
+    }
+
+    [TestMethod]
+    public void ChannelOrder_Invalid()
+    {
+        var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseChannelOrder("YUV"));
+        Assert.AreEqual("ChannelOrder", ex.MetadataName);
+    }
+
+    [TestMethod]
+    public void Floats_OneOrPerChannel_SemicolonOrComma()
+    {
+        CollectionAssert.AreEqual(new[] { 127.5f }, TinyModelMetadata.ParseFloats("Mean", "127.5", 0, 3, false));
+        CollectionAssert.AreEqual(new[] { 123.675f, 116.28f, 103.53f },
+            TinyModelMetadata.ParseFloats("Mean", "123.675;116.28;103.53", 0, 3, false));
+        CollectionAssert.AreEqual(new[] { 1f, 2f, 3f }, TinyModelMetadata.ParseFloats("Mean", "1, 2, 3", 0, 3, false));
+        CollectionAssert.AreEqual(new[] { 5f }, TinyModelMetadata.ParseFloats("Mean", " ", 5f, 3, false));
+        CollectionAssert.AreEqual(new[] { 1e-3f }, TinyModelMetadata.ParseFloats("Scale", "1e-3", 1, 1, true));
+    }
+
+    [TestMethod]
+    [DataRow("1;2", 3, false)]      // neither one nor three values
+    [DataRow("1;2;3", 1, false)]    // three values for a gray image
+    [DataRow("abc", 3, false)]
+    [DataRow("0", 3, true)]         // zero scale
+    [DataRow("NaN", 3, false)]
+    [DataRow("1;;2", 3, false)]
+    public void Floats_Invalid(string text, int channels, bool nonZero)
+    {
+        Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseFloats("Mean", text, 0, channels, nonZero));
+    }
+
+    [TestMethod]
+    public void Floats_AreCultureInvariant()
+    {
+        var saved = System.Globalization.CultureInfo.CurrentCulture;
+        try
+        {
+            try
+            {
+                System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.GetCultureInfo("de-DE");
+            }
+            catch (System.Globalization.CultureNotFoundException)
+            {
+                Assert.Inconclusive("no de-DE culture here (invariant globalization)");
+            }
+            CollectionAssert.AreEqual(new[] { 0.5f }, TinyModelMetadata.ParseFloats("Scale", "0.5", 1, 3, true));
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = saved;
+        }
+    }
+
+    [TestMethod]
+    [DataRow("true", true)]
+    [DataRow("False", false)]
+    [DataRow("", true)]
+    public void Bool(string text, bool expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.ParseBool("Verify", text, true));
+        Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseBool("Verify", "maybe", true));
+    }
+
+    [TestMethod]
+    public void NonNegativeInt()
+    {
+        Assert.AreEqual(4, TinyModelMetadata.ParseNonNegativeInt("VerifyImages", "", 4));
+        Assert.AreEqual(0, TinyModelMetadata.ParseNonNegativeInt("VerifyImages", "0", 4));
+        Assert.AreEqual(12, TinyModelMetadata.ParseNonNegativeInt("VerifyImages", " 12 ", 4));
+        Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseNonNegativeInt("VerifyImages", "-1", 4));
+        Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseNonNegativeInt("VerifyImages", "two", 4));
+    }
+
+    [TestMethod]
+    [DataRow("vww.onnx", "vww")]
+    [DataRow("/models/MobileNet-V2 0.5.onnx", "mobilenet_v2_0_5")]
+    [DataRow("2stage.onnx", "model_2stage")]
+    [DataRow("Person_Detect.v3.onnx", "person_detect_v3")]
+    [DataRow("caf\u00E9.onnx", "caf_")]
+    public void DefaultPrefix(string path, string expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.DefaultPrefix(path));
+        Assert.AreEqual(expected, TinyModelMetadata.ResolvePrefix("", path));
+    }
+
+    [TestMethod]
+    public void ExplicitPrefix_MustBeACIdentifier()
+    {
+        Assert.AreEqual("Person_Net", TinyModelMetadata.ResolvePrefix(" Person_Net ", "x.onnx"));
+        var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ResolvePrefix("my-model", "x.onnx"));
+        Assert.AreEqual("Prefix", ex.MetadataName);
+        Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ResolvePrefix("1net", "x.onnx"));
+    }
+}
