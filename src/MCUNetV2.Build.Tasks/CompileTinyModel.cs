@@ -31,6 +31,8 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
     public string CpuFlags { get; set; } = "";
     public string OptimizationFlags { get; set; } = "";
     public string QemuPath { get; set; } = "";
+    /// <summary>Where the generated C and the objects are kept (diagnostics point here); default beside the outputs.</summary>
+    public string IntermediateDirectory { get; set; } = "";
 
     /// <summary>lib&lt;prefix&gt;.a</summary>
     [Output] public ITaskItem? Library { get; private set; }
@@ -196,6 +198,14 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 : Path.GetFullPath(Path.Combine(ProjectDirectory, OutputDirectory));
 
             var defaults = new ToolchainOptions();
+            var toolchain = new ToolchainOptions
+            {
+                ToolchainDirectory = OrDefault(ToolchainDirectory, defaults.ToolchainDirectory),
+                ToolPrefix = OrDefault(ToolPrefix, defaults.ToolPrefix),
+                CpuFlags = OrDefault(CpuFlags, defaults.CpuFlags),
+                OptimizationFlags = OrDefault(OptimizationFlags, defaults.OptimizationFlags),
+                QemuPath = OrDefault(QemuPath, defaults.QemuPath),
+            };
             return new TinyModelOptions
             {
                 ModelPath = modelPath,
@@ -206,14 +216,10 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 PatchCols = cols,
                 CalibrationFiles = calibration,
                 Preprocessing = new Preprocessing { Channels = channels, Mean = mean, Scale = scale },
-                Toolchain = new ToolchainOptions
-                {
-                    ToolchainDirectory = OrDefault(ToolchainDirectory, defaults.ToolchainDirectory),
-                    ToolPrefix = OrDefault(ToolPrefix, defaults.ToolPrefix),
-                    CpuFlags = OrDefault(CpuFlags, defaults.CpuFlags),
-                    OptimizationFlags = OrDefault(OptimizationFlags, defaults.OptimizationFlags),
-                    QemuPath = OrDefault(QemuPath, defaults.QemuPath),
-                },
+                Toolchain = toolchain,
+                // gcc and ar run as MSBuild ToolTasks: their errors reach the log with file and line as they happen
+                LibraryBuilder = new ToolTaskLibraryBuilder(this, toolchain),
+                IntermediateDirectory = string.IsNullOrEmpty(IntermediateDirectory) ? null : Path.GetFullPath(IntermediateDirectory),
                 Verify = verify,
                 VerifyImages = verifyImages,
             };

@@ -96,27 +96,40 @@ public static class TinyModelBuilder
     {
         Directory.CreateDirectory(staging);
         var prefix = options.Prefix;
-        var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(staging, "src"));
+        // The C is generated and compiled in the intermediate folder (so compiler messages point at files that stay);
+        // the staging folder receives the deliverables only.
+        var intermediate = options.IntermediateDirectory ?? Path.Combine(options.OutputDirectory, $".{prefix}.intermediate");
+        var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(intermediate, "src"));
         var toolchain = options.LibraryBuilder ?? new ArmToolchain(options.Toolchain);
         if (toolchain is ArmToolchain arm) arm.Locate();
-        var obj = Path.Combine(staging, "obj", prefix + ".o");
+        var obj = Path.Combine(intermediate, "obj", prefix + ".o");
         Directory.CreateDirectory(Path.GetDirectoryName(obj)!);
+        if (File.Exists(obj)) File.Delete(obj);
         foreach (var d in toolchain.CompileObject(src.ModelSourcePath, obj, new[] { Path.GetDirectoryName(src.HeaderPath)! })) report(d);
         var lib = Path.Combine(staging, $"lib{prefix}.a");
         toolchain.Archive(new[] { obj }, lib);
         var header = Path.Combine(staging, prefix + ".h");
         File.Copy(src.HeaderPath, header);
+        var sources = new[] { src.HeaderPath, src.ModelSourcePath, src.KernelsPath }.Select(f =>
+        {
+            var copy = Path.Combine(staging, "src", Path.GetFileName(f));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(f, copy);
+            return copy;
+        }).ToList();
         var sizes = ElfSizes.Measure(lib);
 
         var memory = MemoryReport.Create(Path.GetFileName(options.ModelPath), m.PerLayer, m.Plan, sizes.FlashBytes, src.WeightBytes, sizes.RamBytes);
         if (options.Verify)
-            memory.Verification = Verify(options, m, lib, header, Path.Combine(staging, "verify"), sink);
+            memory.Verification = Verify(options, m, lib, header, Path.Combine(intermediate, "verify"), sink);
         var reportPath = Path.Combine(staging, prefix + ".memory.json");
         File.WriteAllText(reportPath, memory.ToJson());
 
-        var summary = new MemorySummary(m.PerLayer.PeakLiveBytes, m.Plan.PeakLiveBytes, m.Plan.ArenaBytes, sizes.FlashBytes, sizes.RamBytes, m.Plan.Describe());
-        return new Produced(staging, lib, header, reportPath,
-            new[] { src.HeaderPath, src.ModelSourcePath, src.KernelsPath }, summary);
+        var v = memory.Verification;
+        var summary = new MemorySummary(m.PerLayer.PeakLiveBytes, m.Plan.PeakLiveBytes, m.Plan.ArenaBytes, sizes.FlashBytes, sizes.RamBytes, m.Plan.Describe(),
+            v == null ? "not run (Verify=false)"
+                : $"{v.Images} image(s) under QEMU Cortex-M7 byte-identical to the C# int8 reference; arena high-water {v.ArenaHighWaterBytes:N0} B, stack {v.StackHighWaterBytes:N0} B");
+        return new Produced(staging, lib, header, reportPath, sources, summary);
     }
 
     /// <summary>Runs the library under QEMU on calibration images and requires byte equality with the C# int8 reference.</summary>
@@ -126,6 +139,7 @@ public static class TinyModelBuilder
         var inputs = m.CalibrationInputs.Take(n).Select(m.Int8.QuantizeInput).ToList();
         var expected = inputs.Select(q => Int8Executor.Run(m.Int8, m.Plan, q)).ToList();
         var harness = new QemuHarness(new ArmToolchain(options.Toolchain), options.Toolchain.QemuPath);
+        if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
         Directory.CreateDirectory(work);
         var run = harness.Run(lib, header, options.Prefix, inputs.SelectMany(q => q.Select(b => (byte)b)).ToArray(), n, work);
         for (int i = 0; i < n; i++)

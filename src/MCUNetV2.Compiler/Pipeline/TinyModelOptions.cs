@@ -7,6 +7,8 @@ public sealed class TinyModelOptions
     public required string ModelPath { get; init; }
     /// <summary>Folder that receives the generated sources, library, header and reports.</summary>
     public required string OutputDirectory { get; init; }
+    /// <summary>Where the generated C and objects are built (compiler messages point here). Default: &lt;OutputDirectory&gt;/.&lt;prefix&gt;.intermediate.</summary>
+    public string? IntermediateDirectory { get; init; }
     /// <summary>C identifier prefix for the API (vww_invoke, VWW_ARENA_BYTES). Default: the model's file name.</summary>
     public required string Prefix { get; init; }
     /// <summary>Patch grid rows x cols; (1,1) means per-layer inference.</summary>

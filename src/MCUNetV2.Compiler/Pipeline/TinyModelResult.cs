@@ -21,4 +21,5 @@ public sealed record MemorySummary(
     long ArenaBytes,
     long FlashBytes,
     long RamBytes,
-    string Schedule);
+    string Schedule,
+    string? Verification = null);

@@ -101,6 +101,21 @@ public sealed class ArmToolchain : INativeLibraryBuilder
         string extraFlags = "") =>
         CompileObject(cFile, objFile, includeDirs, ProcessRunner.SplitFlags(extraFlags));
 
+    /// <summary>The gcc arguments that compile <paramref name="source"/> to <paramref name="obj"/> (shared with the MSBuild ToolTask).</summary>
+    public IReadOnlyList<string> CompileArguments(string source, string obj, IEnumerable<string> includeDirs, IEnumerable<string>? extraArguments = null)
+    {
+        var args = new List<string>();
+        args.AddRange(ProcessRunner.SplitFlags(Options.CpuFlags));
+        args.AddRange(ProcessRunner.SplitFlags(Options.OptimizationFlags));
+        args.AddRange(CommonCompileFlags);
+        args.Add("-fdiagnostics-color=never");
+        foreach (var dir in includeDirs ?? Enumerable.Empty<string>())
+            if (!string.IsNullOrWhiteSpace(dir)) args.Add("-I" + Path.GetFullPath(dir));
+        args.AddRange(extraArguments ?? Enumerable.Empty<string>());
+        args.AddRange(new[] { "-c", Path.GetFullPath(source), "-o", Path.GetFullPath(obj) });
+        return args;
+    }
+
     /// <summary>As the string overload, with extra arguments passed verbatim (no splitting or quoting).</summary>
     public IReadOnlyList<CompilerDiagnostic> CompileObject(string cFile, string objFile, IEnumerable<string> includeDirs,
         IEnumerable<string> extraArguments)
@@ -112,17 +127,7 @@ public sealed class ArmToolchain : INativeLibraryBuilder
             throw new CompilerException(ErrorCodes.CompileFailed, $"C source '{source}' does not exist", source);
         EnsureParentDirectory(obj);
 
-        var args = new List<string>();
-        args.AddRange(ProcessRunner.SplitFlags(Options.CpuFlags));
-        args.AddRange(ProcessRunner.SplitFlags(Options.OptimizationFlags));
-        args.AddRange(CommonCompileFlags);
-        args.Add("-fdiagnostics-color=never");
-        foreach (var dir in includeDirs ?? Enumerable.Empty<string>())
-            if (!string.IsNullOrWhiteSpace(dir)) args.Add("-I" + Path.GetFullPath(dir));
-        args.AddRange(extraArguments ?? Enumerable.Empty<string>());
-        args.AddRange(new[] { "-c", source, "-o", obj });
-
-        var result = RunTool(GccPath, args);
+        var result = RunTool(GccPath, CompileArguments(source, obj, includeDirs, extraArguments));
         var diagnostics = ParseDiagnostics(result.StandardError, source);
         if (!result.Succeeded)
             throw Failure(ErrorCodes.CompileFailed, $"compiling '{Path.GetFileName(source)}'", source, diagnostics, result);
