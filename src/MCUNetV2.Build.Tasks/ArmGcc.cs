@@ -105,6 +105,9 @@ internal sealed class ToolTaskLibraryBuilder : INativeLibraryBuilder
 
     public ToolTaskLibraryBuilder(ITask parent, ToolchainOptions options) { _parent = parent; _options = options; }
 
+    /// <summary>A tool run failed and logged its own errors.</summary>
+    public bool LoggedErrors { get; private set; }
+
     private T Setup<T>(T task) where T : ArmToolTask
     {
         task.BuildEngine = _parent.BuildEngine;
@@ -125,10 +128,12 @@ internal sealed class ToolTaskLibraryBuilder : INativeLibraryBuilder
             OptimizationFlags = _options.OptimizationFlags,
         });
         if (!gcc.Execute())
-            throw new CompilerException(ErrorCodes.CompileFailed, $"arm-none-eabi-gcc failed on '{Path.GetFileName(cFile)}' (see the errors above)", cFile)
+            throw Logged() ?? new CompilerException(ErrorCodes.CompileFailed, $"arm-none-eabi-gcc failed on '{Path.GetFileName(cFile)}' (see the errors above)", cFile)
                 { AlreadyReported = true };
         return Array.Empty<CompilerDiagnostic>(); // warnings were logged by the ToolTask
     }
+
+    private Exception? Logged() { LoggedErrors = true; return null; }
 
     public void Archive(IEnumerable<string> objects, string libPath)
     {
@@ -138,7 +143,7 @@ internal sealed class ToolTaskLibraryBuilder : INativeLibraryBuilder
         {
             var ar = Setup(new ArmAr { Library = temp, Objects = objects.ToArray() });
             if (!ar.Execute() || !File.Exists(temp))
-                throw new CompilerException(ErrorCodes.ArchiveFailed, $"arm-none-eabi-ar failed creating '{Path.GetFileName(lib)}' (see above)", lib)
+                throw Logged() ?? new CompilerException(ErrorCodes.ArchiveFailed, $"arm-none-eabi-ar failed creating '{Path.GetFileName(lib)}' (see above)", lib)
                     { AlreadyReported = true };
             File.Move(temp, lib, overwrite: true);
         }

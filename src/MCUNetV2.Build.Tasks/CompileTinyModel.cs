@@ -34,6 +34,8 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
     /// <summary>Where the generated C and the objects are kept (diagnostics point here); default beside the outputs.</summary>
     public string IntermediateDirectory { get; set; } = "";
 
+    private ToolTaskLibraryBuilder? _libraryBuilder;
+
     /// <summary>lib&lt;prefix&gt;.a</summary>
     [Output] public ITaskItem? Library { get; private set; }
     /// <summary>&lt;prefix&gt;.h</summary>
@@ -112,7 +114,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
 
         if (!result.Succeeded)
         {
-            if (!Log.HasLoggedErrors)
+            if (!Log.HasLoggedErrors && _libraryBuilder?.LoggedErrors != true)
             {
                 var at = Locate(null);
                 Log.LogError(null, ErrorCodes.InternalError, null, ErrorFile, at.Line, at.Column, 0, 0,
@@ -218,7 +220,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 Preprocessing = new Preprocessing { Channels = channels, Mean = mean, Scale = scale },
                 Toolchain = toolchain,
                 // gcc and ar run as MSBuild ToolTasks: their errors reach the log with file and line as they happen
-                LibraryBuilder = new ToolTaskLibraryBuilder(this, toolchain),
+                LibraryBuilder = _libraryBuilder = new ToolTaskLibraryBuilder(this, toolchain),
                 IntermediateDirectory = string.IsNullOrEmpty(IntermediateDirectory) ? null : Path.GetFullPath(IntermediateDirectory),
                 Verify = verify,
                 VerifyImages = verifyImages,

@@ -100,8 +100,8 @@ public static class TinyModelBuilder
         // the staging folder receives the deliverables only.
         var intermediate = options.IntermediateDirectory ?? Path.Combine(options.OutputDirectory, $".{prefix}.intermediate");
         var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(intermediate, "src"));
+        new ArmToolchain(options.Toolchain).Locate(); // one clear MCU5001 when the toolchain is missing
         var toolchain = options.LibraryBuilder ?? new ArmToolchain(options.Toolchain);
-        if (toolchain is ArmToolchain arm) arm.Locate();
         var obj = Path.Combine(intermediate, "obj", prefix + ".o");
         Directory.CreateDirectory(Path.GetDirectoryName(obj)!);
         if (File.Exists(obj)) File.Delete(obj);
