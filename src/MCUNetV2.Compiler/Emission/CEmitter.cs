@@ -164,17 +164,49 @@ public static class CEmitter
                     var qa = (QuantizedAdd)q;
                     w.Data.Append($"static const mcu_add_params {id} = {{ {add.Output.Shape.C}, {qa.ZeroPointA}, {qa.ZeroPointB}, " +
                         $"{qa.RequantA.Multiplier}, {qa.RequantB.Multiplier}, {qa.RequantOut.Multiplier}, {qa.OutputZeroPoint}, {qa.ActMin}, {qa.ActMax}, " +
-                        $"{qa.RequantA.Shift}, {qa.RequantB.Shift}, {qa.RequantOut.Shift} }};\n\n");
+                        $"{qa.RequantA.Shift}, {qa.RequantB.Shift}, {qa.RequantOut.Shift}, {qa.SignB} }};\n\n");
                     string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
                     calls.Append($"{ind}mcu_add(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
                     break;
                 }
-                case AveragePool pool:
+                case AveragePool or MaxPool:
                 {
-                    var win = pool.Window;
-                    w.Data.Append($"static const mcu_pool_params {id} = {{ {pool.Inputs[0].Shape.H}, {pool.Inputs[0].Shape.W}, {pool.Output.Shape.C}, " +
-                        $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.Pad.Top}, {win.Pad.Left} }};\n\n");
-                    calls.Append($"{ind}mcu_average_pool(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    var win = l is AveragePool ap ? ap.Window : ((MaxPool)l).Window;
+                    w.Data.Append($"static const mcu_pool_params {id} = {{ {l.Inputs[0].Shape.H}, {l.Inputs[0].Shape.W}, {l.Output.Shape.C}, " +
+                        $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, " +
+                        $"{win.Pad.Top}, {win.Pad.Left}, {win.Pad.Bottom}, {win.Pad.Right}, {(win.CountIncludePad ? 1 : 0)} }};\n\n");
+                    calls.Append($"{ind}{(l is AveragePool ? "mcu_average_pool" : "mcu_max_pool")}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case UnaryElementwise:
+                {
+                    w.Array("int8_t", id + "_table", ((QuantizedLookup)q).Table, 1);
+                    w.Data.Append('\n');
+                    calls.Append($"{ind}mcu_lookup({id}_table, {l.Output.Shape.C}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case Mul:
+                {
+                    var qm = (QuantizedMul)q;
+                    w.Data.Append($"static const mcu_mul_params {id} = {{ {l.Output.Shape.C}, {qm.ZeroPointA}, {qm.ZeroPointB}, " +
+                        $"{qm.Requant.Multiplier}, {qm.OutputZeroPoint}, {qm.Requant.Shift} }};\n\n");
+                    string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
+                    calls.Append($"{ind}mcu_mul(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case Concat:
+                {
+                    var qc = (QuantizedConcat)q;
+                    int offset = 0;
+                    for (int j = 0; j < l.Inputs.Count; j++)
+                    {
+                        var t = l.Inputs[j];
+                        w.Data.Append($"static const mcu_concat_params {id}_{j} = {{ {t.Shape.C}, {l.Output.Shape.C}, {offset}, " +
+                            $"{qc.ZeroPoints[j]}, {qc.Requant[j].Multiplier}, {qc.OutputZeroPoint}, {qc.Requant[j].Shift} }};\n");
+                        calls.Append($"{ind}mcu_concat(&{id}_{j}, {Buf(t)}, {BufRegion(t)}, {y}, {yr}, {Compute(i)});\n");
+                        offset += t.Shape.C;
+                    }
+                    w.Data.Append('\n');
                     break;
                 }
                 case Softmax:
@@ -202,7 +234,7 @@ public static class CEmitter
             sb.Append($"static const mcu_region {prefix}_patch_regions[{plan.PatchRegions.Count}][{K + 1}] = {{\n");
             foreach (var reg in plan.PatchRegions)
             {
-                var row = stageIndex.OrderBy(kv => kv.Value).Select(kv => reg[kv.Key]).Select(r => $"{{{r.Y0}, {r.X0}, {r.H}, {r.W}}}");
+                var row = stageIndex.OrderBy(kv => kv.Value).Select(kv => reg.GetValueOrDefault(kv.Key)).Select(r => $"{{{r.Y0}, {r.X0}, {r.H}, {r.W}}}");
                 sb.Append("    { ").Append(string.Join(", ", row)).Append(" },\n");
             }
             sb.Append("};\n\n");

@@ -25,6 +25,10 @@ public static class FloatExecutor
                 Conv2D c => Conv(c, ins[0]),
                 Add a => AddLayer(a, ins[0], ins[1]),
                 AveragePool p => Pool(p, ins[0]),
+                MaxPool m => MaxPoolOf(m, ins[0]),
+                UnaryElementwise u => ins[0].Select(u.Apply).ToArray(),
+                Mul => ins[0].Zip(ins[1], (a, b) => a * b).ToArray(),
+                Concat c => ConcatOf(c, ins),
                 FullyConnected f => Fc(f, ins[0]),
                 Softmax => SoftmaxOf(ins[0]),
                 _ => throw new NotSupportedException(layer.Op),
@@ -79,7 +83,7 @@ public static class FloatExecutor
     private static float[] AddLayer(Add l, float[] a, float[] b)
     {
         var y = new float[a.Length];
-        for (int i = 0; i < y.Length; i++) y[i] = l.Activation.Apply(a[i] + b[i]);
+        for (int i = 0; i < y.Length; i++) y[i] = l.Activation.Apply(l.Subtract ? a[i] - b[i] : a[i] + b[i]);
         return y;
     }
 
@@ -89,22 +93,58 @@ public static class FloatExecutor
         var y = new float[so.Elements];
         for (int oy = 0; oy < so.H; oy++)
             for (int ox = 0; ox < so.W; ox++)
+            {
+                int y0 = oy * w.StrideH - w.Pad.Top, x0 = ox * w.StrideW - w.Pad.Left;
+                int divisor = w.PoolDivisor(y0, x0, si);
                 for (int c = 0; c < so.C; c++)
                 {
-                    double sum = 0; int count = 0;
+                    double sum = 0;
+                    for (int iy = Math.Max(0, y0); iy < Math.Min(si.H, y0 + w.KernelH); iy++)
+                        for (int ix = Math.Max(0, x0); ix < Math.Min(si.W, x0 + w.KernelW); ix++)
+                            sum += x[(iy * si.W + ix) * si.C + c];
+                    y[(oy * so.W + ox) * so.C + c] = (float)(sum / divisor);
+                }
+            }
+        return y;
+    }
+
+    private static float[] MaxPoolOf(MaxPool l, float[] x)
+    {
+        var si = l.Inputs[0].Shape; var so = l.Output.Shape; var w = l.Window;
+        var y = new float[so.Elements];
+        for (int oy = 0; oy < so.H; oy++)
+            for (int ox = 0; ox < so.W; ox++)
+                for (int c = 0; c < so.C; c++)
+                {
+                    float m = float.NegativeInfinity;
                     for (int ky = 0; ky < w.KernelH; ky++)
                     {
-                        int iy = oy * w.StrideH - w.Pad.Top + ky;
+                        int iy = oy * w.StrideH - w.Pad.Top + ky * w.DilationH;
                         if (iy < 0 || iy >= si.H) continue;
                         for (int kx = 0; kx < w.KernelW; kx++)
                         {
-                            int ix = ox * w.StrideW - w.Pad.Left + kx;
+                            int ix = ox * w.StrideW - w.Pad.Left + kx * w.DilationW;
                             if (ix < 0 || ix >= si.W) continue;
-                            sum += x[(iy * si.W + ix) * si.C + c]; count++;
+                            m = Math.Max(m, x[(iy * si.W + ix) * si.C + c]);
                         }
                     }
-                    y[(oy * so.W + ox) * so.C + c] = (float)(sum / Math.Max(1, count));
+                    y[(oy * so.W + ox) * so.C + c] = m;
                 }
+        return y;
+    }
+
+    private static float[] ConcatOf(Concat l, float[][] xs)
+    {
+        var so = l.Output.Shape;
+        var y = new float[so.Elements];
+        int offset = 0;
+        for (int i = 0; i < xs.Length; i++)
+        {
+            int c = l.Inputs[i].Shape.C;
+            for (int p = 0; p < so.H * so.W; p++)
+                Array.Copy(xs[i], p * c, y, p * so.C + offset, c);
+            offset += c;
+        }
         return y;
     }
 

@@ -24,11 +24,34 @@ public readonly record struct Padding(int Top, int Left, int Bottom, int Right)
 /// <summary>Geometry of a sliding-window operator (convolution or pooling) over H and W.</summary>
 public readonly record struct Window(int KernelH, int KernelW, int StrideH, int StrideW, int DilationH, int DilationW, Padding Pad)
 {
+    /// <summary>Pooling: output size rounds up (ONNX ceil_mode=1); a window must still start inside the input or its leading padding.</summary>
+    public bool CeilMode { get; init; }
+    /// <summary>Average pooling: padding counts in the divisor (ONNX count_include_pad=1).</summary>
+    public bool CountIncludePad { get; init; }
+
     public int OutputSize(int inSize, bool rows)
     {
         int k = rows ? KernelH : KernelW, s = rows ? StrideH : StrideW, d = rows ? DilationH : DilationW;
+        int begin = rows ? Pad.Top : Pad.Left;
         int pad = rows ? Pad.Top + Pad.Bottom : Pad.Left + Pad.Right;
-        return (inSize + pad - d * (k - 1) - 1) / s + 1;
+        int span = inSize + pad - d * (k - 1) - 1;
+        if (span < 0) return 0;
+        if (!CeilMode) return span / s + 1;
+        int o = (span + s - 1) / s + 1;
+        if ((o - 1) * s >= inSize + begin) o--;
+        return o;
+    }
+
+    /// <summary>Average pooling divisor for the window starting at (y0, x0) (unclipped, may be negative).</summary>
+    public int PoolDivisor(int y0, int x0, TensorShape input)
+    {
+        if (CountIncludePad)
+        {
+            int h = Math.Min(y0 + KernelH, input.H + Pad.Bottom) - y0, w = Math.Min(x0 + KernelW, input.W + Pad.Right) - x0;
+            return Math.Max(1, h * w);
+        }
+        int ch = Math.Min(y0 + KernelH, input.H) - Math.Max(y0, 0), cw = Math.Min(x0 + KernelW, input.W) - Math.Max(x0, 0);
+        return Math.Max(1, ch * cw);
     }
 
     /// <summary>Input rows/cols (clipped to the input) that output region <paramref name="o"/> reads.</summary>
@@ -84,9 +107,11 @@ public sealed class Conv2D : Layer
 /// <summary>Element-wise sum of two tensors of equal shape (residual connection), optional fused activation.</summary>
 public sealed class Add : Layer
 {
-    public Add(string name, Tensor a, Tensor b, Tensor output) : base(name, new[] { a, b }, output) { }
+    public Add(string name, Tensor a, Tensor b, Tensor output, bool subtract = false) : base(name, new[] { a, b }, output) { Subtract = subtract; }
+    /// <summary>a - b instead of a + b (ONNX Sub).</summary>
+    public bool Subtract { get; }
     public ActivationRange Activation { get; set; } = ActivationRange.None;
-    public override string Op => "Add";
+    public override string Op => Subtract ? "Sub" : "Add";
     public override long Macs => Output.Shape.Elements;
     public override bool IsSpatiallyLocal => true;
     public override Region InputRegion(int index, Region o) => o;
@@ -129,4 +154,53 @@ public sealed class Softmax : Layer
     public override string Op => "Softmax";
     public override long Macs => Output.Shape.Elements;
     public override bool IsSpatiallyLocal => false;
+}
+
+/// <summary>Max pooling (padding never wins), or global max pooling.</summary>
+public sealed class MaxPool : Layer
+{
+    public MaxPool(string name, Tensor input, Tensor output, Window window) : base(name, new[] { input }, output) { Window = window; }
+    public Window Window { get; }
+    public bool IsGlobal => Output.Shape.H == 1 && Output.Shape.W == 1 && Window.KernelH >= Inputs[0].Shape.H && Window.KernelW >= Inputs[0].Shape.W;
+    public override string Op => IsGlobal ? "GlobalMaxPool" : "MaxPool";
+    public override long Macs => (long)Output.Shape.Elements * Window.KernelH * Window.KernelW;
+    public override bool IsSpatiallyLocal => !IsGlobal;
+    public override Region InputRegion(int index, Region o) => Window.InputRegion(o, Inputs[0].Shape);
+}
+
+/// <summary>
+/// An element-wise function of one tensor (Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, PRelu with one
+/// slope...). In int8 it becomes a 256-entry lookup table.
+/// </summary>
+public sealed class UnaryElementwise : Layer
+{
+    public UnaryElementwise(string name, Tensor input, Tensor output, string function, Func<float, float> apply)
+        : base(name, new[] { input }, output) { Function = function; Apply = apply; }
+    /// <summary>The ONNX operator and parameters, for reports (e.g. "LeakyRelu(alpha=0.1)").</summary>
+    public string Function { get; }
+    public Func<float, float> Apply { get; }
+    public override string Op => Function;
+    public override long Macs => Output.Shape.Elements;
+    public override bool IsSpatiallyLocal => true;
+    public override Region InputRegion(int index, Region o) => o;
+}
+
+/// <summary>Element-wise product of two tensors of equal shape.</summary>
+public sealed class Mul : Layer
+{
+    public Mul(string name, Tensor a, Tensor b, Tensor output) : base(name, new[] { a, b }, output) { }
+    public override string Op => "Mul";
+    public override long Macs => Output.Shape.Elements;
+    public override bool IsSpatiallyLocal => true;
+    public override Region InputRegion(int index, Region o) => o;
+}
+
+/// <summary>Concatenation along channels.</summary>
+public sealed class Concat : Layer
+{
+    public Concat(string name, IReadOnlyList<Tensor> inputs, Tensor output) : base(name, inputs, output) { }
+    public override string Op => "Concat";
+    public override long Macs => 0;
+    public override bool IsSpatiallyLocal => true;
+    public override Region InputRegion(int index, Region o) => o;
 }

@@ -14,8 +14,10 @@ public static class OnnxImporter
 {
     public static readonly string[] SupportedOperators =
     {
-        "Conv", "BatchNormalization", "Clip", "Relu", "Pad", "Add", "AveragePool", "GlobalAveragePool",
-        "Reshape", "Flatten", "MatMul", "Gemm", "Softmax", "Identity", "Dropout", "Constant",
+        "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Concat", "Relu", "Clip", "LeakyRelu", "PRelu", "HardSwish",
+        "HardSigmoid", "Sigmoid", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
+        "Pad", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "BatchNormalization",
+        "Constant", "Shape", "Gather", "Cast",
     };
 
     public static ModelGraph Load(string path)
@@ -43,8 +45,12 @@ public static class OnnxImporter
         private readonly Dictionary<string, Value> _values = new();
         private readonly Dictionary<string, int> _consumers = new();
         private readonly Dictionary<Tensor, Layer> _producer = new();
+        /// <summary>ONNX rank of each activation (4 for NCHW feature maps, 2 for [N, features]).</summary>
+        private readonly Dictionary<Tensor, int> _rank = new();
         private readonly List<Layer> _layers = new();
         private readonly HashSet<string> _graphOutputs;
+        /// <summary>ONNX names of activations flattened to [N, features] (rank 2 whatever the tensor's origin).</summary>
+        private readonly HashSet<string> _flattened = new();
         private long _opset;
 
         /// <summary>An activation as seen by ONNX names: an IR tensor, plus pending padding or an NCHW flatten.</summary>
@@ -74,6 +80,7 @@ public static class OnnxImporter
                 throw Error(ErrorCodes.UnsupportedModel, $"the model has {inputs.Count} inputs ({string.Join(", ", inputs.Select(i => i.Name))}); exactly one image input is supported");
             var (input, channelsFirst) = ImportInput(inputs[0]);
             _values[inputs[0].Name] = new Value(input);
+            _rank[input] = channelsFirst ? 4 : 2;
 
             foreach (var node in g.Node) ImportNode(node);
 
@@ -94,11 +101,14 @@ public static class OnnxImporter
             if (tt.ElemType != (int)TensorProto.Types.DataType.Float)
                 throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has element type {(TensorProto.Types.DataType)tt.ElemType}; a float input is expected");
             var dims = tt.Shape?.Dim.ToList() ?? throw Error(ErrorCodes.DynamicShape, $"input '{vi.Name}' has no shape; export the model with a fixed input shape");
+            if (dims.Count is not (2 or 4))
+                throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has rank {dims.Count}; NCHW images (rank 4) or vectors (rank 2) are supported");
             var sizes = new int[dims.Count];
             for (int i = 0; i < dims.Count; i++)
             {
                 if (dims[i].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[i].DimValue > 0)
-                    sizes[i] = checked((int)dims[i].DimValue);
+                    sizes[i] = dims[i].DimValue <= 1 << 16 ? (int)dims[i].DimValue
+                        : throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' dimension {i} is {dims[i].DimValue}, far beyond what a microcontroller can hold");
                 else if (i == 0)
                     sizes[i] = 1; // symbolic batch: compiled for batch 1
                 else
@@ -150,6 +160,9 @@ public static class OnnxImporter
             throw Error(ErrorCodes.MissingInitializer, $"{NodeLabel(n)} input {index} ('{n.Input[index]}') is not an initializer nor produced by an earlier node");
         }
 
+        private float Scalar(NodeProto n, ConstantTensor c) => c.Count == 1 ? c.AsFloats()[0]
+            : throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)}: '{c.Name}' should hold one value, it holds {c.Count}");
+
         private static AttributeProto? Attr(NodeProto n, string name) => n.Attribute.FirstOrDefault(a => a.Name == name);
         private static long AttrInt(NodeProto n, string name, long dflt) => Attr(n, name) is { } a ? a.I : dflt;
         private static float AttrFloat(NodeProto n, string name, float dflt) => Attr(n, name) is { } a ? a.F : dflt;
@@ -169,8 +182,9 @@ public static class OnnxImporter
             return new Tensor(n.Output[0], shape);
         }
 
-        private void AddLayer(NodeProto n, Layer layer)
+        private void AddLayer(NodeProto n, Layer layer, int? rank = null)
         {
+            _rank[layer.Output] = rank ?? (layer is FullyConnected or Softmax ? 2 : _rank.GetValueOrDefault(layer.Inputs[0], 4));
             _layers.Add(layer);
             _producer[layer.Output] = layer;
             Define(n, new Value(layer.Output));
@@ -179,9 +193,9 @@ public static class OnnxImporter
         /// <summary>The layer producing the input of a fusable node, when this node is its only reader.</summary>
         private Layer? FusableProducer(NodeProto n)
         {
+            var v = Act(n, 0);
             var name = n.Input[0];
             if (_consumers.GetValueOrDefault(name) != 1 || _graphOutputs.Contains(name)) return null;
-            var v = _values[name];
             if (v.PendingPad != default || v.FlattenedFromNchw != null) return null;
             return _producer.TryGetValue(v.Tensor, out var p) && p.Output == v.Tensor ? p : null;
         }
@@ -198,6 +212,14 @@ public static class OnnxImporter
         {
             if (n.Domain is not ("" or "ai.onnx"))
                 throw Unsupported(n);
+            if (n.Output.Count == 0 || n.Output[0].Length == 0)
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no output");
+            if (ConstantFolding.TryFold(n, _constants, _values.Keys.ToHashSet(), OnnxShape, _opset, out var folded, out var problem))
+            {
+                if (problem != null) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)}: {problem}");
+                _constants[n.Output[0]] = folded!;
+                return;
+            }
             switch (n.OpType)
             {
                 case "Constant": ImportConstant(n); break;
@@ -205,18 +227,58 @@ public static class OnnxImporter
                 case "Conv": ImportConv(n); break;
                 case "BatchNormalization": ImportBatchNorm(n); break;
                 case "Clip": ImportClip(n); break;
-                case "Relu": FuseActivation(n, new ActivationRange(0, float.PositiveInfinity)); break;
+                case "Relu": FuseActivation(n, new ActivationRange(0, float.PositiveInfinity), "Relu"); break;
+                case "LeakyRelu":
+                {
+                    float alpha = AttrFloat(n, "alpha", 0.01f);
+                    Unary(n, $"LeakyRelu(alpha={alpha})", v => v >= 0 ? v : alpha * v);
+                    break;
+                }
+                case "PRelu":
+                {
+                    var slope = Const(n, 1)!.AsFloats();
+                    if (slope.Length != 1 && slope.Distinct().Count() != 1)
+                        throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: PRelu with per-channel slopes is not supported yet (one shared slope is)");
+                    float a = slope[0];
+                    Unary(n, $"PRelu(slope={a})", v => v >= 0 ? v : a * v);
+                    break;
+                }
+                case "Sigmoid": Unary(n, "Sigmoid", v => 1f / (1f + MathF.Exp(-v))); break;
+                case "HardSigmoid":
+                {
+                    float alpha = AttrFloat(n, "alpha", 0.2f), beta = AttrFloat(n, "beta", 0.5f);
+                    Unary(n, $"HardSigmoid(alpha={alpha},beta={beta})", v => Math.Clamp(alpha * v + beta, 0f, 1f));
+                    break;
+                }
+                case "HardSwish": Unary(n, "HardSwish", v => v * Math.Clamp(v / 6f + 0.5f, 0f, 1f)); break;
                 case "Pad": ImportPad(n); break;
-                case "Add": ImportAdd(n); break;
-                case "AveragePool": ImportAveragePool(n, global: false); break;
-                case "GlobalAveragePool": ImportAveragePool(n, global: true); break;
+                case "Add": ImportAddOrSub(n, subtract: false); break;
+                case "Sub": ImportAddOrSub(n, subtract: true); break;
+                case "Mul": ImportMul(n, divide: false); break;
+                case "Div": ImportMul(n, divide: true); break;
+                case "Concat": ImportConcat(n); break;
+                case "AveragePool": ImportPool(n, global: false, max: false); break;
+                case "GlobalAveragePool": ImportPool(n, global: true, max: false); break;
+                case "MaxPool": ImportPool(n, global: false, max: true); break;
+                case "GlobalMaxPool": ImportPool(n, global: true, max: true); break;
+                case "ReduceMean": ImportReduceMean(n); break;
                 case "Reshape": ImportReshape(n, Const(n, 1)!.AsInts()); break;
                 case "Flatten": ImportFlatten(n); break;
+                case "Transpose": case "Squeeze": case "Unsqueeze": ImportRelabel(n); break;
                 case "MatMul": ImportMatMul(n); break;
                 case "Gemm": ImportGemm(n); break;
                 case "Softmax": ImportSoftmax(n); break;
                 default: throw Unsupported(n);
             }
+        }
+
+        /// <summary>The ONNX shape of an activation, as the model's operators see it.</summary>
+        private long[]? OnnxShape(string name)
+        {
+            if (!_values.TryGetValue(name, out var v)) return null;
+            var s = v.Tensor.Shape;
+            if (_flattened.Contains(name) || _rank.GetValueOrDefault(v.Tensor, 4) == 2) return new long[] { 1, s.Elements };
+            return new long[] { 1, s.C, s.H + v.PendingPad.Top + v.PendingPad.Bottom, s.W + v.PendingPad.Left + v.PendingPad.Right };
         }
 
         private CompilerException Unsupported(NodeProto n) => Error(ErrorCodes.UnsupportedOperator,
@@ -335,13 +397,13 @@ public static class OnnxImporter
             }
             else
             {
-                if (Const(n, 1, required: false) is { } lo) min = lo.AsFloats().Single();
-                if (Const(n, 2, required: false) is { } hi) max = hi.AsFloats().Single();
+                if (Const(n, 1, required: false) is { } lo) min = Scalar(n, lo);
+                if (Const(n, 2, required: false) is { } hi) max = Scalar(n, hi);
             }
-            FuseActivation(n, new ActivationRange(min, max));
+            FuseActivation(n, new ActivationRange(min, max), $"Clip({min},{max})");
         }
 
-        private void FuseActivation(NodeProto n, ActivationRange range)
+        private void FuseActivation(NodeProto n, ActivationRange range, string function)
         {
             switch (FusableProducer(n))
             {
@@ -349,8 +411,13 @@ public static class OnnxImporter
                 case Add add: add.Activation = add.Activation.Intersect(range); Rename(n, add.Output); return;
                 case FullyConnected fc: fc.Activation = fc.Activation.Intersect(range); Rename(n, fc.Output); return;
             }
-            throw Error(ErrorCodes.UnsupportedOperator,
-                $"{NodeLabel(n)} does not follow a Conv, Add, MatMul or Gemm whose only reader it is; stand-alone activations are not supported yet");
+            Unary(n, function, range.Apply);
+        }
+
+        private void Unary(NodeProto n, string function, Func<float, float> f)
+        {
+            var x = Plain(n, 0);
+            AddLayer(n, new UnaryElementwise(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, x.Shape), function, f));
         }
 
         private void ImportPad(NodeProto n)
@@ -366,7 +433,7 @@ public static class OnnxImporter
             else
             {
                 pads = Const(n, 1)!.AsInts();
-                if (Const(n, 2, required: false) is { } v) value = v.AsFloats().Single();
+                if (Const(n, 2, required: false) is { } v) value = Scalar(n, v);
                 if (n.Input.Count > 3 && n.Input[3].Length > 0)
                     throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses the axes input, which is not supported");
             }
@@ -377,61 +444,193 @@ public static class OnnxImporter
             Define(n, x with { PendingPad = x.PendingPad.Add(new Padding((int)pads[2], (int)pads[3], (int)pads[6], (int)pads[7])) });
         }
 
-        private void ImportAdd(NodeProto n)
+        /// <summary>
+        /// A constant that broadcasts per channel over an activation: one value, or ONNX shape [C,1,1] / [1,C,1,1] for a
+        /// feature map, [C] / [1,C] for a vector. Null when it broadcasts otherwise.
+        /// </summary>
+        private float[]? PerChannel(ConstantTensor c, Tensor t)
         {
-            bool c0 = _constants.ContainsKey(n.Input[0]), c1 = n.Input.Count > 1 && _constants.ContainsKey(n.Input[1]);
-            if (c0 || c1)
-            {
-                // activation + constant: fold into the producer's bias
-                var constant = Const(n, c0 ? 0 : 1)!.AsFloats();
-                var actIndex = c0 ? 1 : 0;
-                var producerName = n.Input[actIndex];
-                var v = Act(n, actIndex);
-                Layer? producer = _consumers.GetValueOrDefault(producerName) == 1 && !_graphOutputs.Contains(producerName) && v.PendingPad == default
-                    && _producer.TryGetValue(v.Tensor, out var p) ? p : null;
-                int ch = v.Tensor.Shape.C;
-                float[] bias = constant.Length == ch ? constant : constant.Length == 1 ? Enumerable.Repeat(constant[0], ch).ToArray()
-                    : throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds a constant of {constant.Length} values to {ch} channels");
-                switch (producer)
-                {
-                    case FullyConnected fc when fc.Activation.IsNone:
-                        for (int i = 0; i < ch; i++) fc.Bias[i] += bias[i];
-                        Rename(n, fc.Output); return;
-                    case Conv2D conv when conv.Activation.IsNone:
-                        for (int i = 0; i < ch; i++) conv.Bias[i] += bias[i];
-                        Rename(n, conv.Output); return;
-                }
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds a constant to a tensor that is not the sole output of a Conv/MatMul/Gemm");
-            }
-            var a = Plain(n, 0); var b = Plain(n, 1);
-            if (a.Shape != b.Shape)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds tensors of shapes {a.Shape} and {b.Shape}; broadcasting is not supported");
-            AddLayer(n, new Add(n.Name.Length > 0 ? n.Name : n.Output[0], a, b, NewTensor(n, a.Shape)));
+            var v = c.AsFloats();
+            int ch = t.Shape.C;
+            if (v.Length == 1) return Enumerable.Repeat(v[0], ch).ToArray();
+            if (v.Length != ch) return null;
+            var dims = c.Dims.SkipWhile(d => d == 1).ToArray();
+            bool vector = t.Shape.H * t.Shape.W == 1;
+            bool ok = dims.Length == 0 || (dims[0] == ch && dims.Skip(1).All(d => d == 1) && (vector || dims.Length == 3));
+            return ok ? v : null;
         }
 
-        private void ImportAveragePool(NodeProto n, bool global)
+        /// <summary>y = scale[c] * x + shift[c]: a 1x1 depthwise convolution.</summary>
+        private void Affine(NodeProto n, Tensor x, float[] scale, float[] shift)
+        {
+            int c = x.Shape.C;
+            AddLayer(n, new Conv2D(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, x.Shape),
+                new Window(1, 1, 1, 1, 1, 1, Padding.Zero), c, scale, shift, ActivationRange.None));
+        }
+
+        /// <summary>The layer whose output this node alone reads, when it is a Conv or FullyConnected without activation.</summary>
+        private Layer? LinearProducer(NodeProto n, int actIndex)
+        {
+            var name = n.Input[actIndex];
+            if (_consumers.GetValueOrDefault(name) != 1 || _graphOutputs.Contains(name)) return null;
+            var v = _values[name];
+            if (v.PendingPad != default || !_producer.TryGetValue(v.Tensor, out var p) || p.Output != v.Tensor) return null;
+            return p switch { Conv2D c when c.Activation.IsNone => c, FullyConnected f when f.Activation.IsNone => f, _ => null };
+        }
+
+        private static (float[] W, float[] B, int PerChannel) WeightsOf(Layer l) => l switch
+        {
+            Conv2D c => (c.Weights, c.Bias, c.Weights.Length / c.OutChannels),
+            FullyConnected f => (f.Weights, f.Bias, f.InFeatures),
+            _ => throw new InvalidOperationException(),
+        };
+
+        private void ImportAddOrSub(NodeProto n, bool subtract)
+        {
+            if (n.Input.Count < 2) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} needs two inputs");
+            bool c0 = _constants.ContainsKey(n.Input[0]), c1 = _constants.ContainsKey(n.Input[1]);
+            if (c0 || c1)
+            {
+                int actIndex = c0 ? 1 : 0;
+                var x = Plain(n, actIndex);
+                var k = PerChannel(Const(n, c0 ? 0 : 1)!, x)
+                    ?? throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds a constant that does not broadcast per channel over {x.Shape}");
+                // y = sx * x + k * sk
+                float sx = subtract && c0 ? -1 : 1, sk = subtract && c1 ? -1 : 1;
+                if (LinearProducer(n, actIndex) is { } p)
+                {
+                    var (w, b, per) = WeightsOf(p);
+                    for (int o = 0; o < b.Length; o++)
+                    {
+                        for (int i = 0; i < per; i++) w[o * per + i] *= sx;
+                        b[o] = sx * b[o] + sk * k[o];
+                    }
+                    Rename(n, p.Output);
+                    return;
+                }
+                Affine(n, x, Enumerable.Repeat(sx, x.Shape.C).ToArray(), k.Select(v => sk * v).ToArray());
+                return;
+            }
+            var a = Plain(n, 0); var bb = Plain(n, 1);
+            if (a.Shape != bb.Shape)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} combines tensors of shapes {a.Shape} and {bb.Shape}; broadcasting between activations is not supported");
+            AddLayer(n, new Add(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape), subtract));
+        }
+
+        private void ImportMul(NodeProto n, bool divide)
+        {
+            if (n.Input.Count < 2) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} needs two inputs");
+            bool c0 = _constants.ContainsKey(n.Input[0]), c1 = _constants.ContainsKey(n.Input[1]);
+            if (c0 && divide) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} divides a constant by an activation");
+            if (c0 || c1)
+            {
+                int actIndex = c0 ? 1 : 0;
+                var x = Plain(n, actIndex);
+                var k = PerChannel(Const(n, c0 ? 0 : 1)!, x)
+                    ?? throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} multiplies by a constant that does not broadcast per channel over {x.Shape}");
+                if (divide) k = k.Select(v => 1 / v).ToArray();
+                if (k.Any(v => !float.IsFinite(v))) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} scales by a non-finite value");
+                if (LinearProducer(n, actIndex) is { } p)
+                {
+                    var (w, b, per) = WeightsOf(p);
+                    for (int o = 0; o < b.Length; o++)
+                    {
+                        for (int i = 0; i < per; i++) w[o * per + i] *= k[o];
+                        b[o] *= k[o];
+                    }
+                    Rename(n, p.Output);
+                    return;
+                }
+                if (k.Distinct().Count() == 1)
+                {
+                    float s = k[0];
+                    Unary(n, $"Mul({s})", v => v * s);
+                }
+                else Affine(n, x, k, new float[x.Shape.C]);
+                return;
+            }
+            if (divide) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} divides two activations, which is not supported");
+            var a = Plain(n, 0); var bb = Plain(n, 1);
+            if (a.Shape != bb.Shape)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} multiplies tensors of shapes {a.Shape} and {bb.Shape}; broadcasting between activations is not supported");
+            AddLayer(n, new Mul(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape)));
+        }
+
+        private void ImportConcat(NodeProto n)
+        {
+            if (n.Input.Count == 0) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no inputs");
+            var xs = Enumerable.Range(0, n.Input.Count).Select(i => Plain(n, i)).ToList();
+            int rank = _rank.GetValueOrDefault(xs[0], 4);
+            long axis = AttrInt(n, "axis", 1);
+            if (axis < 0) axis += rank;
+            if (axis != 1 || xs.Any(x => x.Shape.H != xs[0].Shape.H || x.Shape.W != xs[0].Shape.W))
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only concatenation along channels of equally sized tensors is supported");
+            AddLayer(n, new Concat(n.Name.Length > 0 ? n.Name : n.Output[0], xs,
+                NewTensor(n, new TensorShape(xs[0].Shape.H, xs[0].Shape.W, xs.Sum(x => x.Shape.C)))));
+        }
+
+        private void ImportPool(NodeProto n, bool global, bool max)
         {
             var x = Act(n, 0);
             var input = x.Tensor.Shape;
+            if (x.PendingPad != default)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor (a Pad before pooling changes its result); put the padding on the pool");
+            if (_rank.GetValueOrDefault(x.Tensor, 4) != 4) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} pools a tensor that is not NCHW");
             Window window;
-            if (global)
-            {
-                if (x.PendingPad != default) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a padded tensor");
-                window = new Window(input.H, input.W, 1, 1, 1, 1, Padding.Zero);
-            }
+            if (global) window = new Window(input.H, input.W, 1, 1, 1, 1, Padding.Zero);
             else
             {
                 var k = AttrInts(n, "kernel_shape") ?? throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no kernel_shape");
                 if (k.Length != 2) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} is not a 2-D pool");
-                if (AttrInt(n, "ceil_mode", 0) != 0) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses ceil_mode=1, which is not supported yet");
-                window = ReadWindow(n, input, (int)k[0], (int)k[1], Padding.Zero);
-                if (window.DilationH != 1 || window.DilationW != 1) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses dilations, which are not supported for pooling");
-                if (AttrInt(n, "count_include_pad", 0) != 0 && (window.Pad != Padding.Zero || x.PendingPad != default))
-                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses count_include_pad=1 with padding, which is not supported yet");
-                if (x.PendingPad != default) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor (Pad before AveragePool changes the divisor)");
+                if (k.Any(v => v < 1 || v > 4096)) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has an invalid kernel_shape");
+                window = ReadWindow(n, input, (int)k[0], (int)k[1], Padding.Zero) with
+                {
+                    CeilMode = AttrInt(n, "ceil_mode", 0) != 0,
+                    CountIncludePad = !max && AttrInt(n, "count_include_pad", 0) != 0,
+                };
+                if (!max && (window.DilationH != 1 || window.DilationW != 1))
+                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses dilations, which are not supported for average pooling");
+                if (max && n.Output.Count > 1 && n.Output[1].Length > 0)
+                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} asks for the Indices output, which is not supported");
             }
             var shape = WindowOutput(n, window, input, input.C);
-            AddLayer(n, new AveragePool(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, shape), window));
+            var name = n.Name.Length > 0 ? n.Name : n.Output[0];
+            AddLayer(n, max ? new MaxPool(name, x.Tensor, NewTensor(n, shape), window) : new AveragePool(name, x.Tensor, NewTensor(n, shape), window));
+        }
+
+        private void ImportReduceMean(NodeProto n)
+        {
+            var x = Plain(n, 0);
+            var axes = (_opset >= 18 ? Const(n, 1, required: false)?.AsInts() : AttrInts(n, "axes"))
+                ?.Select(a => a < 0 ? a + 4 : a).OrderBy(a => a).ToArray();
+            if (_rank.GetValueOrDefault(x, 4) != 4 || axes == null || !axes.SequenceEqual(new long[] { 2, 3 }))
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only ReduceMean over H and W of an NCHW tensor is supported");
+            AddLayer(n, new AveragePool(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, new TensorShape(1, 1, x.Shape.C)),
+                new Window(x.Shape.H, x.Shape.W, 1, 1, 1, 1, Padding.Zero)));
+            if (AttrInt(n, "keepdims", 1) == 0) _flattened.Add(n.Output[0]);
+        }
+
+        /// <summary>Transpose, Squeeze and Unsqueeze that only relabel: an identity permutation, or a tensor with one non-1 dimension.</summary>
+        private void ImportRelabel(NodeProto n)
+        {
+            var x = Act(n, 0);
+            var shape = OnnxShape(n.Input[0])!;
+            bool vector = x.Tensor.Shape.H * x.Tensor.Shape.W == 1 && x.PendingPad == default;
+            if (n.OpType == "Transpose")
+            {
+                var perm = AttrInts(n, "perm") ?? Enumerable.Range(0, shape.Length).Reverse().Select(i => (long)i).ToArray();
+                bool identity = perm.Select((p, i) => p == i).All(b => b);
+                if (!identity && !vector)
+                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} moves data (perm [{string.Join(",", perm)}] of a {string.Join("x", shape)} tensor); only transposes that relabel are supported");
+                Define(n, x);
+                if (_flattened.Contains(n.Input[0])) _flattened.Add(n.Output[0]);
+                return;
+            }
+            if (!vector)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} changes the rank of a {string.Join("x", shape)} feature map; only [N, C, 1, 1] <-> [N, C] relabels are supported");
+            Define(n, x);
+            bool toRank2 = n.OpType == "Squeeze";
+            if (toRank2) _flattened.Add(n.Output[0]);
         }
 
         private void ImportReshape(NodeProto n, long[] target)
@@ -459,6 +658,7 @@ public static class OnnxImporter
             if (s.H == 1 && s.W == 1) { Define(n, x); return; }
             // NCHW flatten order differs from our NHWC order; the consuming fully connected layer permutes its weights.
             Define(n, new Value(x.Tensor, default, x.FlattenedFromNchw ?? s));
+            _flattened.Add(n.Output[0]);
         }
 
         private float[] FcWeightsFromKxN(float[] w, int k, int nOut, TensorShape? nchw)

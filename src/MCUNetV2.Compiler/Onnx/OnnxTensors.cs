@@ -27,7 +27,9 @@ internal sealed class ConstantTensor
         foreach (var d in dims)
         {
             if (d < 0) throw new CompilerException(ErrorCodes.ModelCorrupt, $"initializer '{t.Name}' has a negative dimension", modelPath);
-            count = checked(count * d);
+            if (d > 0 && count > (int.MaxValue / 8) / d)
+                throw new CompilerException(ErrorCodes.ModelCorrupt, $"initializer '{t.Name}' is implausibly large (dimensions {string.Join("x", dims)})", modelPath);
+            count *= d;
         }
         if (count > int.MaxValue / 8) throw new CompilerException(ErrorCodes.ModelCorrupt, $"initializer '{t.Name}' is implausibly large ({count} elements)", modelPath);
         int n = (int)count;
@@ -90,13 +92,25 @@ internal sealed class ConstantTensor
         if (!kv.TryGetValue("location", out var location) || string.IsNullOrEmpty(location))
             throw new CompilerException(ErrorCodes.ModelCorrupt, $"initializer '{t.Name}' is stored externally but names no location", modelPath);
         var dir = Path.GetDirectoryName(Path.GetFullPath(modelPath)) ?? ".";
-        var file = Path.GetFullPath(Path.Combine(dir, location));
+        string file;
+        try
+        {
+            if (Path.IsPathRooted(location) || location.Split('/', '\\').Contains(".."))
+                throw new ArgumentException("the location must be a path relative to the model's folder, inside it");
+            file = Path.GetFullPath(Path.Combine(dir, location));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new CompilerException(ErrorCodes.ModelCorrupt, $"initializer '{t.Name}' names an invalid external data location '{location}': {e.Message}", modelPath);
+        }
         if (!File.Exists(file))
             throw new CompilerException(ErrorCodes.MissingInitializer, $"external data file '{location}' of initializer '{t.Name}' not found next to the model (looked for {file})", modelPath);
-        long offset = kv.TryGetValue("offset", out var o) ? long.Parse(o) : 0;
+        long offset = 0, length = -1;
+        if ((kv.TryGetValue("offset", out var o) && !long.TryParse(o, out offset)) || (kv.TryGetValue("length", out var l) && !long.TryParse(l, out length)))
+            throw new CompilerException(ErrorCodes.ModelCorrupt, $"initializer '{t.Name}' has an invalid external data offset or length", modelPath);
         using var fs = File.OpenRead(file);
-        long length = kv.TryGetValue("length", out var l) ? long.Parse(l) : fs.Length - offset;
-        if (offset < 0 || length < 0 || offset + length > fs.Length)
+        if (length < 0) length = fs.Length - offset;
+        if (offset < 0 || offset > fs.Length || length < 0 || length > fs.Length - offset || length > int.MaxValue / 2)
             throw new CompilerException(ErrorCodes.ModelCorrupt, $"external data of initializer '{t.Name}' lies outside '{location}'", modelPath);
         var buf = new byte[length];
         fs.Seek(offset, SeekOrigin.Begin);

@@ -68,7 +68,7 @@ public sealed class ExecutionPlan
                 if (i < PatchLayerCount)
                 {
                     long perPixel = l.Macs / (l.Output.Shape.H * l.Output.Shape.W);
-                    macs += PatchRegions.Sum(p => (long)p[l.Output].H * p[l.Output].W * perPixel);
+                    macs += PatchRegions.Sum(p => (long)p.GetValueOrDefault(l.Output).H * p.GetValueOrDefault(l.Output).W * perPixel);
                 }
                 else macs += l.Macs;
             }

@@ -61,7 +61,7 @@ public static class PatchPlanner
                     for (int i = patchLayerCount - 1; i >= 0; i--)
                     {
                         var l = graph.Layers[i];
-                        var o = reg[l.Output];
+                        var o = reg.GetValueOrDefault(l.Output); // empty when nothing reads it
                         for (int j = 0; j < l.Inputs.Count; j++)
                         {
                             var need = l.InputRegion(j, o);
@@ -80,7 +80,7 @@ public static class PatchPlanner
             if (t == graph.Output) continue; // written straight into the caller's output
             bool inStage = i < patchLayerCount - 1;
             bool isSplit = i == patchLayerCount - 1;
-            int bytes = inStage ? regions.Max(p => p[t].H * p[t].W) * t.Shape.C : t.Bytes;
+            int bytes = inStage ? regions.Max(p => p.GetValueOrDefault(t).H * p.GetValueOrDefault(t).W) * t.Shape.C : t.Bytes;
             int first = isSplit ? 0 : i;
             buffers.Add(new PlannedBuffer(t, bytes, first, Math.Max(lastUse[t], i), inStage));
         }

@@ -34,7 +34,7 @@ public static class Int8Executor
                 for (int i = 0; i < plan.PatchLayerCount; i++)
                 {
                     var l = g.Layers[i];
-                    var region = regions[l.Output];
+                    var region = regions.GetValueOrDefault(l.Output);
                     var outView = l.Output == split ? full : new View(new sbyte[region.H * region.W * l.Output.Shape.C], region, l.Output.Shape.C);
                     Execute(model.Layers[l], l.Inputs.Select(t => patchViews[t]).ToArray(), outView, region);
                     patchViews[l.Output] = outView;
@@ -60,6 +60,10 @@ public static class Int8Executor
             case QuantizedConv c when c.Layer is FullyConnected fc: FullyConnected(c, fc, inputs[0], output); break;
             case QuantizedAdd a: Add(a, inputs[0], inputs[1], output, region); break;
             case QuantizedAveragePool p: AveragePool((AveragePool)p.Layer, inputs[0], output, region); break;
+            case QuantizedMaxPool p: MaxPool((MaxPool)p.Layer, inputs[0], output, region); break;
+            case QuantizedLookup t: Lookup(t, inputs[0], output, region); break;
+            case QuantizedMul m: Mul(m, inputs[0], inputs[1], output, region); break;
+            case QuantizedConcat c: Concat(c, inputs, output, region); break;
             case QuantizedSoftmax s: Softmax(s, inputs[0], output); break;
             default: throw new NotSupportedException(q.Layer.Op);
         }
@@ -117,7 +121,7 @@ public static class Int8Executor
                 for (int c = 0; c < y.C; c++)
                 {
                     int va = q.RequantA.Apply((a.Data[ao + c] - q.ZeroPointA) << QuantizedAdd.LeftShift);
-                    int vb = q.RequantB.Apply((b.Data[bo + c] - q.ZeroPointB) << QuantizedAdd.LeftShift);
+                    int vb = q.SignB * q.RequantB.Apply((b.Data[bo + c] - q.ZeroPointB) << QuantizedAdd.LeftShift);
                     y.Data[yo + c] = Clamp(q.RequantOut.Apply(va + vb) + q.OutputZeroPoint, q.ActMin, q.ActMax);
                 }
             }
@@ -129,9 +133,9 @@ public static class Int8Executor
         for (int oy = region.Y0; oy < region.Y1; oy++)
             for (int ox = region.X0; ox < region.X1; ox++)
             {
-                int y0 = Math.Max(0, oy * w.StrideH - w.Pad.Top), y1 = Math.Min(si.H, oy * w.StrideH - w.Pad.Top + w.KernelH);
-                int x0 = Math.Max(0, ox * w.StrideW - w.Pad.Left), x1 = Math.Min(si.W, ox * w.StrideW - w.Pad.Left + w.KernelW);
-                int count = Math.Max(1, (y1 - y0) * (x1 - x0));
+                int sy = oy * w.StrideH - w.Pad.Top, sx = ox * w.StrideW - w.Pad.Left;
+                int y0 = Math.Max(0, sy), y1 = Math.Min(si.H, sy + w.KernelH), x0 = Math.Max(0, sx), x1 = Math.Min(si.W, sx + w.KernelW);
+                int count = w.PoolDivisor(sy, sx, si);
                 int yo = y.At(oy, ox);
                 for (int c = 0; c < y.C; c++)
                 {
@@ -139,6 +143,69 @@ public static class Int8Executor
                     for (int iy = y0; iy < y1; iy++)
                         for (int ix = x0; ix < x1; ix++) sum += x.Data[x.At(iy, ix) + c];
                     y.Data[yo + c] = (sbyte)((sum >= 0 ? sum + count / 2 : sum - count / 2) / count);
+                }
+            }
+    }
+
+    private static void MaxPool(MaxPool l, View x, View y, Region region)
+    {
+        var w = l.Window; var si = l.Inputs[0].Shape;
+        for (int oy = region.Y0; oy < region.Y1; oy++)
+            for (int ox = region.X0; ox < region.X1; ox++)
+            {
+                int yo = y.At(oy, ox);
+                for (int c = 0; c < y.C; c++)
+                {
+                    int m = -128;
+                    for (int ky = 0; ky < w.KernelH; ky++)
+                    {
+                        int iy = oy * w.StrideH - w.Pad.Top + ky * w.DilationH;
+                        if (iy < 0 || iy >= si.H) continue;
+                        for (int kx = 0; kx < w.KernelW; kx++)
+                        {
+                            int ix = ox * w.StrideW - w.Pad.Left + kx * w.DilationW;
+                            if (ix < 0 || ix >= si.W) continue;
+                            m = Math.Max(m, x.Data[x.At(iy, ix) + c]);
+                        }
+                    }
+                    y.Data[yo + c] = (sbyte)m;
+                }
+            }
+    }
+
+    private static void Lookup(QuantizedLookup q, View x, View y, Region region)
+    {
+        for (int yy = region.Y0; yy < region.Y1; yy++)
+            for (int xx = region.X0; xx < region.X1; xx++)
+            {
+                int xo = x.At(yy, xx), yo = y.At(yy, xx);
+                for (int c = 0; c < y.C; c++) y.Data[yo + c] = q.Table[x.Data[xo + c] + 128];
+            }
+    }
+
+    private static void Mul(QuantizedMul q, View a, View b, View y, Region region)
+    {
+        for (int yy = region.Y0; yy < region.Y1; yy++)
+            for (int xx = region.X0; xx < region.X1; xx++)
+            {
+                int ao = a.At(yy, xx), bo = b.At(yy, xx), yo = y.At(yy, xx);
+                for (int c = 0; c < y.C; c++)
+                    y.Data[yo + c] = Clamp(q.Requant.Apply((a.Data[ao + c] - q.ZeroPointA) * (b.Data[bo + c] - q.ZeroPointB)) + q.OutputZeroPoint, -128, 127);
+            }
+    }
+
+    private static void Concat(QuantizedConcat q, View[] xs, View y, Region region)
+    {
+        for (int yy = region.Y0; yy < region.Y1; yy++)
+            for (int xx = region.X0; xx < region.X1; xx++)
+            {
+                int yo = y.At(yy, xx);
+                for (int i = 0; i < xs.Length; i++)
+                {
+                    int xo = xs[i].At(yy, xx);
+                    for (int c = 0; c < xs[i].C; c++)
+                        y.Data[yo + c] = Clamp(q.Requant[i].Apply(xs[i].Data[xo + c] - q.ZeroPoints[i]) + q.OutputZeroPoint, -128, 127);
+                    yo += xs[i].C;
                 }
             }
     }

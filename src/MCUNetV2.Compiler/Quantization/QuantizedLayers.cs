@@ -13,15 +13,16 @@ public sealed record QuantizedConv(Layer Layer, sbyte[] Weights, int[] Bias, Fix
     int InputZeroPoint, int OutputZeroPoint, int ActMin, int ActMax, double[] WeightScales) : QuantizedLayer(Layer);
 
 /// <summary>
-/// Residual add: a' = RequantA((a - ZeroPointA) &lt;&lt; LeftShift), b' likewise, y = clamp(RequantOut(a' + b') + OutputZeroPoint).
+/// Residual add (or subtract, SignB = -1): a' = RequantA((a - ZeroPointA) &lt;&lt; LeftShift), b' likewise,
+/// y = clamp(RequantOut(a' + SignB * b') + OutputZeroPoint).
 /// </summary>
-public sealed record QuantizedAdd(Layer Layer, int ZeroPointA, int ZeroPointB, FixedPointMultiplier RequantA, FixedPointMultiplier RequantB,
+public sealed record QuantizedAdd(Layer Layer, int SignB, int ZeroPointA, int ZeroPointB, FixedPointMultiplier RequantA, FixedPointMultiplier RequantB,
     FixedPointMultiplier RequantOut, int OutputZeroPoint, int ActMin, int ActMax) : QuantizedLayer(Layer)
 {
     public const int LeftShift = 20;
 }
 
-/// <summary>Average pool with identical input and output quantization: y = round-half-away(sum / count).</summary>
+/// <summary>Average pool with identical input and output quantization: y = round-half-away(sum / divisor), divisor from <see cref="Window.PoolDivisor"/>.</summary>
 public sealed record QuantizedAveragePool(Layer Layer) : QuantizedLayer(Layer);
 
 /// <summary>
@@ -32,3 +33,15 @@ public sealed record QuantizedSoftmax(Layer Layer, int[] ExpTable) : QuantizedLa
 {
     public const int TableBits = 20;
 }
+
+/// <summary>Max pooling with identical input and output quantization (max commutes with the affine map).</summary>
+public sealed record QuantizedMaxPool(Layer Layer) : QuantizedLayer(Layer);
+
+/// <summary>Any element-wise function as a table: y = Table[x + 128].</summary>
+public sealed record QuantizedLookup(Layer Layer, sbyte[] Table) : QuantizedLayer(Layer);
+
+/// <summary>Element-wise product: y = clamp(Requant((a - ZeroPointA) * (b - ZeroPointB)) + OutputZeroPoint).</summary>
+public sealed record QuantizedMul(Layer Layer, int ZeroPointA, int ZeroPointB, FixedPointMultiplier Requant, int OutputZeroPoint) : QuantizedLayer(Layer);
+
+/// <summary>Channel concatenation: input i's values become clamp(Requant[i](x - ZeroPoints[i]) + OutputZeroPoint).</summary>
+public sealed record QuantizedConcat(Layer Layer, int[] ZeroPoints, FixedPointMultiplier[] Requant, int OutputZeroPoint) : QuantizedLayer(Layer);

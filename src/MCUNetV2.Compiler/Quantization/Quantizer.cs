@@ -56,7 +56,7 @@ public static class Quantizer
             act[l.Output] = l switch
             {
                 Softmax => new QuantParams(1.0 / 256, -128),
-                AveragePool => act[l.Inputs[0]], // averaging never leaves the input range
+                AveragePool or MaxPool => act[l.Inputs[0]], // pooling never leaves the input range
                 Conv2D c => FromRange(Clip(ranges[l.Output], c.Activation)),
                 FullyConnected f => FromRange(Clip(ranges[l.Output], f.Activation)),
                 Add a => FromRange(Clip(ranges[l.Output], a.Activation)),
@@ -73,6 +73,12 @@ public static class Quantizer
                 FullyConnected f => QuantizeWeights(l, f.Weights, f.Bias, f.OutFeatures, qi, qo, f.Activation),
                 Add a => QuantizeAdd(a, act[a.Inputs[0]], act[a.Inputs[1]], qo),
                 AveragePool => new QuantizedAveragePool(l),
+                MaxPool => new QuantizedMaxPool(l),
+                UnaryElementwise u => new QuantizedLookup(l, Enumerable.Range(-128, 256).Select(q => qo.Quantize(u.Apply(qi.Dequantize((sbyte)q)))).ToArray()),
+                Mul => new QuantizedMul(l, act[l.Inputs[0]].ZeroPoint, act[l.Inputs[1]].ZeroPoint,
+                    FixedPointMultiplier.FromReal(act[l.Inputs[0]].Scale * act[l.Inputs[1]].Scale / qo.Scale), qo.ZeroPoint),
+                Concat => new QuantizedConcat(l, l.Inputs.Select(t => act[t].ZeroPoint).ToArray(),
+                    l.Inputs.Select(t => FixedPointMultiplier.FromReal(act[t].Scale / qo.Scale)).ToArray(), qo.ZeroPoint),
                 Softmax => new QuantizedSoftmax(l, Enumerable.Range(0, 256)
                     .Select(d => (int)Math.Round(Math.Exp(-d * qi.Scale) * (1 << QuantizedSoftmax.TableBits), MidpointRounding.AwayFromZero)).ToArray()),
                 _ => throw new NotSupportedException(l.Op),
@@ -111,7 +117,7 @@ public static class Quantizer
     private static QuantizedAdd QuantizeAdd(Add l, QuantParams qa, QuantParams qb, QuantParams qo)
     {
         double twiceMax = 2 * Math.Max(qa.Scale, qb.Scale);
-        return new QuantizedAdd(l, qa.ZeroPoint, qb.ZeroPoint,
+        return new QuantizedAdd(l, l.Subtract ? -1 : 1, qa.ZeroPoint, qb.ZeroPoint,
             FixedPointMultiplier.FromReal(qa.Scale / twiceMax),
             FixedPointMultiplier.FromReal(qb.Scale / twiceMax),
             FixedPointMultiplier.FromReal(twiceMax / ((1 << QuantizedAdd.LeftShift) * qo.Scale)),

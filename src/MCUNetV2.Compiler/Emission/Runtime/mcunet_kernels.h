@@ -6,7 +6,9 @@
  *   requant(acc, m, s) = (acc * m + 2^(s-1)) >> s           (64-bit product, arithmetic shift)
  *   conv:  y = clamp(requant(bias + sum (x - in_zp) * w) + out_zp, act_min, act_max)
  *   add:   y = clamp(requant_o(requant_a((a - za) << 20) + requant_b((b - zb) << 20)) + out_zp, act_min, act_max)
- *   avg:   y = round-half-away-from-zero(sum / count), padding excluded from count
+ *   avg:   y = round-half-away-from-zero(sum / count), padding in count only with count_include_pad
+ *   max:   y = max over the window (padding never wins); lookup: y = table[x + 128]
+ *   mul:   y = clamp(requant((a - za) * (b - zb)) + out_zp); concat: y = clamp(requant(x - zx) + out_zp)
  *   softmax: e_i = table[max - x_i]; y_i = clamp((e_i * 256 + sum/2) / sum - 128)
  *
  * A feature map lives in a buffer that holds a rectangular region of it (mcu_region: first row, first column,
@@ -42,14 +44,27 @@ typedef struct {
 typedef struct {
     int16_t c;
     int32_t zp_a, zp_b, mult_a, mult_b, mult_out, out_zp, act_min, act_max;
-    int8_t shift_a, shift_b, shift_out;
+    int8_t shift_a, shift_b, shift_out, sign_b; /* sign_b = -1: subtract */
 } mcu_add_params;
 
 typedef struct {
     int16_t in_h, in_w, c;
-    uint8_t kh, kw, sh, sw;
-    int16_t pad_top, pad_left;
+    uint8_t kh, kw, sh, sw, dh, dw;
+    int16_t pad_top, pad_left, pad_bottom, pad_right;
+    uint8_t count_include_pad;
 } mcu_pool_params;
+
+typedef struct {
+    int16_t in_c, out_c, channel_offset;
+    int32_t zp, mult, out_zp;
+    int8_t shift;
+} mcu_concat_params;
+
+typedef struct {
+    int16_t c;
+    int32_t zp_a, zp_b, mult, out_zp;
+    int8_t shift;
+} mcu_mul_params;
 
 static inline int32_t mcu_requant(int32_t acc, int32_t mult, int shift)
 {
@@ -176,7 +191,7 @@ static void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, con
         int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
         for (int i = 0; i < r.w * p->c; ++i) {
             const int32_t va = mcu_requant((int32_t)((uint32_t)(pa[i] - p->zp_a) << 20), p->mult_a, p->shift_a);
-            const int32_t vb = mcu_requant((int32_t)((uint32_t)(pb[i] - p->zp_b) << 20), p->mult_b, p->shift_b);
+            const int32_t vb = p->sign_b * mcu_requant((int32_t)((uint32_t)(pb[i] - p->zp_b) << 20), p->mult_b, p->shift_b);
             o[i] = mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
         }
     }
@@ -186,12 +201,19 @@ static void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_reg
 {
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
         for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
-            int y0 = oy * p->sh - p->pad_top, y1 = y0 + p->kh, x0 = ox * p->sw - p->pad_left, x1 = x0 + p->kw;
+            const int sy = oy * p->sh - p->pad_top, sx = ox * p->sw - p->pad_left;
+            int y0 = sy, y1 = sy + p->kh, x0 = sx, x1 = sx + p->kw;
+            int count;
+            if (p->count_include_pad) {
+                const int ey = y1 < p->in_h + p->pad_bottom ? y1 : p->in_h + p->pad_bottom;
+                const int ex = x1 < p->in_w + p->pad_right ? x1 : p->in_w + p->pad_right;
+                count = (ey - sy) * (ex - sx);
+            }
             if (y0 < 0) y0 = 0;
             if (x0 < 0) x0 = 0;
             if (y1 > p->in_h) y1 = p->in_h;
             if (x1 > p->in_w) x1 = p->in_w;
-            int count = (y1 - y0) * (x1 - x0);
+            if (!p->count_include_pad) count = (y1 - y0) * (x1 - x0);
             if (count < 1) count = 1;
             int8_t *o = out + mcu_offset(ob, oy, ox, p->c);
             for (int ch = 0; ch < p->c; ++ch) {
@@ -200,6 +222,65 @@ static void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_reg
                     for (int ix = x0; ix < x1; ++ix) sum += in[mcu_offset(ib, iy, ix, p->c) + ch];
                 o[ch] = (int8_t)((sum >= 0 ? sum + count / 2 : sum - count / 2) / count);
             }
+        }
+    }
+}
+
+static void mcu_max_pool(const mcu_pool_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
+            const int sy = oy * p->sh - p->pad_top, sx = ox * p->sw - p->pad_left;
+            int8_t *o = out + mcu_offset(ob, oy, ox, p->c);
+            for (int ch = 0; ch < p->c; ++ch) {
+                int m = -128;
+                for (int ky = 0; ky < p->kh; ++ky) {
+                    const int iy = sy + ky * p->dh;
+                    if (iy < 0 || iy >= p->in_h) continue;
+                    for (int kx = 0; kx < p->kw; ++kx) {
+                        const int ix = sx + kx * p->dw;
+                        if (ix < 0 || ix >= p->in_w) continue;
+                        const int v = in[mcu_offset(ib, iy, ix, p->c) + ch];
+                        if (v > m) m = v;
+                    }
+                }
+                o[ch] = (int8_t)m;
+            }
+        }
+    }
+}
+
+/* Any element-wise function: y = table[x + 128]. */
+static void mcu_lookup(const int8_t *table, int c, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    for (int y = r.y0; y < r.y0 + r.h; ++y) {
+        const int8_t *x = in + mcu_offset(ib, y, r.x0, c);
+        int8_t *o = out + mcu_offset(ob, y, r.x0, c);
+        for (int i = 0; i < r.w * c; ++i) o[i] = table[x[i] + 128];
+    }
+}
+
+static void mcu_mul(const mcu_mul_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
+                    int8_t *out, mcu_region ob, mcu_region r)
+{
+    for (int y = r.y0; y < r.y0 + r.h; ++y) {
+        const int8_t *pa = a + mcu_offset(ab, y, r.x0, p->c);
+        const int8_t *pb = b + mcu_offset(bb, y, r.x0, p->c);
+        int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
+        for (int i = 0; i < r.w * p->c; ++i)
+            o[i] = mcu_clamp(mcu_requant((pa[i] - p->zp_a) * (pb[i] - p->zp_b), p->mult, p->shift) + p->out_zp, -128, 127);
+    }
+}
+
+/* Writes one input of a channel concatenation into its channel slice of the output. */
+static void mcu_concat(const mcu_concat_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    for (int y = r.y0; y < r.y0 + r.h; ++y) {
+        for (int x = r.x0; x < r.x0 + r.w; ++x) {
+            const int8_t *s = in + mcu_offset(ib, y, x, p->in_c);
+            int8_t *o = out + mcu_offset(ob, y, x, p->out_c) + p->channel_offset;
+            for (int ch = 0; ch < p->in_c; ++ch)
+                o[ch] = mcu_clamp(mcu_requant(s[ch] - p->zp, p->mult, p->shift) + p->out_zp, -128, 127);
         }
     }
 }
