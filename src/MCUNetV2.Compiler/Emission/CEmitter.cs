@@ -214,7 +214,7 @@ public static class CEmitter
                     var qs = (QuantizedSoftmax)q;
                     w.Array("int32_t", id + "_table", qs.ExpTable, 4);
                     w.Data.Append('\n');
-                    calls.Append($"{ind}mcu_softmax({id}_table, {x}, {y}, {l.Output.Shape.Elements});\n");
+                    calls.Append($"{ind}mcu_softmax({id}_table, {x}, {y}, {l.Output.Shape.H * l.Output.Shape.W}, {l.Output.Shape.C});\n");
                     break;
                 }
                 default:

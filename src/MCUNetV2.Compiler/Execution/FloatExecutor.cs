@@ -9,12 +9,20 @@ namespace MCUNetV2.Compiler.Execution;
 public static class FloatExecutor
 {
     /// <summary>Runs the graph on an NHWC input; <paramref name="observe"/> sees every tensor (input included).</summary>
-    public static float[] Run(ModelGraph graph, float[] input, Action<Tensor, float[]>? observe = null)
+    public static float[] Run(ModelGraph graph, float[] input, Action<Tensor, float[]>? observe = null) => Run(graph, new[] { input }, observe);
+
+    /// <summary>Runs a graph with any number of inputs (NHWC each, in the order of <see cref="ModelGraph.Inputs"/>).</summary>
+    public static float[] Run(ModelGraph graph, IReadOnlyList<float[]> inputs, Action<Tensor, float[]>? observe = null)
     {
-        if (input.Length != graph.Input.Shape.Elements)
-            throw new ArgumentException($"input has {input.Length} values, the model takes {graph.Input.Shape.Elements}");
-        var values = new Dictionary<Tensor, float[]> { [graph.Input] = input };
-        observe?.Invoke(graph.Input, input);
+        if (inputs.Count != graph.Inputs.Count) throw new ArgumentException($"{inputs.Count} inputs given, the model takes {graph.Inputs.Count}");
+        var values = new Dictionary<Tensor, float[]>();
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            if (inputs[i].Length != graph.Inputs[i].Shape.Elements)
+                throw new ArgumentException($"input {i} has {inputs[i].Length} values, the model takes {graph.Inputs[i].Shape.Elements}");
+            values[graph.Inputs[i]] = inputs[i];
+            observe?.Invoke(graph.Inputs[i], inputs[i]);
+        }
         var lastUse = graph.LastUse();
         for (int i = 0; i < graph.Layers.Count; i++)
         {
@@ -30,7 +38,7 @@ public static class FloatExecutor
                 Mul => ins[0].Zip(ins[1], (a, b) => a * b).ToArray(),
                 Concat c => ConcatOf(c, ins),
                 FullyConnected f => Fc(f, ins[0]),
-                Softmax => SoftmaxOf(ins[0]),
+                Softmax => SoftmaxOf(ins[0], layer.Output.Shape.C),
                 _ => throw new NotSupportedException(layer.Op),
             };
             values[layer.Output] = output;
@@ -161,11 +169,18 @@ public static class FloatExecutor
         return y;
     }
 
-    private static float[] SoftmaxOf(float[] x)
+    /// <summary>Softmax over the channels of every pixel.</summary>
+    private static float[] SoftmaxOf(float[] x, int c)
     {
-        float max = x.Max();
-        var e = x.Select(v => Math.Exp(v - max)).ToArray();
-        double sum = e.Sum();
-        return e.Select(v => (float)(v / sum)).ToArray();
+        var y = new float[x.Length];
+        for (int p = 0; p < x.Length; p += c)
+        {
+            float max = float.NegativeInfinity;
+            for (int i = 0; i < c; i++) max = Math.Max(max, x[p + i]);
+            double sum = 0;
+            for (int i = 0; i < c; i++) sum += Math.Exp(x[p + i] - max);
+            for (int i = 0; i < c; i++) y[p + i] = (float)(Math.Exp(x[p + i] - max) / sum);
+        }
+        return y;
     }
 }

@@ -147,7 +147,7 @@ public sealed class FullyConnected : Layer
     public override bool IsSpatiallyLocal => false;
 }
 
-/// <summary>Softmax over the channel (last) axis.</summary>
+/// <summary>Softmax over the channels of each pixel.</summary>
 public sealed class Softmax : Layer
 {
     public Softmax(string name, Tensor input, Tensor output) : base(name, new[] { input }, output) { }

@@ -30,19 +30,23 @@ public readonly record struct ActivationRange(float Min, float Max)
 /// <summary>The model after import and rewrites: a topologically ordered list of layers from one input to one output.</summary>
 public sealed class ModelGraph
 {
-    public ModelGraph(Tensor input, Tensor output, IReadOnlyList<Layer> layers, string inputName, string outputName)
+    public ModelGraph(IReadOnlyList<Tensor> inputs, Tensor output, IReadOnlyList<Layer> layers, IReadOnlyList<string> inputNames, string outputName)
     {
-        Input = input; Output = output; Layers = layers; OnnxInputName = inputName; OnnxOutputName = outputName;
+        Inputs = inputs; Output = output; Layers = layers; OnnxInputNames = inputNames; OnnxOutputName = outputName;
     }
-    public Tensor Input { get; }
+    /// <summary>The graph inputs. The device code takes exactly one; the reference executors take any number.</summary>
+    public IReadOnlyList<Tensor> Inputs { get; }
+    /// <summary>The (first) input.</summary>
+    public Tensor Input => Inputs[0];
     public Tensor Output { get; }
     public IReadOnlyList<Layer> Layers { get; }
-    public string OnnxInputName { get; }
+    public IReadOnlyList<string> OnnxInputNames { get; }
+    public string OnnxInputName => OnnxInputNames[0];
     public string OnnxOutputName { get; }
     /// <summary>Input as the ONNX model declares it: NCHW (channels first) for image models.</summary>
     public bool InputIsChannelsFirst { get; init; } = true;
 
-    public IEnumerable<Tensor> Tensors => new[] { Input }.Concat(Layers.Select(l => l.Output));
+    public IEnumerable<Tensor> Tensors => Inputs.Concat(Layers.Select(l => l.Output));
 
     public long TotalMacs => Layers.Sum(l => l.Macs);
 

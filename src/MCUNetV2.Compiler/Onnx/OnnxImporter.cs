@@ -76,12 +76,17 @@ public static class OnnxImporter
                     if (i.Length > 0) _consumers[i] = _consumers.GetValueOrDefault(i) + 1;
 
             var inputs = g.Input.Where(i => !_constants.ContainsKey(i.Name)).ToList();
-            if (inputs.Count != 1)
-                throw Error(ErrorCodes.UnsupportedModel, $"the model has {inputs.Count} inputs ({string.Join(", ", inputs.Select(i => i.Name))}); exactly one image input is supported");
-            var (input, channelsFirst) = ImportInput(inputs[0]);
-            _values[inputs[0].Name] = new Value(input);
-            _rank[input] = channelsFirst ? 4 : 2;
-
+            if (inputs.Count == 0)
+                throw Error(ErrorCodes.UnsupportedModel, "the model has no input (every graph input is an initializer)");
+            var inputTensors = new List<Tensor>();
+            foreach (var vi in inputs)
+            {
+                if (_values.ContainsKey(vi.Name)) throw Error(ErrorCodes.ModelCorrupt, $"input '{vi.Name}' is declared twice");
+                var (t, rank) = ImportInput(vi);
+                _values[vi.Name] = new Value(t);
+                _rank[t] = rank;
+                inputTensors.Add(t);
+            }
             foreach (var node in g.Node) ImportNode(node);
 
             if (g.Output.Count != 1)
@@ -92,37 +97,52 @@ public static class OnnxImporter
             if (_layers.Count == 0) throw Error(ErrorCodes.UnsupportedModel, "the model has no layers to compile");
             if (outValue.Tensor != _layers[^1].Output)
                 throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is not produced by the last node");
-            return new ModelGraph(input, outValue.Tensor, _layers, inputs[0].Name, outName) { InputIsChannelsFirst = channelsFirst };
+            return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName)
+            {
+                InputIsChannelsFirst = _rank[inputTensors[0]] >= 3,
+            };
         }
 
-        private (Tensor, bool) ImportInput(ValueInfoProto vi)
+        /// <summary>
+        /// A graph input as an NHWC tensor: rank 4 is [1, C, H, W]; rank 3 is [C, H, W] (batch 1 implied); rank 2 is
+        /// [1, K] and rank 1 is [K] (features as channels).
+        /// </summary>
+        private (Tensor, int) ImportInput(ValueInfoProto vi)
         {
             var tt = vi.Type?.TensorType ?? throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' is not a tensor");
             if (tt.ElemType != (int)TensorProto.Types.DataType.Float)
                 throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has element type {(TensorProto.Types.DataType)tt.ElemType}; a float input is expected");
             var dims = tt.Shape?.Dim.ToList() ?? throw Error(ErrorCodes.DynamicShape, $"input '{vi.Name}' has no shape; export the model with a fixed input shape");
-            if (dims.Count is not (2 or 4))
-                throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has rank {dims.Count}; NCHW images (rank 4) or vectors (rank 2) are supported");
+            if (dims.Count is < 1 or > 4)
+                throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has rank {dims.Count}; NCHW images (rank 4, or 3 without batch) or feature vectors (rank 2 or 1) are supported");
             var sizes = new int[dims.Count];
             for (int i = 0; i < dims.Count; i++)
             {
                 if (dims[i].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[i].DimValue > 0)
                     sizes[i] = dims[i].DimValue <= 1 << 16 ? (int)dims[i].DimValue
                         : throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' dimension {i} is {dims[i].DimValue}, far beyond what a microcontroller can hold");
-                else if (i == 0)
+                else if (i == 0 && dims.Count is 2 or 4)
                     sizes[i] = 1; // symbolic batch: compiled for batch 1
                 else
                     throw Error(ErrorCodes.DynamicShape,
                         $"input '{vi.Name}' dimension {i} is dynamic ('{dims[i].DimParam}'); only the batch dimension may be symbolic. Export the model with a fixed input size.");
             }
-            if (sizes[0] != 1) throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has batch {sizes[0]}; batch 1 is compiled");
-            return sizes.Length switch
+            if (dims.Count is 2 or 4 && sizes[0] != 1) throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has batch {sizes[0]}; batch 1 is compiled");
+            var shape = dims.Count switch
             {
-                4 => (new Tensor(vi.Name, new TensorShape(sizes[2], sizes[3], sizes[1])), true),
-                2 => (new Tensor(vi.Name, new TensorShape(1, 1, sizes[1])), false),
-                _ => throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' has rank {sizes.Length}; NCHW images (rank 4) or vectors (rank 2) are supported"),
+                4 => new TensorShape(sizes[2], sizes[3], sizes[1]),
+                3 => new TensorShape(sizes[1], sizes[2], sizes[0]),
+                2 => new TensorShape(1, 1, sizes[1]),
+                _ => new TensorShape(1, 1, sizes[0]),
             };
+            if ((long)shape.H * shape.W * shape.C > 1 << 26) throw Error(ErrorCodes.UnsupportedModel, $"input '{vi.Name}' is far too large for a microcontroller");
+            return (new Tensor(vi.Name, shape), dims.Count);
         }
+
+        /// <summary>The channel axis of an ONNX tensor of this rank (see <see cref="ImportInput"/>).</summary>
+        private static int ChannelAxis(int rank) => rank switch { 4 => 1, 3 => 0, 2 => 1, _ => 0 };
+
+        private int RankOf(string name, Tensor t) => _flattened.Contains(name) ? 2 : _rank.GetValueOrDefault(t, 4);
 
         // ---------------------------------------------------------------- helpers
 
@@ -277,8 +297,14 @@ public static class OnnxImporter
         {
             if (!_values.TryGetValue(name, out var v)) return null;
             var s = v.Tensor.Shape;
-            if (_flattened.Contains(name) || _rank.GetValueOrDefault(v.Tensor, 4) == 2) return new long[] { 1, s.Elements };
-            return new long[] { 1, s.C, s.H + v.PendingPad.Top + v.PendingPad.Bottom, s.W + v.PendingPad.Left + v.PendingPad.Right };
+            long h = s.H + v.PendingPad.Top + v.PendingPad.Bottom, w = s.W + v.PendingPad.Left + v.PendingPad.Right;
+            return RankOf(name, v.Tensor) switch
+            {
+                2 => new long[] { 1, s.Elements },
+                1 => new long[] { s.Elements },
+                3 => new long[] { s.C, h, w },
+                _ => new long[] { 1, s.C, h, w },
+            };
         }
 
         private CompilerException Unsupported(NodeProto n) => Error(ErrorCodes.UnsupportedOperator,
@@ -560,10 +586,10 @@ public static class OnnxImporter
         {
             if (n.Input.Count == 0) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no inputs");
             var xs = Enumerable.Range(0, n.Input.Count).Select(i => Plain(n, i)).ToList();
-            int rank = _rank.GetValueOrDefault(xs[0], 4);
+            int rank = RankOf(n.Input[0], xs[0]);
             long axis = AttrInt(n, "axis", 1);
             if (axis < 0) axis += rank;
-            if (axis != 1 || xs.Any(x => x.Shape.H != xs[0].Shape.H || x.Shape.W != xs[0].Shape.W))
+            if (axis != ChannelAxis(rank) || xs.Any(x => x.Shape.H != xs[0].Shape.H || x.Shape.W != xs[0].Shape.W))
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only concatenation along channels of equally sized tensors is supported");
             AddLayer(n, new Concat(n.Name.Length > 0 ? n.Name : n.Output[0], xs,
                 NewTensor(n, new TensorShape(xs[0].Shape.H, xs[0].Shape.W, xs.Sum(x => x.Shape.C)))));
@@ -575,7 +601,7 @@ public static class OnnxImporter
             var input = x.Tensor.Shape;
             if (x.PendingPad != default)
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor (a Pad before pooling changes its result); put the padding on the pool");
-            if (_rank.GetValueOrDefault(x.Tensor, 4) != 4) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} pools a tensor that is not NCHW");
+            if (RankOf(n.Input[0], x.Tensor) < 3) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} pools a tensor that is not NCHW");
             Window window;
             if (global) window = new Window(input.H, input.W, 1, 1, 1, 1, Padding.Zero);
             else
@@ -718,9 +744,14 @@ public static class OnnxImporter
         private void ImportSoftmax(NodeProto n)
         {
             var t = Plain(n, 0);
+            int rank = RankOf(n.Input[0], t);
             long axis = AttrInt(n, "axis", _opset is > 0 and < 13 ? 1 : -1);
-            if (t.Shape.H != 1 || t.Shape.W != 1 || axis is not (1 or -1))
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only softmax over the features of a [N, K] tensor is supported");
+            if (axis < 0) axis += rank;
+            // before opset 13 the axis flattens everything after it: the same when only the channels follow
+            bool channels = axis == ChannelAxis(rank) && (rank <= 2 || _opset >= 13 || t.Shape.H * t.Shape.W == 1)
+                || (rank <= 2 && axis == rank - 1) || (t.Shape.H * t.Shape.W == 1 && axis == rank - 1);
+            if (!channels)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: softmax over axis {axis} of a rank-{rank} tensor is not supported; softmax over channels is");
             AddLayer(n, new Softmax(n.Name.Length > 0 ? n.Name : n.Output[0], t, NewTensor(n, t.Shape)));
         }
     }

@@ -65,6 +65,9 @@ public static class TinyModelBuilder
         if (options.PatchRows < 1 || options.PatchCols < 1)
             throw new CompilerException(ErrorCodes.BadPatchGrid, $"PatchGrid {options.PatchRows}x{options.PatchCols} is invalid; use RxC with R, C >= 1", options.ModelPath);
         var graph = OnnxImporter.Load(options.ModelPath);
+        if (graph.Inputs.Count != 1)
+            throw new CompilerException(ErrorCodes.UnsupportedModel,
+                $"the model has {graph.Inputs.Count} inputs ({string.Join(", ", graph.OnnxInputNames)}); a TinyModel takes exactly one image input", options.ModelPath);
         sink.Info($"{Path.GetFileName(options.ModelPath)}: {graph.Layers.Count} layers, input {graph.Input.Shape}, output {graph.Output.Shape}, {graph.TotalMacs:N0} MACs");
 
         if (options.CalibrationFiles.Count == 0)

@@ -13,6 +13,7 @@ public static class PatchPlanner
     /// <summary>Layer counts K for which layers [0, K) can form the per-patch stage on this grid.</summary>
     public static IEnumerable<int> SplitCandidates(ModelGraph graph, int rows, int cols)
     {
+        if (graph.Inputs.Count != 1) yield break;
         var lastUse = graph.LastUse();
         var producedAt = new Dictionary<Tensor, int> { [graph.Input] = -1 };
         for (int i = 0; i < graph.Layers.Count; i++) producedAt[graph.Layers[i].Output] = i;

@@ -19,11 +19,20 @@ public static class Int8Executor
 
     public static sbyte[] Run(QuantizedModel model, sbyte[] input) => Run(model, PatchPlanner.PerLayer(model.Graph), input);
 
-    public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, sbyte[] input)
+    public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, sbyte[] input) => Run(model, plan, new[] { input });
+
+    /// <summary>Runs a plan on any number of inputs (int8 NHWC, in the order of <see cref="ModelGraph.Inputs"/>).</summary>
+    public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, IReadOnlyList<sbyte[]> inputs)
     {
         var g = model.Graph;
-        if (input.Length != g.Input.Bytes) throw new ArgumentException($"input has {input.Length} bytes, the model takes {g.Input.Bytes}");
-        var views = new Dictionary<Tensor, View> { [g.Input] = new View(input, Region.Full(g.Input.Shape), g.Input.Shape.C) };
+        if (inputs.Count != g.Inputs.Count) throw new ArgumentException($"{inputs.Count} inputs given, the model takes {g.Inputs.Count}");
+        var views = new Dictionary<Tensor, View>();
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            var t = g.Inputs[i];
+            if (inputs[i].Length != t.Bytes) throw new ArgumentException($"input {i} has {inputs[i].Length} bytes, the model takes {t.Bytes}");
+            views[t] = new View(inputs[i], Region.Full(t.Shape), t.Shape.C);
+        }
         if (plan.IsPatchBased)
         {
             var split = plan.SplitTensor!;
@@ -64,7 +73,7 @@ public static class Int8Executor
             case QuantizedLookup t: Lookup(t, inputs[0], output, region); break;
             case QuantizedMul m: Mul(m, inputs[0], inputs[1], output, region); break;
             case QuantizedConcat c: Concat(c, inputs, output, region); break;
-            case QuantizedSoftmax s: Softmax(s, inputs[0], output); break;
+            case QuantizedSoftmax s: Softmax(s, inputs[0], output, s.Layer.Output.Shape.C); break;
             default: throw new NotSupportedException(q.Layer.Op);
         }
     }
@@ -210,17 +219,19 @@ public static class Int8Executor
             }
     }
 
-    private static void Softmax(QuantizedSoftmax q, View x, View y)
+    private static void Softmax(QuantizedSoftmax q, View x, View y, int c)
     {
-        int n = y.Data.Length;
-        int max = -128;
-        for (int i = 0; i < n; i++) max = Math.Max(max, x.Data[i]);
-        long sum = 0;
-        for (int i = 0; i < n; i++) sum += q.ExpTable[max - x.Data[i]];
-        for (int i = 0; i < n; i++)
+        for (int p = 0; p < y.Data.Length; p += c)
         {
-            long v = ((long)q.ExpTable[max - x.Data[i]] * 256 + sum / 2) / sum - 128;
-            y.Data[i] = (sbyte)Math.Clamp(v, -128, 127);
+            int max = -128;
+            for (int i = 0; i < c; i++) max = Math.Max(max, x.Data[p + i]);
+            long sum = 0;
+            for (int i = 0; i < c; i++) sum += q.ExpTable[max - x.Data[p + i]];
+            for (int i = 0; i < c; i++)
+            {
+                long v = ((long)q.ExpTable[max - x.Data[p + i]] * 256 + sum / 2) / sum - 128;
+                y.Data[p + i] = (sbyte)Math.Clamp(v, -128, 127);
+            }
         }
     }
 }

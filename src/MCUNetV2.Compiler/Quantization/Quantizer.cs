@@ -50,7 +50,7 @@ public static class Quantizer
 {
     public static QuantizedModel Quantize(ModelGraph graph, CalibrationRanges ranges)
     {
-        var act = new Dictionary<Tensor, QuantParams> { [graph.Input] = FromRange(ranges[graph.Input]) };
+        var act = graph.Inputs.ToDictionary(t => t, t => FromRange(ranges[t]));
         foreach (var l in graph.Layers)
         {
             act[l.Output] = l switch

@@ -285,15 +285,18 @@ static void mcu_concat(const mcu_concat_params *p, const int8_t *in, mcu_region 
     }
 }
 
-static void mcu_softmax(const int32_t *table, const int8_t *in, int8_t *out, int n)
+/* Softmax over the c channels of each of `pixels` pixels. */
+static void mcu_softmax(const int32_t *table, const int8_t *in, int8_t *out, int pixels, int c)
 {
-    int max = -128;
-    for (int i = 0; i < n; ++i) if (in[i] > max) max = in[i];
-    int64_t sum = 0;
-    for (int i = 0; i < n; ++i) sum += table[max - in[i]];
-    for (int i = 0; i < n; ++i) {
-        const int64_t v = ((int64_t)table[max - in[i]] * 256 + sum / 2) / sum - 128;
-        out[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    for (int p = 0; p < pixels; ++p, in += c, out += c) {
+        int max = -128;
+        for (int i = 0; i < c; ++i) if (in[i] > max) max = in[i];
+        int64_t sum = 0;
+        for (int i = 0; i < c; ++i) sum += table[max - in[i]];
+        for (int i = 0; i < c; ++i) {
+            const int64_t v = ((int64_t)table[max - in[i]] * 256 + sum / 2) / sum - 128;
+            out[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+        }
     }
 }
 
