@@ -24,7 +24,8 @@ public readonly record struct ActivationRange(float Min, float Max)
     public static readonly ActivationRange None = new(float.NegativeInfinity, float.PositiveInfinity);
     public bool IsNone => float.IsNegativeInfinity(Min) && float.IsPositiveInfinity(Max);
     public ActivationRange Intersect(ActivationRange o) => new(Math.Max(Min, o.Min), Math.Min(Max, o.Max));
-    public float Apply(float v) => v < Min ? Min : v > Max ? Max : v;
+    /// <summary>min(max(v, Min), Max), as ONNX Clip defines it (all Max when Min &gt; Max).</summary>
+    public float Apply(float v) => Math.Min(Math.Max(v, Min), Max);
 }
 
 /// <summary>The model after import and rewrites: a topologically ordered list of layers from one input to one output.</summary>

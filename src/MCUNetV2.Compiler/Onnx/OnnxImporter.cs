@@ -68,8 +68,8 @@ public static class OnnxImporter
         {
             var g = _model.Graph ?? throw Error(ErrorCodes.ModelCorrupt, "the model has no graph");
             _opset = _model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
-            if (_opset != 0 && (_opset < 7 || _opset > 23))
-                throw Error(ErrorCodes.UnsupportedModel, $"opset {_opset} is not supported (supported: ai.onnx opsets 7 to 23)");
+            if (_opset < 1 || _opset > 25)
+                throw Error(ErrorCodes.UnsupportedModel, $"opset {_opset} is not supported (supported: ai.onnx opsets 1 to 25; re-export the model with one of them)");
             foreach (var init in g.Initializer) _constants[init.Name] = ConstantTensor.Decode(init, _path);
             foreach (var n in g.Node)
                 foreach (var i in n.Input)
@@ -385,6 +385,8 @@ public static class OnnxImporter
             var scale = Const(n, 1)!.AsFloats(); var shift = Const(n, 2)!.AsFloats();
             var mean = Const(n, 3)!.AsFloats(); var variance = Const(n, 4)!.AsFloats();
             float eps = AttrFloat(n, "epsilon", 1e-5f);
+            if (AttrInt(n, "spatial", 1) != 1 || (n.Output.Count > 1 && n.Output.Skip(1).Any(o => o.Length > 0)))
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} is in training form (spatial=0 or running statistics outputs); export the model for inference");
             var x = Act(n, 0);
             int c = x.Tensor.Shape.C;
             if (new[] { scale, shift, mean, variance }.Any(a => a.Length != c))
@@ -453,7 +455,7 @@ public static class OnnxImporter
             float value = 0;
             if (_opset is > 0 and < 11)
             {
-                pads = AttrInts(n, "pads") ?? throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no pads");
+                pads = AttrInts(n, "pads") ?? AttrInts(n, "paddings") ?? throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no pads");
                 value = AttrFloat(n, "value", 0);
             }
             else
@@ -674,7 +676,11 @@ public static class OnnxImporter
 
         private void ImportFlatten(NodeProto n)
         {
-            if (AttrInt(n, "axis", 1) != 1) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} flattens at an axis other than 1");
+            int rank = RankOf(n.Input[0], Act(n, 0).Tensor);
+            long axis = AttrInt(n, "axis", 1);
+            if (axis < 0) axis += rank;
+            if (axis != (rank is 4 or 2 ? 1 : 0))
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} flattens a rank-{rank} tensor at axis {axis}; only flattening to [1, features] is supported");
             Flatten(n, Act(n, 0));
         }
 

@@ -111,7 +111,8 @@ public static class Quantizer
             qb[o] = (int)Math.Clamp(Math.Round(bias[o] / accScale, MidpointRounding.AwayFromZero), int.MinValue / 2, int.MaxValue / 2);
             rq[o] = FixedPointMultiplier.FromReal(accScale / qo.Scale);
         }
-        return new QuantizedConv(l, qw, qb, rq, qi.ZeroPoint, qo.ZeroPoint, qo.Bound(a.Min), qo.Bound(a.Max), scales);
+        int hi = qo.Bound(a.Max), lo = Math.Min(qo.Bound(a.Min), hi); // min > max clips everything to max
+        return new QuantizedConv(l, qw, qb, rq, qi.ZeroPoint, qo.ZeroPoint, lo, hi, scales);
     }
 
     private static QuantizedAdd QuantizeAdd(Add l, QuantParams qa, QuantParams qb, QuantParams qo)
@@ -121,6 +122,6 @@ public static class Quantizer
             FixedPointMultiplier.FromReal(qa.Scale / twiceMax),
             FixedPointMultiplier.FromReal(qb.Scale / twiceMax),
             FixedPointMultiplier.FromReal(twiceMax / ((1 << QuantizedAdd.LeftShift) * qo.Scale)),
-            qo.ZeroPoint, qo.Bound(l.Activation.Min), qo.Bound(l.Activation.Max));
+            qo.ZeroPoint, Math.Min(qo.Bound(l.Activation.Min), qo.Bound(l.Activation.Max)), qo.Bound(l.Activation.Max));
     }
 }

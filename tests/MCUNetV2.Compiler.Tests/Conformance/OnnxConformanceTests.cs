@@ -1,0 +1,142 @@
+using MCUNetV2.Compiler.Diagnostics;
+using MCUNetV2.Compiler.Execution;
+using MCUNetV2.Compiler.Onnx;
+
+namespace MCUNetV2.Compiler.Tests;
+
+/// <summary>
+/// The ONNX backend conformance cases of the supported operators (tests/data/onnx-tests) on the C# float executor.
+/// A case either imports and matches its expected outputs, or is refused with a coded error (counted as
+/// unsupported). A wrong number or a crash fails the test.
+/// </summary>
+[TestClass]
+public sealed class OnnxConformanceTests
+{
+    private static string Root => Path.Combine(TestData.RepoRoot, "tests", "data", "onnx-tests");
+
+    private static float[] ReadTensor(string path, out long[] dims)
+    {
+        var t = ConstantTensor.Decode(Onnx.Proto.TensorProto.Parser.ParseFrom(File.ReadAllBytes(path)), path);
+        dims = t.Dims;
+        return t.AsFloats();
+    }
+
+    /// <summary>ONNX data to our NHWC layout (rank 4 [1,C,H,W], rank 3 [C,H,W], rank 2 [1,K], rank 1 [K]); null if batch != 1.</summary>
+    private static float[]? ToNhwc(float[] data, long[] dims)
+    {
+        switch (dims.Length)
+        {
+            case 4 when dims[0] == 1: return Transpose((int)dims[1], (int)dims[2], (int)dims[3], data);
+            case 3: return Transpose((int)dims[0], (int)dims[1], (int)dims[2], data);
+            case 2 when dims[0] == 1: return data;
+            case 1: return data;
+            default: return null;
+        }
+        static float[] Transpose(int c, int h, int w, float[] x)
+        {
+            var r = new float[x.Length];
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++)
+                    for (int xx = 0; xx < w; xx++) r[(y * w + xx) * c + ch] = x[(ch * h + y) * w + xx];
+            return r;
+        }
+    }
+
+    private enum Outcome { Passed, Unsupported, Failed }
+
+    /// <summary>
+    /// Node tests pass weights (and Clip bounds) as graph inputs; the compiler takes them as constants. This writes a
+    /// copy of the model in which every input but the first is an initializer holding the data set's value.
+    /// </summary>
+    private static string FreezeWeightInputs(string model, string set, string work)
+    {
+        var proto = Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(model));
+        var inputs = proto.Graph.Input.Where(i => proto.Graph.Initializer.All(t => t.Name != i.Name)).ToList();
+        for (int i = 1; i < inputs.Count; i++)
+        {
+            var t = Onnx.Proto.TensorProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(set, $"input_{i}.pb")));
+            t.Name = inputs[i].Name;
+            proto.Graph.Initializer.Add(t);
+            proto.Graph.Input.Remove(inputs[i]);
+        }
+        var path = Path.Combine(work, Path.GetFileName(Path.GetDirectoryName(model)!) + "-" + Path.GetFileName(set) + ".onnx");
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(proto));
+        return path;
+    }
+
+    private static (Outcome, string) RunCase(string dir)
+    {
+        var model = Path.Combine(dir, "model.onnx");
+        var sets = Directory.GetDirectories(dir, "test_data_set_*").OrderBy(d => d, StringComparer.Ordinal).ToList();
+        try
+        {
+            return RunCase(OnnxImporter.Load(model), sets, frozen: false);
+        }
+        catch (CompilerException e) when (e.Diagnostic.Message.Contains("must be a constant") || e.Diagnostic.Message.Contains("has rank 0") || e.Diagnostic.Message.Contains("has element type Int64"))
+        {
+            var work = Directory.CreateTempSubdirectory("mcunet-conformance-").FullName;
+            try
+            {
+                foreach (var set in sets)
+                {
+                    var r = RunCase(OnnxImporter.Load(FreezeWeightInputs(model, set, work)), new[] { set }, frozen: true);
+                    if (r.Item1 != Outcome.Passed) return r;
+                }
+                return (Outcome.Passed, "");
+            }
+            catch (CompilerException e2) { return (Outcome.Unsupported, $"{e2.Diagnostic.Code} {e2.Diagnostic.Message} (weights given as constants)"); }
+            finally { Directory.Delete(work, true); }
+        }
+        catch (CompilerException e) { return (Outcome.Unsupported, $"{e.Diagnostic.Code} {e.Diagnostic.Message}"); }
+    }
+
+    private static (Outcome, string) RunCase(Graph.ModelGraph g, IReadOnlyList<string> sets, bool frozen)
+    {
+        foreach (var set in sets)
+        {
+            var inputs = new List<float[]>();
+            for (int i = 0; i < g.Inputs.Count; i++)
+            {
+                var data = ToNhwc(ReadTensor(Path.Combine(set, $"input_{i}.pb"), out var dims), dims);
+                if (data == null) return (Outcome.Unsupported, $"input {i} has a batch other than 1");
+                inputs.Add(data);
+            }
+            var expected = ToNhwc(ReadTensor(Path.Combine(set, "output_0.pb"), out var outDims), outDims);
+            if (expected == null) return (Outcome.Unsupported, "output has a batch other than 1");
+            var actual = FloatExecutor.Run(g, inputs);
+            if (actual.Length != expected.Length)
+                return (Outcome.Failed, $"{Path.GetFileName(set)}: {actual.Length} values, expected {expected.Length} ([{string.Join(",", outDims)}])");
+            for (int k = 0; k < expected.Length; k++)
+            {
+                double tol = 1e-6 + 1e-3 * Math.Abs(expected[k]);
+                if (!(Math.Abs(actual[k] - expected[k]) <= tol) && !(float.IsNaN(expected[k]) && float.IsNaN(actual[k])))
+                    return (Outcome.Failed, $"{Path.GetFileName(set)}: value {k} is {actual[k]}, expected {expected[k]}");
+            }
+        }
+        return (Outcome.Passed, "");
+    }
+
+    [TestMethod]
+    public void SupportedOperators_MatchTheirConformanceCases()
+    {
+        var rows = File.ReadAllLines(Path.Combine(Root, "INDEX.tsv")).Select(l => l.Split('\t')).ToList();
+        var results = new List<(string Case, string[] Ops, Outcome Outcome, string Detail)>();
+        foreach (var row in rows)
+        {
+            var ops = row[1].Split(',').Select(o => o.Split(':')[0]).Distinct().ToArray();
+            (Outcome, string) r;
+            try { r = RunCase(Path.Combine(Root, row[0])); }
+            catch (Exception e) { r = (Outcome.Failed, $"{e.GetType().Name}: {e.Message}"); }
+            results.Add((row[0], ops, r.Item1, r.Item2));
+        }
+        var table = results.SelectMany(r => r.Ops.Where(o => o != "Constant").DefaultIfEmpty("Constant").Select(o => (Op: o, r.Outcome)))
+            .GroupBy(x => x.Op).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => $"| {g.Key} | {g.Count(x => x.Outcome == Outcome.Passed)} | {g.Count(x => x.Outcome == Outcome.Unsupported)} | {g.Count(x => x.Outcome == Outcome.Failed)} |");
+        Console.WriteLine("| operator | passed | refused (coded error) | failed |\n|---|---|---|---|\n" + string.Join("\n", table));
+        Console.WriteLine($"\ncases: {results.Count(r => r.Outcome == Outcome.Passed)} passed, {results.Count(r => r.Outcome == Outcome.Unsupported)} refused, {results.Count(r => r.Outcome == Outcome.Failed)} failed");
+        foreach (var r in results.Where(r => r.Outcome != Outcome.Passed))
+            Console.WriteLine($"{r.Outcome,-11} {r.Case}: {r.Detail}");
+        var failed = results.Where(r => r.Outcome == Outcome.Failed).ToList();
+        Assert.AreEqual(0, failed.Count, "wrong results:\n" + string.Join("\n", failed.Select(f => $"{f.Case}: {f.Detail}")));
+    }
+}
