@@ -676,12 +676,13 @@ public static class OnnxImporter
 
         private void ImportFlatten(NodeProto n)
         {
-            int rank = RankOf(n.Input[0], Act(n, 0).Tensor);
+            var x = Act(n, 0);
+            int rank = RankOf(n.Input[0], x.Tensor);
             long axis = AttrInt(n, "axis", 1);
             if (axis < 0) axis += rank;
             if (axis != (rank is 4 or 2 ? 1 : 0))
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} flattens a rank-{rank} tensor at axis {axis}; only flattening to [1, features] is supported");
-            Flatten(n, Act(n, 0));
+            Flatten(n, x);
         }
 
         private void Flatten(NodeProto n, Value x)
