@@ -174,7 +174,7 @@ public static class CEmitter
                     var win = l is AveragePool ap ? ap.Window : ((MaxPool)l).Window;
                     w.Data.Append($"static const mcu_pool_params {id} = {{ {l.Inputs[0].Shape.H}, {l.Inputs[0].Shape.W}, {l.Output.Shape.C}, " +
                         $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, " +
-                        $"{win.Pad.Top}, {win.Pad.Left}, {win.Pad.Bottom}, {win.Pad.Right}, {(win.CountIncludePad ? 1 : 0)} }};\n\n");
+                        $"{win.Pad.Top}, {win.Pad.Left}, {win.Pad.Bottom}, {win.Pad.Right}, {(win.CountIncludePad ? 1 : 0)}, {(q is QuantizedAveragePool qp ? qp.ZeroPoint : 0)} }};\n\n");
                     calls.Append($"{ind}{(l is AveragePool ? "mcu_average_pool" : "mcu_max_pool")}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
                     break;
                 }

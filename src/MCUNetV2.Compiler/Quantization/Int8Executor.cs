@@ -68,7 +68,7 @@ public static class Int8Executor
             case QuantizedConv c when c.Layer is Conv2D conv: Conv(c, conv, inputs[0], output, region); break;
             case QuantizedConv c when c.Layer is FullyConnected fc: FullyConnected(c, fc, inputs[0], output); break;
             case QuantizedAdd a: Add(a, inputs[0], inputs[1], output, region); break;
-            case QuantizedAveragePool p: AveragePool((AveragePool)p.Layer, inputs[0], output, region); break;
+            case QuantizedAveragePool p: AveragePool((AveragePool)p.Layer, p.ZeroPoint, inputs[0], output, region); break;
             case QuantizedMaxPool p: MaxPool((MaxPool)p.Layer, inputs[0], output, region); break;
             case QuantizedLookup t: Lookup(t, inputs[0], output, region); break;
             case QuantizedMul m: Mul(m, inputs[0], inputs[1], output, region); break;
@@ -136,7 +136,7 @@ public static class Int8Executor
             }
     }
 
-    private static void AveragePool(AveragePool l, View x, View y, Region region)
+    private static void AveragePool(AveragePool l, int zeroPoint, View x, View y, Region region)
     {
         var w = l.Window; var si = l.Inputs[0].Shape;
         for (int oy = region.Y0; oy < region.Y1; oy++)
@@ -148,7 +148,7 @@ public static class Int8Executor
                 int yo = y.At(oy, ox);
                 for (int c = 0; c < y.C; c++)
                 {
-                    int sum = 0;
+                    int sum = zeroPoint * (count - (y1 - y0) * (x1 - x0)); // counted padding is real zero
                     for (int iy = y0; iy < y1; iy++)
                         for (int ix = x0; ix < x1; ix++) sum += x.Data[x.At(iy, ix) + c];
                     y.Data[yo + c] = (sbyte)((sum >= 0 ? sum + count / 2 : sum - count / 2) / count);

@@ -23,7 +23,8 @@ public sealed record QuantizedAdd(Layer Layer, int SignB, int ZeroPointA, int Ze
 }
 
 /// <summary>Average pool with identical input and output quantization: y = round-half-away(sum / divisor), divisor from <see cref="Window.PoolDivisor"/>.</summary>
-public sealed record QuantizedAveragePool(Layer Layer) : QuantizedLayer(Layer);
+/// <remarks>Padding that counts in the divisor (count_include_pad) stands for real zeros, i.e. ZeroPoint, in the sum.</remarks>
+public sealed record QuantizedAveragePool(Layer Layer, int ZeroPoint) : QuantizedLayer(Layer);
 
 /// <summary>
 /// Softmax with output scale 1/256, zero point -128: e = ExpTable[max - x]; y = clamp((e * 256 + sum/2) / sum - 128).

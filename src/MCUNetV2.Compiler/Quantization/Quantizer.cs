@@ -9,10 +9,14 @@ public sealed class CalibrationRanges
     private readonly Dictionary<Tensor, (double Min, double Max)> _ranges = new();
     public int Samples { get; private set; }
 
-    public static CalibrationRanges Observe(ModelGraph graph, IEnumerable<float[]> inputs)
+    public static CalibrationRanges Observe(ModelGraph graph, IEnumerable<float[]> inputs) =>
+        Observe(graph, inputs.Select(i => (IReadOnlyList<float[]>)new[] { i }));
+
+    /// <summary>Ranges over samples of a graph with several inputs.</summary>
+    public static CalibrationRanges Observe(ModelGraph graph, IEnumerable<IReadOnlyList<float[]>> samples)
     {
         var r = new CalibrationRanges();
-        foreach (var input in inputs)
+        foreach (var input in samples)
         {
             FloatExecutor.Run(graph, input, (t, v) =>
             {
@@ -72,7 +76,7 @@ public static class Quantizer
                 Conv2D c => QuantizeWeights(l, c.Weights, c.Bias, c.OutChannels, qi, qo, c.Activation),
                 FullyConnected f => QuantizeWeights(l, f.Weights, f.Bias, f.OutFeatures, qi, qo, f.Activation),
                 Add a => QuantizeAdd(a, act[a.Inputs[0]], act[a.Inputs[1]], qo),
-                AveragePool => new QuantizedAveragePool(l),
+                AveragePool => new QuantizedAveragePool(l, qi.ZeroPoint),
                 MaxPool => new QuantizedMaxPool(l),
                 UnaryElementwise u => new QuantizedLookup(l, Enumerable.Range(-128, 256).Select(q => qo.Quantize(u.Apply(qi.Dequantize((sbyte)q)))).ToArray()),
                 Mul => new QuantizedMul(l, act[l.Inputs[0]].ZeroPoint, act[l.Inputs[1]].ZeroPoint,

@@ -208,4 +208,84 @@ public sealed class OnnxConformanceTests
         var failed = results.Where(r => r.Outcome == Outcome.Failed).ToList();
         Assert.AreEqual(0, failed.Count, "wrong results:\n" + string.Join("\n", failed.Select(f => $"{f.Case}: {f.Detail}")));
     }
+
+    /// <summary>
+    /// Largest error the int8 path of a one-layer graph may show against the float path: half an output step for the
+    /// final rounding plus one for requantization, plus the input quantization error (half an input step) times the
+    /// layer's Lipschitz constant, plus the weight quantization error for Conv/FullyConnected.
+    /// </summary>
+    private static double Int8Bound(Quantization.QuantizedModel q, IReadOnlyList<float[]> inputs)
+    {
+        var l = q.Graph.Layers.Single();
+        double so = q.OutputParams.Scale;
+        double[] si = l.Inputs.Select(t => q.Activations[t].Scale).ToArray();
+        double maxIn(int i) => inputs[q.Graph.Inputs.ToList().IndexOf(l.Inputs[i])].Max(v => Math.Abs(v));
+        double bound = 1.5 * so;
+        switch (l)
+        {
+            case Graph.Conv2D or Graph.FullyConnected:
+            {
+                var qc = (Quantization.QuantizedConv)q.Layers[l];
+                var w = l is Graph.Conv2D c ? c.Weights : ((Graph.FullyConnected)l).Weights;
+                int outs = qc.Bias.Length, per = w.Length / outs;
+                double worst = 0;
+                for (int o = 0; o < outs; o++)
+                {
+                    double sumAbs = 0;
+                    for (int k = 0; k < per; k++) sumAbs += Math.Abs(w[o * per + k]);
+                    worst = Math.Max(worst, sumAbs * si[0] / 2 + per * maxIn(0) * qc.WeightScales[o] / 2 + si[0] * qc.WeightScales[o] / 2);
+                }
+                bound += worst;
+                break;
+            }
+            case Graph.UnaryElementwise u:
+            {
+                double lo = -maxIn(0) - si[0], hi = maxIn(0) + si[0], slope = 0;
+                for (int k = 0; k < 2000; k++)
+                {
+                    double a = lo + (hi - lo) * k / 2000, b = lo + (hi - lo) * (k + 1) / 2000;
+                    slope = Math.Max(slope, Math.Abs(u.Apply((float)b) - u.Apply((float)a)) / (b - a));
+                }
+                bound += slope * si[0] / 2;
+                break;
+            }
+            case Graph.Mul: bound += maxIn(1) * si[0] / 2 + maxIn(0) * si[1] / 2 + si[0] * si[1] / 4; break;
+            case Graph.Softmax: bound += 0.5 * si[0] + 2.0 / 256; break;
+            default: bound += si.Sum() / 2; break; // pools, Add/Sub, Concat: 1-Lipschitz in each input
+        }
+        return bound;
+    }
+
+    [TestMethod]
+    public void Int8Path_OfEachOneLayerCase_IsWithinTheScaleBoundOfTheFloatPath()
+    {
+        var lines = new List<string>();
+        int checkedCases = 0;
+        foreach (var row in File.ReadAllLines(Path.Combine(Root, "INDEX.tsv")).Select(l => l.Split('\t')))
+        {
+            var dir = Path.Combine(Root, row[0]);
+            Graph.ModelGraph g;
+            try { g = OnnxImporter.Load(Path.Combine(dir, "model.onnx")); }
+            catch (CompilerException) { continue; }
+            if (g.Layers.Count != 1) continue;
+            var set = Path.Combine(dir, "test_data_set_0");
+            var inputs = new List<float[]>();
+            for (int i = 0; i < g.Inputs.Count; i++)
+                inputs.Add(ToNhwc(ReadTensor(Path.Combine(set, $"input_{i}.pb"), out var d), d)!);
+            if (inputs.Any(x => x == null)) continue;
+            var q = Quantization.Quantizer.Quantize(g, ObserveInputs(g, inputs));
+            var expected = FloatExecutor.Run(g, inputs);
+            var actual = q.DequantizeOutput(Quantization.Int8Executor.Run(q, Planning.PatchPlanner.PerLayer(g),
+                inputs.Select((x, i) => x.Select(q.Activations[g.Inputs[i]].Quantize).ToArray()).ToList()));
+            double bound = Int8Bound(q, inputs), worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+            lines.Add($"{row[0]} ({g.Layers[0].Op}): max error {worst:G3}, bound {bound:G3}");
+            Assert.IsTrue(worst <= bound + 1e-6, string.Join("\n", lines));
+            checkedCases++;
+        }
+        Console.WriteLine(string.Join("\n", lines));
+        Assert.IsTrue(checkedCases >= 40, $"only {checkedCases} one-layer cases checked");
+    }
+
+    private static Quantization.CalibrationRanges ObserveInputs(Graph.ModelGraph g, List<float[]> inputs) =>
+        Quantization.CalibrationRanges.Observe(g, new[] { (IReadOnlyList<float[]>)inputs });
 }

@@ -52,6 +52,7 @@ typedef struct {
     uint8_t kh, kw, sh, sw, dh, dw;
     int16_t pad_top, pad_left, pad_bottom, pad_right;
     uint8_t count_include_pad;
+    int32_t zp; /* average pool: counted padding adds zp to the sum */
 } mcu_pool_params;
 
 typedef struct {
@@ -216,8 +217,9 @@ static void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_reg
             if (!p->count_include_pad) count = (y1 - y0) * (x1 - x0);
             if (count < 1) count = 1;
             int8_t *o = out + mcu_offset(ob, oy, ox, p->c);
+            const int32_t padding = p->zp * (count - (y1 - y0) * (x1 - x0));
             for (int ch = 0; ch < p->c; ++ch) {
-                int32_t sum = 0;
+                int32_t sum = padding;
                 for (int iy = y0; iy < y1; ++iy)
                     for (int ix = x0; ix < x1; ++ix) sum += in[mcu_offset(ib, iy, ix, p->c) + ch];
                 o[ch] = (int8_t)((sum >= 0 ? sum + count / 2 : sum - count / 2) / count);
