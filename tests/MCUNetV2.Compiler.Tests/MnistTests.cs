@@ -69,3 +69,46 @@ public sealed class MnistTests
         finally { Directory.Delete(work, true); }
     }
 }
+
+/// <summary>Weights stored outside the .onnx file (ONNX external data) load like embedded ones.</summary>
+[TestClass]
+public sealed class ExternalDataTests
+{
+    [TestMethod]
+    public void ExternalData_LoadsTheSameGraph()
+    {
+        var dir = Directory.CreateTempSubdirectory("mcunet-external-").FullName;
+        try
+        {
+            var source = Path.Combine(TestData.RepoRoot, "tests", "data", "models", "mnist-8", "model.onnx");
+            var proto = Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(source));
+            using (var side = File.Create(Path.Combine(dir, "weights.bin")))
+            {
+                foreach (var t in proto.Graph.Initializer.Where(t => t.Dims.Aggregate(1L, (a, b) => a * b) > 16))
+                {
+                    byte[] raw = t.RawData.Length > 0 ? t.RawData.ToByteArray() : t.FloatData.SelectMany(BitConverter.GetBytes).ToArray();
+                    side.Write(new byte[(64 - side.Position % 64) % 64]);
+                    long offset = side.Position;
+                    side.Write(raw);
+                    t.RawData = Google.Protobuf.ByteString.Empty;
+                    t.FloatData.Clear();
+                    t.DataLocation = Onnx.Proto.TensorProto.Types.DataLocation.External;
+                    t.ExternalData.Add(new Onnx.Proto.StringStringEntryProto { Key = "location", Value = "weights.bin" });
+                    t.ExternalData.Add(new Onnx.Proto.StringStringEntryProto { Key = "offset", Value = offset.ToString() });
+                    t.ExternalData.Add(new Onnx.Proto.StringStringEntryProto { Key = "length", Value = raw.Length.ToString() });
+                }
+            }
+            var model = Path.Combine(dir, "model.onnx");
+            File.WriteAllBytes(model, Google.Protobuf.MessageExtensions.ToByteArray(proto));
+            Assert.IsTrue(new FileInfo(model).Length < 4096, "the weights moved to the side file");
+            var input = MnistTests.DataSet(0).Input;
+            CollectionAssert.AreEqual(FloatExecutor.Run(OnnxImporter.Load(source), input), FloatExecutor.Run(OnnxImporter.Load(model), input));
+
+            File.Delete(Path.Combine(dir, "weights.bin"));
+            var e = Assert.ThrowsException<CompilerException>(() => OnnxImporter.Load(model));
+            Assert.AreEqual(ErrorCodes.MissingInitializer, e.Diagnostic.Code);
+            Assert.AreEqual(model, e.Diagnostic.File);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
