@@ -169,9 +169,9 @@ public static class CEmitter
                     calls.Append($"{ind}mcu_add(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
                     break;
                 }
-                case AveragePool or MaxPool:
+                case PoolLayer pool:
                 {
-                    var win = l is AveragePool ap ? ap.Window : ((MaxPool)l).Window;
+                    var win = pool.Window;
                     w.Data.Append($"static const mcu_pool_params {id} = {{ {l.Inputs[0].Shape.H}, {l.Inputs[0].Shape.W}, {l.Output.Shape.C}, " +
                         $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, " +
                         $"{win.Pad.Top}, {win.Pad.Left}, {win.Pad.Bottom}, {win.Pad.Right}, {(win.CountIncludePad ? 1 : 0)}, {(q is QuantizedAveragePool qp ? qp.ZeroPoint : 0)} }};\n\n");

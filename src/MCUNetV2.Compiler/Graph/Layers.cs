@@ -10,7 +10,6 @@ public readonly record struct Region(int Y0, int X0, int H, int W)
     public static Region FromBounds(int y0, int x0, int y1, int x1) => new(y0, x0, y1 - y0, x1 - x0);
     public Region Union(Region o) => IsEmpty ? o : o.IsEmpty ? this
         : FromBounds(Math.Min(Y0, o.Y0), Math.Min(X0, o.X0), Math.Max(Y1, o.Y1), Math.Max(X1, o.X1));
-    public bool Contains(Region o) => o.IsEmpty || (o.Y0 >= Y0 && o.X0 >= X0 && o.Y1 <= Y1 && o.X1 <= X1);
     public override string ToString() => $"[{Y0}:{Y1}, {X0}:{X1}]";
 }
 
@@ -117,16 +116,22 @@ public sealed class Add : Layer
     public override Region InputRegion(int index, Region o) => o;
 }
 
-/// <summary>Average pooling (padding excluded from the count).</summary>
-public sealed class AveragePool : Layer
+/// <summary>A pooling window over each channel; global when one window covers the whole input.</summary>
+public abstract class PoolLayer : Layer
 {
-    public AveragePool(string name, Tensor input, Tensor output, Window window) : base(name, new[] { input }, output) { Window = window; }
+    protected PoolLayer(string name, Tensor input, Tensor output, Window window) : base(name, new[] { input }, output) { Window = window; }
     public Window Window { get; }
     public bool IsGlobal => Output.Shape.H == 1 && Output.Shape.W == 1 && Window.KernelH >= Inputs[0].Shape.H && Window.KernelW >= Inputs[0].Shape.W;
-    public override string Op => IsGlobal ? "GlobalAveragePool" : "AveragePool";
     public override long Macs => (long)Output.Shape.Elements * Window.KernelH * Window.KernelW;
     public override bool IsSpatiallyLocal => !IsGlobal;
     public override Region InputRegion(int index, Region o) => Window.InputRegion(o, Inputs[0].Shape);
+}
+
+/// <summary>Average pooling (padding counted in the divisor only with <see cref="Window.CountIncludePad"/>).</summary>
+public sealed class AveragePool : PoolLayer
+{
+    public AveragePool(string name, Tensor input, Tensor output, Window window) : base(name, input, output, window) { }
+    public override string Op => IsGlobal ? "GlobalAveragePool" : "AveragePool";
 }
 
 /// <summary>Fully connected layer y = W x + b over a (1, 1, K) input, optional fused activation.</summary>
@@ -157,15 +162,10 @@ public sealed class Softmax : Layer
 }
 
 /// <summary>Max pooling (padding never wins), or global max pooling.</summary>
-public sealed class MaxPool : Layer
+public sealed class MaxPool : PoolLayer
 {
-    public MaxPool(string name, Tensor input, Tensor output, Window window) : base(name, new[] { input }, output) { Window = window; }
-    public Window Window { get; }
-    public bool IsGlobal => Output.Shape.H == 1 && Output.Shape.W == 1 && Window.KernelH >= Inputs[0].Shape.H && Window.KernelW >= Inputs[0].Shape.W;
+    public MaxPool(string name, Tensor input, Tensor output, Window window) : base(name, input, output, window) { }
     public override string Op => IsGlobal ? "GlobalMaxPool" : "MaxPool";
-    public override long Macs => (long)Output.Shape.Elements * Window.KernelH * Window.KernelW;
-    public override bool IsSpatiallyLocal => !IsGlobal;
-    public override Region InputRegion(int index, Region o) => Window.InputRegion(o, Inputs[0].Shape);
 }
 
 /// <summary>

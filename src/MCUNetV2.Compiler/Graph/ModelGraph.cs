@@ -44,8 +44,6 @@ public sealed class ModelGraph
     public IReadOnlyList<string> OnnxInputNames { get; }
     public string OnnxInputName => OnnxInputNames[0];
     public string OnnxOutputName { get; }
-    /// <summary>Input as the ONNX model declares it: NCHW (channels first) for image models.</summary>
-    public bool InputIsChannelsFirst { get; init; } = true;
 
     public IEnumerable<Tensor> Tensors => Inputs.Concat(Layers.Select(l => l.Output));
 

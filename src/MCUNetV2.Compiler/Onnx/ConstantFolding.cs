@@ -19,7 +19,7 @@ internal static class ConstantFolding
     /// True when the node was evaluated: <paramref name="result"/> is its output, or <paramref name="problem"/> says
     /// why the constant expression is invalid.
     /// </summary>
-    public static bool TryFold(NodeProto n, IReadOnlyDictionary<string, ConstantTensor> constants, ISet<string> activations,
+    public static bool TryFold(NodeProto n, IReadOnlyDictionary<string, ConstantTensor> constants,
         Func<string, long[]?> activationShape, long opset, out ConstantTensor? result, out string? problem)
     {
         result = null; problem = null;

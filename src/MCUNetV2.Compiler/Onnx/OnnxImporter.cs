@@ -45,16 +45,15 @@ public static class OnnxImporter
         private readonly Dictionary<string, Value> _values = new();
         private readonly Dictionary<string, int> _consumers = new();
         private readonly Dictionary<Tensor, Layer> _producer = new();
-        /// <summary>ONNX rank of each activation (4 for NCHW feature maps, 2 for [N, features]).</summary>
-        private readonly Dictionary<Tensor, int> _rank = new();
         private readonly List<Layer> _layers = new();
         private readonly HashSet<string> _graphOutputs;
-        /// <summary>ONNX names of activations flattened to [N, features] (rank 2 whatever the tensor's origin).</summary>
-        private readonly HashSet<string> _flattened = new();
         private long _opset;
 
-        /// <summary>An activation as seen by ONNX names: an IR tensor, plus pending padding or an NCHW flatten.</summary>
-        private sealed record Value(Tensor Tensor, Padding PendingPad = default, TensorShape? FlattenedFromNchw = null);
+        /// <summary>
+        /// An activation as seen by ONNX names: an IR tensor, the ONNX rank under this name (4 [1,C,H,W], 3 [C,H,W],
+        /// 2 [1,K], 1 [K]), plus pending padding or an NCHW flatten.
+        /// </summary>
+        private sealed record Value(Tensor Tensor, int Rank, Padding PendingPad = default, TensorShape? FlattenedFromNchw = null);
 
         public Builder(ModelProto model, string path)
         {
@@ -83,8 +82,7 @@ public static class OnnxImporter
             {
                 if (_values.ContainsKey(vi.Name)) throw Error(ErrorCodes.ModelCorrupt, $"input '{vi.Name}' is declared twice");
                 var (t, rank) = ImportInput(vi);
-                _values[vi.Name] = new Value(t);
-                _rank[t] = rank;
+                _values[vi.Name] = new Value(t, rank);
                 inputTensors.Add(t);
             }
             foreach (var node in g.Node) ImportNode(node);
@@ -97,10 +95,7 @@ public static class OnnxImporter
             if (_layers.Count == 0) throw Error(ErrorCodes.UnsupportedModel, "the model has no layers to compile");
             if (outValue.Tensor != _layers[^1].Output)
                 throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is not produced by the last node");
-            return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName)
-            {
-                InputIsChannelsFirst = _rank[inputTensors[0]] >= 3,
-            };
+            return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName);
         }
 
         /// <summary>
@@ -142,7 +137,7 @@ public static class OnnxImporter
         /// <summary>The channel axis of an ONNX tensor of this rank (see <see cref="ImportInput"/>).</summary>
         private static int ChannelAxis(int rank) => rank switch { 4 => 1, 3 => 0, 2 => 1, _ => 0 };
 
-        private int RankOf(string name, Tensor t) => _flattened.Contains(name) ? 2 : _rank.GetValueOrDefault(t, 4);
+        private int RankOf(string name) => _values[name].Rank;
 
         // ---------------------------------------------------------------- helpers
 
@@ -202,28 +197,42 @@ public static class OnnxImporter
             return new Tensor(n.Output[0], shape);
         }
 
+        /// <summary>The rank of the node's first activation input (its output keeps it unless the operator says otherwise).</summary>
+        private int InputRank(NodeProto n) => n.Input.Where(_values.ContainsKey).Select(RankOf).DefaultIfEmpty(4).First();
+
         private void AddLayer(NodeProto n, Layer layer, int? rank = null)
         {
-            _rank[layer.Output] = rank ?? (layer is FullyConnected or Softmax ? 2 : _rank.GetValueOrDefault(layer.Inputs[0], 4));
             _layers.Add(layer);
             _producer[layer.Output] = layer;
-            Define(n, new Value(layer.Output));
+            Define(n, new Value(layer.Output, rank ?? (layer is FullyConnected ? 2 : InputRank(n))));
         }
 
-        /// <summary>The layer producing the input of a fusable node, when this node is its only reader.</summary>
-        private Layer? FusableProducer(NodeProto n)
+        /// <summary>
+        /// The layer that produced input <paramref name="index"/> of this node, when this node is its only reader and reads
+        /// the layer's output as it is (no pending pad, no flatten): the producer can then absorb the node.
+        /// </summary>
+        private Layer? SoleProducer(NodeProto n, int index = 0)
         {
-            var v = Act(n, 0);
-            var name = n.Input[0];
+            var v = Act(n, index);
+            var name = n.Input[index];
             if (_consumers.GetValueOrDefault(name) != 1 || _graphOutputs.Contains(name)) return null;
             if (v.PendingPad != default || v.FlattenedFromNchw != null) return null;
-            return _producer.TryGetValue(v.Tensor, out var p) && p.Output == v.Tensor ? p : null;
+            return _producer.GetValueOrDefault(v.Tensor);
         }
 
+        /// <summary><see cref="SoleProducer"/> when it is a Conv or FullyConnected without activation (a linear map).</summary>
+        private Layer? LinearProducer(NodeProto n, int index) => SoleProducer(n, index) switch
+        {
+            Conv2D c when c.Activation.IsNone => c,
+            FullyConnected f when f.Activation.IsNone => f,
+            _ => null,
+        };
+
+        /// <summary>The node was absorbed by the layer producing <paramref name="t"/>: its output name now means that tensor.</summary>
         private void Rename(NodeProto n, Tensor t)
         {
             t.Name = n.Output[0];
-            Define(n, new Value(t));
+            Define(n, new Value(t, InputRank(n)));
         }
 
         // ---------------------------------------------------------------- operators
@@ -234,7 +243,7 @@ public static class OnnxImporter
                 throw Unsupported(n);
             if (n.Output.Count == 0 || n.Output[0].Length == 0)
                 throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no output");
-            if (ConstantFolding.TryFold(n, _constants, _values.Keys.ToHashSet(), OnnxShape, _opset, out var folded, out var problem))
+            if (ConstantFolding.TryFold(n, _constants, OnnxShape, _opset, out var folded, out var problem))
             {
                 if (problem != null) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)}: {problem}");
                 _constants[n.Output[0]] = folded!;
@@ -298,7 +307,7 @@ public static class OnnxImporter
             if (!_values.TryGetValue(name, out var v)) return null;
             var s = v.Tensor.Shape;
             long h = s.H + v.PendingPad.Top + v.PendingPad.Bottom, w = s.W + v.PendingPad.Left + v.PendingPad.Right;
-            return RankOf(name, v.Tensor) switch
+            return v.Rank switch
             {
                 2 => new long[] { 1, s.Elements },
                 1 => new long[] { s.Elements },
@@ -391,7 +400,7 @@ public static class OnnxImporter
             int c = x.Tensor.Shape.C;
             if (new[] { scale, shift, mean, variance }.Any(a => a.Length != c))
                 throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} parameters do not have {c} channels");
-            if (FusableProducer(n) is Conv2D conv && conv.Activation.IsNone)
+            if (SoleProducer(n) is Conv2D conv && conv.Activation.IsNone)
             {
                 int per = conv.Weights.Length / c;
                 for (int o = 0; o < c; o++)
@@ -433,7 +442,7 @@ public static class OnnxImporter
 
         private void FuseActivation(NodeProto n, ActivationRange range, string function)
         {
-            switch (FusableProducer(n))
+            switch (SoleProducer(n))
             {
                 case Conv2D conv: conv.Activation = conv.Activation.Intersect(range); Rename(n, conv.Output); return;
                 case Add add: add.Activation = add.Activation.Intersect(range); Rename(n, add.Output); return;
@@ -494,16 +503,6 @@ public static class OnnxImporter
             int c = x.Shape.C;
             AddLayer(n, new Conv2D(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, x.Shape),
                 new Window(1, 1, 1, 1, 1, 1, Padding.Zero), c, scale, shift, ActivationRange.None));
-        }
-
-        /// <summary>The layer whose output this node alone reads, when it is a Conv or FullyConnected without activation.</summary>
-        private Layer? LinearProducer(NodeProto n, int actIndex)
-        {
-            var name = n.Input[actIndex];
-            if (_consumers.GetValueOrDefault(name) != 1 || _graphOutputs.Contains(name)) return null;
-            var v = _values[name];
-            if (v.PendingPad != default || !_producer.TryGetValue(v.Tensor, out var p) || p.Output != v.Tensor) return null;
-            return p switch { Conv2D c when c.Activation.IsNone => c, FullyConnected f when f.Activation.IsNone => f, _ => null };
         }
 
         private static (float[] W, float[] B, int PerChannel) WeightsOf(Layer l) => l switch
@@ -588,7 +587,7 @@ public static class OnnxImporter
         {
             if (n.Input.Count == 0) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no inputs");
             var xs = Enumerable.Range(0, n.Input.Count).Select(i => Plain(n, i)).ToList();
-            int rank = RankOf(n.Input[0], xs[0]);
+            int rank = RankOf(n.Input[0]);
             long axis = AttrInt(n, "axis", 1);
             if (axis < 0) axis += rank;
             if (axis != ChannelAxis(rank) || xs.Any(x => x.Shape.H != xs[0].Shape.H || x.Shape.W != xs[0].Shape.W))
@@ -603,7 +602,7 @@ public static class OnnxImporter
             var input = x.Tensor.Shape;
             if (x.PendingPad != default)
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor (a Pad before pooling changes its result); put the padding on the pool");
-            if (RankOf(n.Input[0], x.Tensor) < 3) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} pools a tensor that is not NCHW");
+            if (x.Rank < 3) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} pools a tensor that is not NCHW");
             Window window;
             if (global) window = new Window(input.H, input.W, 1, 1, 1, 1, Padding.Zero);
             else
@@ -631,11 +630,10 @@ public static class OnnxImporter
             var x = Plain(n, 0);
             var axes = (_opset >= 18 ? Const(n, 1, required: false)?.AsInts() : AttrInts(n, "axes"))
                 ?.Select(a => a < 0 ? a + 4 : a).OrderBy(a => a).ToArray();
-            if (_rank.GetValueOrDefault(x, 4) != 4 || axes == null || !axes.SequenceEqual(new long[] { 2, 3 }))
+            if (RankOf(n.Input[0]) != 4 || axes == null || !axes.SequenceEqual(new long[] { 2, 3 }))
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only ReduceMean over H and W of an NCHW tensor is supported");
             AddLayer(n, new AveragePool(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, new TensorShape(1, 1, x.Shape.C)),
-                new Window(x.Shape.H, x.Shape.W, 1, 1, 1, 1, Padding.Zero)));
-            if (AttrInt(n, "keepdims", 1) == 0) _flattened.Add(n.Output[0]);
+                new Window(x.Shape.H, x.Shape.W, 1, 1, 1, 1, Padding.Zero)), rank: AttrInt(n, "keepdims", 1) == 0 ? 2 : 4);
         }
 
         /// <summary>Transpose, Squeeze and Unsqueeze that only relabel: an identity permutation, or a tensor with one non-1 dimension.</summary>
@@ -651,14 +649,17 @@ public static class OnnxImporter
                 if (!identity && !vector)
                     throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} moves data (perm [{string.Join(",", perm)}] of a {string.Join("x", shape)} tensor); only transposes that relabel are supported");
                 Define(n, x);
-                if (_flattened.Contains(n.Input[0])) _flattened.Add(n.Output[0]);
                 return;
             }
             if (!vector)
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} changes the rank of a {string.Join("x", shape)} feature map; only [N, C, 1, 1] <-> [N, C] relabels are supported");
-            Define(n, x);
-            bool toRank2 = n.OpType == "Squeeze";
-            if (toRank2) _flattened.Add(n.Output[0]);
+            var axes = AttrInts(n, "axes") ?? Const(n, 1, required: false)?.AsInts();
+            int rank = n.OpType == "Squeeze"
+                ? x.Rank - (axes?.Length ?? shape.Count(d => d == 1))
+                : x.Rank + (axes?.Length ?? 0);
+            if (rank is < 1 or > 4)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} gives a rank-{rank} tensor; ranks 1 to 4 are supported");
+            Define(n, x with { Rank = rank });
         }
 
         private void ImportReshape(NodeProto n, long[] target)
@@ -677,7 +678,7 @@ public static class OnnxImporter
         private void ImportFlatten(NodeProto n)
         {
             var x = Act(n, 0);
-            int rank = RankOf(n.Input[0], x.Tensor);
+            int rank = x.Rank;
             long axis = AttrInt(n, "axis", 1);
             if (axis < 0) axis += rank;
             if (axis != (rank is 4 or 2 ? 1 : 0))
@@ -688,10 +689,8 @@ public static class OnnxImporter
         private void Flatten(NodeProto n, Value x)
         {
             var s = x.Tensor.Shape;
-            if (s.H == 1 && s.W == 1) { Define(n, x); return; }
             // NCHW flatten order differs from our NHWC order; the consuming fully connected layer permutes its weights.
-            Define(n, new Value(x.Tensor, default, x.FlattenedFromNchw ?? s));
-            _flattened.Add(n.Output[0]);
+            Define(n, x with { Rank = 2, FlattenedFromNchw = s.H * s.W == 1 ? x.FlattenedFromNchw : x.FlattenedFromNchw ?? s });
         }
 
         private float[] FcWeightsFromKxN(float[] w, int k, int nOut, TensorShape? nchw)
@@ -751,7 +750,7 @@ public static class OnnxImporter
         private void ImportSoftmax(NodeProto n)
         {
             var t = Plain(n, 0);
-            int rank = RankOf(n.Input[0], t);
+            int rank = RankOf(n.Input[0]);
             long axis = AttrInt(n, "axis", _opset is > 0 and < 13 ? 1 : -1);
             if (axis < 0) axis += rank;
             // before opset 13 the axis flattens everything after it: the same when only the channels follow

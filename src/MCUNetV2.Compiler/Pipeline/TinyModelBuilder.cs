@@ -103,8 +103,9 @@ public static class TinyModelBuilder
         // the staging folder receives the deliverables only.
         var intermediate = options.IntermediateDirectory ?? Path.Combine(options.OutputDirectory, $".{prefix}.intermediate");
         var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(intermediate, "src"));
-        new ArmToolchain(options.Toolchain).Locate(); // one clear MCU5001 when the toolchain is missing
-        var toolchain = options.LibraryBuilder ?? new ArmToolchain(options.Toolchain);
+        var arm = new ArmToolchain(options.Toolchain);
+        arm.Locate(); // one clear MCU5001 when the toolchain is missing
+        var toolchain = options.LibraryBuilder ?? arm;
         var obj = Path.Combine(intermediate, "obj", prefix + ".o");
         Directory.CreateDirectory(Path.GetDirectoryName(obj)!);
         if (File.Exists(obj)) File.Delete(obj);
@@ -124,7 +125,7 @@ public static class TinyModelBuilder
 
         var memory = MemoryReport.Create(Path.GetFileName(options.ModelPath), m.PerLayer, m.Plan, sizes.FlashBytes, src.WeightBytes, sizes.RamBytes);
         if (options.Verify)
-            memory.Verification = Verify(options, m, lib, header, Path.Combine(intermediate, "verify"), sink);
+            memory.Verification = Verify(options, m, arm, lib, header, Path.Combine(intermediate, "verify"), sink);
         var reportPath = Path.Combine(staging, prefix + ".memory.json");
         File.WriteAllText(reportPath, memory.ToJson());
 
@@ -136,12 +137,12 @@ public static class TinyModelBuilder
     }
 
     /// <summary>Runs the library under QEMU on calibration images and requires byte equality with the C# int8 reference.</summary>
-    private static MemoryReport.VerificationInfo Verify(TinyModelOptions options, CompiledModel m, string lib, string header, string work, IDiagnosticSink sink)
+    private static MemoryReport.VerificationInfo Verify(TinyModelOptions options, CompiledModel m, ArmToolchain arm, string lib, string header, string work, IDiagnosticSink sink)
     {
         int n = options.VerifyImages <= 0 ? m.CalibrationInputs.Count : Math.Min(options.VerifyImages, m.CalibrationInputs.Count);
         var inputs = m.CalibrationInputs.Take(n).Select(m.Int8.QuantizeInput).ToList();
         var expected = inputs.Select(q => Int8Executor.Run(m.Int8, m.Plan, q)).ToList();
-        var harness = new QemuHarness(new ArmToolchain(options.Toolchain), options.Toolchain.QemuPath);
+        var harness = new QemuHarness(arm, options.Toolchain.QemuPath);
         if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
         Directory.CreateDirectory(work);
         var run = harness.Run(lib, header, options.Prefix, inputs.SelectMany(q => q.Select(b => (byte)b)).ToArray(), n, work);

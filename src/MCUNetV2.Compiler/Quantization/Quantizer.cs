@@ -60,7 +60,7 @@ public static class Quantizer
             act[l.Output] = l switch
             {
                 Softmax => new QuantParams(1.0 / 256, -128),
-                AveragePool or MaxPool => act[l.Inputs[0]], // pooling never leaves the input range
+                PoolLayer => act[l.Inputs[0]], // pooling never leaves the input range
                 Conv2D c => FromRange(Clip(ranges[l.Output], c.Activation)),
                 FullyConnected f => FromRange(Clip(ranges[l.Output], f.Activation)),
                 Add a => FromRange(Clip(ranges[l.Output], a.Activation)),

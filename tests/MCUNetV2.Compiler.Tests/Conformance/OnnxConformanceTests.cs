@@ -24,22 +24,14 @@ public sealed class OnnxConformanceTests
     /// <summary>ONNX data to our NHWC layout (rank 4 [1,C,H,W], rank 3 [C,H,W], rank 2 [1,K], rank 1 [K]); null if batch != 1.</summary>
     private static float[]? ToNhwc(float[] data, long[] dims)
     {
-        switch (dims.Length)
+        return dims.Length switch
         {
-            case 4 when dims[0] == 1: return Transpose((int)dims[1], (int)dims[2], (int)dims[3], data);
-            case 3: return Transpose((int)dims[0], (int)dims[1], (int)dims[2], data);
-            case 2 when dims[0] == 1: return data;
-            case 1: return data;
-            default: return null;
-        }
-        static float[] Transpose(int c, int h, int w, float[] x)
-        {
-            var r = new float[x.Length];
-            for (int ch = 0; ch < c; ch++)
-                for (int y = 0; y < h; y++)
-                    for (int xx = 0; xx < w; xx++) r[(y * w + xx) * c + ch] = x[(ch * h + y) * w + xx];
-            return r;
-        }
+            4 when dims[0] == 1 => FloatExecutor.NchwToNhwc(data, new Graph.TensorShape((int)dims[2], (int)dims[3], (int)dims[1])),
+            3 => FloatExecutor.NchwToNhwc(data, new Graph.TensorShape((int)dims[1], (int)dims[2], (int)dims[0])),
+            2 when dims[0] == 1 => data,
+            1 => data,
+            _ => null,
+        };
     }
 
     private enum Outcome { Passed, Unsupported, Failed }
