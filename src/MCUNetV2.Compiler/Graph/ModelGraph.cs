@@ -31,9 +31,12 @@ public readonly record struct ActivationRange(float Min, float Max)
 /// <summary>The model after import and rewrites: a topologically ordered list of layers from one input to one output.</summary>
 public sealed class ModelGraph
 {
-    public ModelGraph(IReadOnlyList<Tensor> inputs, Tensor output, IReadOnlyList<Layer> layers, IReadOnlyList<string> inputNames, string outputName)
+    public ModelGraph(IReadOnlyList<Tensor> inputs, Tensor output, IReadOnlyList<Layer> layers, IReadOnlyList<string> inputNames, string outputName,
+        IReadOnlyList<int>? inputRanks = null, int outputRank = 0)
     {
         Inputs = inputs; Output = output; Layers = layers; OnnxInputNames = inputNames; OnnxOutputName = outputName;
+        OnnxInputRanks = inputRanks ?? inputs.Select(t => t.Shape.H * t.Shape.W == 1 ? 2 : 4).ToList();
+        OnnxOutputRank = outputRank > 0 ? outputRank : output.Shape.H * output.Shape.W == 1 ? 2 : 4;
     }
     /// <summary>The graph inputs. The device code takes exactly one; the reference executors take any number.</summary>
     public IReadOnlyList<Tensor> Inputs { get; }
@@ -44,6 +47,10 @@ public sealed class ModelGraph
     public IReadOnlyList<string> OnnxInputNames { get; }
     public string OnnxInputName => OnnxInputNames[0];
     public string OnnxOutputName { get; }
+    /// <summary>ONNX rank of each input: 4 [1,C,H,W], 3 [C,H,W], 2 [1,K], 1 [K].</summary>
+    public IReadOnlyList<int> OnnxInputRanks { get; }
+    /// <summary>ONNX rank of the output, read like <see cref="OnnxInputRanks"/>.</summary>
+    public int OnnxOutputRank { get; }
 
     public IEnumerable<Tensor> Tensors => Inputs.Concat(Layers.Select(l => l.Output));
 

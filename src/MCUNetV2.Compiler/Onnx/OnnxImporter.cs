@@ -78,12 +78,14 @@ public static class OnnxImporter
             if (inputs.Count == 0)
                 throw Error(ErrorCodes.UnsupportedModel, "the model has no input (every graph input is an initializer)");
             var inputTensors = new List<Tensor>();
+            var inputRanks = new List<int>();
             foreach (var vi in inputs)
             {
                 if (_values.ContainsKey(vi.Name)) throw Error(ErrorCodes.ModelCorrupt, $"input '{vi.Name}' is declared twice");
                 var (t, rank) = ImportInput(vi);
                 _values[vi.Name] = new Value(t, rank);
                 inputTensors.Add(t);
+                inputRanks.Add(rank);
             }
             foreach (var node in g.Node) ImportNode(node);
 
@@ -95,7 +97,7 @@ public static class OnnxImporter
             if (_layers.Count == 0) throw Error(ErrorCodes.UnsupportedModel, "the model has no layers to compile");
             if (outValue.Tensor != _layers[^1].Output)
                 throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is not produced by the last node");
-            return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName);
+            return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName, inputRanks, outValue.Rank);
         }
 
         /// <summary>

@@ -1,14 +1,15 @@
 namespace MCUNetV2.Compiler.Quantization;
 
 /// <summary>Per-tensor asymmetric int8 quantization: real = Scale * (q - ZeroPoint).</summary>
+/// <remarks>Scales are float32 values (as ONNX stores them), so a model exported with them and imported again is the same model.</remarks>
 public readonly record struct QuantParams(double Scale, int ZeroPoint)
 {
     /// <summary>Parameters that represent [min, max] (widened to include 0) on int8.</summary>
     public static QuantParams FromRange(double min, double max)
     {
         min = Math.Min(min, 0); max = Math.Max(max, 0);
-        if (max - min < 1e-12) return new QuantParams(1.0 / 255, -128);
-        double scale = (max - min) / 255.0;
+        if (max - min < 1e-12) return new QuantParams((float)(1.0 / 255), -128);
+        double scale = (float)((max - min) / 255.0);
         int zp = (int)Math.Round(-128 - min / scale, MidpointRounding.AwayFromZero);
         return new QuantParams(scale, Math.Clamp(zp, -128, 127));
     }

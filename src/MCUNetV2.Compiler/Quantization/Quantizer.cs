@@ -59,7 +59,7 @@ public static class Quantizer
         {
             act[l.Output] = l switch
             {
-                Softmax => new QuantParams(1.0 / 256, -128),
+                Softmax => new QuantParams(1.0 / 256, -128), // exact in float32
                 PoolLayer => act[l.Inputs[0]], // pooling never leaves the input range
                 Conv2D c => FromRange(Clip(ranges[l.Output], c.Activation)),
                 FullyConnected f => FromRange(Clip(ranges[l.Output], f.Activation)),
@@ -107,7 +107,7 @@ public static class Quantizer
         {
             double maxAbs = 0;
             for (int i = 0; i < per; i++) maxAbs = Math.Max(maxAbs, Math.Abs(w[o * per + i]));
-            double ws = maxAbs > 0 ? maxAbs / 127.0 : 1.0;
+            double ws = maxAbs > 0 ? (float)(maxAbs / 127.0) : 1.0; // float32, as ONNX stores scales
             scales[o] = ws;
             for (int i = 0; i < per; i++)
                 qw[o * per + i] = (sbyte)Math.Clamp(Math.Round(w[o * per + i] / ws, MidpointRounding.AwayFromZero), -127, 127);
