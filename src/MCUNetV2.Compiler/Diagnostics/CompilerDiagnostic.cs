@@ -50,9 +50,13 @@ public static class ErrorCodes
     // 2xxx: quantization / calibration
     public const string CalibrationMissing = "MCU2001";
     public const string CalibrationUnreadable = "MCU2002";
+    /// <summary>Warning: a pre-quantized model's parameters could not be kept exactly (e.g. asymmetric weights re-quantized).</summary>
+    public const string QuantizationAdjusted = "MCU2003";
     // 3xxx: planning
     public const string BadPatchGrid = "MCU3001";
     public const string PatchingDoesNotHelp = "MCU3002";
+    /// <summary>The planned arena (peak SRAM of the chosen schedule) exceeds the MaxSramBytes budget.</summary>
+    public const string SramBudgetExceeded = "MCU3003";
     // 4xxx: item metadata / options
     public const string BadMetadata = "MCU4001";
     // 5xxx: toolchain
@@ -62,6 +66,11 @@ public static class ErrorCodes
     public const string QemuMissing = "MCU5004";
     public const string QemuFailed = "MCU5005";
     public const string VerificationMismatch = "MCU5006";
+    /// <summary>The compiled library (weights + code) exceeds the MaxFlashBytes budget.</summary>
+    public const string FlashBudgetExceeded = "MCU5007";
+    // 6xxx: export
+    /// <summary>A layer of the int8 model cannot be written as QDQ ONNX.</summary>
+    public const string ExportUnsupported = "MCU6001";
     // 9xxx: internal
     public const string InternalError = "MCU9001";
 }

@@ -185,6 +185,17 @@ public static class CEmitter
                     calls.Append($"{ind}mcu_lookup({id}_table, {l.Output.Shape.C}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
                     break;
                 }
+                case ChannelPRelu:
+                {
+                    var qp = (QuantizedChannelPRelu)q;
+                    w.Array("int32_t", id + "_m", qp.Negative.Select(m => m.Multiplier).ToArray(), 4);
+                    w.Array("int8_t", id + "_s", qp.Negative.Select(m => (sbyte)m.Shift).ToArray(), 1);
+                    w.Array("int8_t", id + "_sign", qp.NegativeSign.Select(v => (sbyte)v).ToArray(), 1);
+                    w.Data.Append($"static const mcu_prelu_params {id} = {{ {l.Output.Shape.C}, {qp.InputZeroPoint}, {qp.OutputZeroPoint}, " +
+                        $"{qp.Positive.Multiplier}, {qp.Positive.Shift}, {id}_m, {id}_s, {id}_sign }};\n\n");
+                    calls.Append($"{ind}mcu_channel_prelu(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
                 case Mul:
                 {
                     var qm = (QuantizedMul)q;

@@ -35,6 +35,7 @@ public static class FloatExecutor
                 AveragePool p => Pool(p, ins[0]),
                 MaxPool m => MaxPoolOf(m, ins[0]),
                 UnaryElementwise u => ins[0].Select(u.Apply).ToArray(),
+                ChannelPRelu p => ins[0].Select((v, k) => p.Apply(v, k % p.Slopes.Length)).ToArray(),
                 Mul => ins[0].Zip(ins[1], (a, b) => a * b).ToArray(),
                 Concat c => ConcatOf(c, ins),
                 FullyConnected f => Fc(f, ins[0]),

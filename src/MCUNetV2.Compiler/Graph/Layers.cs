@@ -185,6 +185,26 @@ public sealed class UnaryElementwise : Layer
     public override Region InputRegion(int index, Region o) => o;
 }
 
+/// <summary>
+/// PRelu with one slope per channel: y = x &gt;= 0 ? x : Slopes[c] * x (ONNX PRelu whose slope broadcasts along the
+/// channels, e.g. PyTorch nn.PReLU(num_parameters=C)). One shared slope is a <see cref="UnaryElementwise"/> instead.
+/// </summary>
+public sealed class ChannelPRelu : Layer
+{
+    public ChannelPRelu(string name, Tensor input, Tensor output, float[] slopes) : base(name, new[] { input }, output)
+    {
+        if (slopes.Length != input.Shape.C) throw new ArgumentException($"{slopes.Length} slopes for {input.Shape.C} channels", nameof(slopes));
+        Slopes = slopes;
+    }
+    /// <summary>One slope per channel (applied where x &lt; 0).</summary>
+    public float[] Slopes { get; }
+    public float Apply(float x, int channel) => x >= 0 ? x : Slopes[channel] * x;
+    public override string Op => "ChannelPRelu";
+    public override long Macs => Output.Shape.Elements;
+    public override bool IsSpatiallyLocal => true;
+    public override Region InputRegion(int index, Region o) => o;
+}
+
 /// <summary>Element-wise product of two tensors of equal shape.</summary>
 public sealed class Mul : Layer
 {

@@ -52,6 +52,9 @@ public sealed class ModelGraph
     /// <summary>ONNX rank of the output, read like <see cref="OnnxInputRanks"/>.</summary>
     public int OnnxOutputRank { get; }
 
+    /// <summary>Scales and zero points the model itself carries (QDQ / QOperator models); null for a float model.</summary>
+    public ImportedQuantization? Quantization { get; init; }
+
     public IEnumerable<Tensor> Tensors => Inputs.Concat(Layers.Select(l => l.Output));
 
     public long TotalMacs => Layers.Sum(l => l.Macs);

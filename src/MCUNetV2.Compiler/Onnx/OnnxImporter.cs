@@ -10,14 +10,14 @@ namespace MCUNetV2.Compiler.Onnx;
 /// on the fly (BatchNormalization and Pad fold into the convolution, Clip/Relu fuse into the producer,
 /// MatMul + Add become one fully connected layer, Reshape/Flatten/Identity/Dropout are relabels).
 /// </summary>
-public static class OnnxImporter
+public static partial class OnnxImporter
 {
     public static readonly string[] SupportedOperators =
     {
         "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Concat", "Relu", "Clip", "LeakyRelu", "PRelu", "HardSwish",
         "HardSigmoid", "Sigmoid", "Softmax", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
         "Pad", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "BatchNormalization",
-        "Constant", "Shape", "Gather", "Cast",
+        "Constant", "Shape", "Gather", "Cast", "QuantizeLinear", "DequantizeLinear",
     };
 
     public static ModelGraph Load(string path)
@@ -37,13 +37,17 @@ public static class OnnxImporter
         return new Builder(model, path).Build();
     }
 
-    private sealed class Builder
+    private sealed partial class Builder
     {
         private readonly ModelProto _model;
         private readonly string _path;
         private readonly Dictionary<string, ConstantTensor> _constants = new();
         private readonly Dictionary<string, Value> _values = new();
+        /// <summary>Readers of each tensor, counted at its alias root (see <see cref="Root"/>).</summary>
         private readonly Dictionary<string, int> _consumers = new();
+        /// <summary>Name -> the name it merely relabels (Identity, Q/DQ pairs, Reshape, ...), resolved to the first name.</summary>
+        private readonly Dictionary<string, string> _aliasOf = new();
+        private HashSet<string> _graphOutputRoots = new();
         private readonly Dictionary<Tensor, Layer> _producer = new();
         private readonly List<Layer> _layers = new();
         private readonly HashSet<string> _graphOutputs;
@@ -70,9 +74,8 @@ public static class OnnxImporter
             if (_opset < 1 || _opset > 25)
                 throw Error(ErrorCodes.UnsupportedModel, $"opset {_opset} is not supported (supported: ai.onnx opsets 1 to 25; re-export the model with one of them)");
             foreach (var init in g.Initializer) _constants[init.Name] = ConstantTensor.Decode(init, _path);
-            foreach (var n in g.Node)
-                foreach (var i in n.Input)
-                    if (i.Length > 0) _consumers[i] = _consumers.GetValueOrDefault(i) + 1;
+            var nodes = QOperatorLowering.Lower(g.Node, _constants, (n, problem) => Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} {problem}"));
+            CountConsumers(nodes);
 
             var inputs = g.Input.Where(i => !_constants.ContainsKey(i.Name)).ToList();
             if (inputs.Count == 0)
@@ -87,17 +90,22 @@ public static class OnnxImporter
                 inputTensors.Add(t);
                 inputRanks.Add(rank);
             }
-            foreach (var node in g.Node) ImportNode(node);
+            foreach (var node in nodes) ImportNode(node);
 
             if (g.Output.Count != 1)
                 throw Error(ErrorCodes.UnsupportedModel, $"the model has {g.Output.Count} outputs; exactly one is supported");
             var outName = g.Output[0].Name;
+            if (_quantized.ContainsKey(outName))
+                throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is a quantized (integer) tensor; end the model with DequantizeLinear so it returns real values");
             if (!_values.TryGetValue(outName, out var outValue))
                 throw Error(ErrorCodes.ModelCorrupt, $"graph output '{outName}' is not produced by any node");
             if (_layers.Count == 0) throw Error(ErrorCodes.UnsupportedModel, "the model has no layers to compile");
             if (outValue.Tensor != _layers[^1].Output)
                 throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is not produced by the last node");
-            return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName, inputRanks, outValue.Rank);
+            return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName, inputRanks, outValue.Rank)
+            {
+                Quantization = _imported.IsEmpty && _imported.Notes.Count == 0 ? null : _imported,
+            };
         }
 
         /// <summary>
@@ -151,6 +159,8 @@ public static class OnnxImporter
                 throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} lacks input {index}");
             var name = n.Input[index];
             if (_values.TryGetValue(name, out var v)) return v;
+            if (_quantized.ContainsKey(name))
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads the quantized tensor '{name}' directly; only DequantizeLinear, QLinear operators and data-moving operators (MaxPool, Reshape, ...) may");
             if (_constants.ContainsKey(name))
                 throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} takes the constant '{name}' as its data input; only activations are supported there");
             throw Error(ErrorCodes.MissingInitializer, $"{NodeLabel(n)} reads '{name}', which is neither an initializer nor produced by an earlier node");
@@ -206,7 +216,9 @@ public static class OnnxImporter
         {
             _layers.Add(layer);
             _producer[layer.Output] = layer;
-            Define(n, new Value(layer.Output, rank ?? (layer is FullyConnected ? 2 : InputRank(n))));
+            // An element-wise layer keeps the element order of its input: still NCHW-flattened if the input was.
+            var flattened = layer is UnaryElementwise or ChannelPRelu ? Act(n, 0).FlattenedFromNchw : null;
+            Define(n, new Value(layer.Output, rank ?? (layer is FullyConnected ? 2 : InputRank(n)), FlattenedFromNchw: flattened));
         }
 
         /// <summary>
@@ -216,17 +228,20 @@ public static class OnnxImporter
         private Layer? SoleProducer(NodeProto n, int index = 0)
         {
             var v = Act(n, index);
-            var name = n.Input[index];
-            if (_consumers.GetValueOrDefault(name) != 1 || _graphOutputs.Contains(name)) return null;
+            var root = Root(n.Input[index]);
+            if (_consumers.GetValueOrDefault(root) != 1 || _graphOutputRoots.Contains(root)) return null;
             if (v.PendingPad != default || v.FlattenedFromNchw != null) return null;
             return _producer.GetValueOrDefault(v.Tensor);
         }
 
-        /// <summary><see cref="SoleProducer"/> when it is a Conv or FullyConnected without activation (a linear map).</summary>
+        /// <summary>
+        /// <see cref="SoleProducer"/> when it is a Conv or FullyConnected without activation (a linear map) whose output
+        /// the model does not quantize (a quantized output is stored as it is, so nothing may be folded into it).
+        /// </summary>
         private Layer? LinearProducer(NodeProto n, int index) => SoleProducer(n, index) switch
         {
-            Conv2D c when c.Activation.IsNone => c,
-            FullyConnected f when f.Activation.IsNone => f,
+            Conv2D c when c.Activation.IsNone && !_imported.Activations.ContainsKey(c.Output) => c,
+            FullyConnected f when f.Activation.IsNone && !_imported.Activations.ContainsKey(f.Output) => f,
             _ => null,
         };
 
@@ -245,6 +260,8 @@ public static class OnnxImporter
                 throw Unsupported(n);
             if (n.Output.Count == 0 || n.Output[0].Length == 0)
                 throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no output");
+            if (n.OpType == "QuantizeLinear") { ImportQuantizeLinear(n); return; }
+            if (n.OpType == "DequantizeLinear") { ImportDequantizeLinear(n); return; }
             if (ConstantFolding.TryFold(n, _constants, OnnxShape, _opset, out var folded, out var problem))
             {
                 if (problem != null) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)}: {problem}");
@@ -267,11 +284,25 @@ public static class OnnxImporter
                 }
                 case "PRelu":
                 {
-                    var slope = Const(n, 1)!.AsFloats();
-                    if (slope.Length != 1 && slope.Distinct().Count() != 1)
-                        throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: PRelu with per-channel slopes is not supported yet (one shared slope is)");
-                    float a = slope[0];
-                    Unary(n, $"PRelu(slope={a})", v => v >= 0 ? v : a * v);
+                    var slopeTensor = Const(n, 1)!;
+                    var slope = slopeTensor.AsFloats();
+                    if (slope.Length == 1 || (slope.Length > 1 && slope.Distinct().Count() == 1))
+                    {
+                        float a = slope[0];
+                        Unary(n, $"PRelu(slope={a})", v => v >= 0 ? v : a * v);
+                        break;
+                    }
+                    // One slope per channel: ONNX shape [C,1,1] or [1,C,1,1] over [1,C,H,W] / [C,H,W]; [C] or [1,C] over [1,C] / [C].
+                    var x = Plain(n, 0);
+                    int rank = RankOf(n.Input[0]), axis = ChannelAxis(rank);
+                    var dims = slopeTensor.Dims.SkipWhile(d => d == 1).ToArray();
+                    bool perChannel = slope.Length == x.Shape.C && OnnxShape(n.Input[0])![axis] == x.Shape.C
+                        && slopeTensor.Dims.Length <= rank && dims.Length == rank - axis && dims[0] == x.Shape.C && dims.Skip(1).All(d => d == 1);
+                    if (!perChannel)
+                        throw Error(ErrorCodes.UnsupportedOperator,
+                            $"{NodeLabel(n)}: PRelu slope of shape [{string.Join(",", slopeTensor.Dims)}] does not broadcast per channel over [{string.Join(",", OnnxShape(n.Input[0])!)}]; one shared slope or one slope per channel is supported");
+                    if (slope.Any(v => !float.IsFinite(v))) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} has a non-finite slope");
+                    AddLayer(n, new ChannelPRelu(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, x.Shape), slope));
                     break;
                 }
                 case "Sigmoid": Unary(n, "Sigmoid", v => 1f / (1f + MathF.Exp(-v))); break;
@@ -319,7 +350,8 @@ public static class OnnxImporter
         }
 
         private CompilerException Unsupported(NodeProto n) => Error(ErrorCodes.UnsupportedOperator,
-            $"{NodeLabel(n)} is not supported. Supported operators (domain ai.onnx): {string.Join(", ", SupportedOperators)}.");
+            $"{NodeLabel(n)} is not supported. Supported operators (domain ai.onnx): {string.Join(", ", SupportedOperators)}; " +
+            $"pre-quantized (QOperator): {string.Join(", ", QOperatorLowering.SupportedOperators)}.");
 
         private void ImportConstant(NodeProto n)
         {
@@ -388,7 +420,9 @@ public static class OnnxImporter
                             dst[((o * kh + y) * kw + xx) * cinPerGroup + i] = src[((o * cinPerGroup + i) * kh + y) * kw + xx];
             var bias = b?.AsFloats() ?? new float[cout];
             if (bias.Length != cout) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has {bias.Length} biases for {cout} output channels");
-            AddLayer(n, new Conv2D(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, shape), window, groups, dst, bias, ActivationRange.None));
+            var conv = new Conv2D(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, shape), window, groups, dst, bias, ActivationRange.None);
+            AddLayer(n, conv);
+            KeepWeightScales(n, conv, n.Input[1], outputAxis: 0, cout);
         }
 
         private void ImportBatchNorm(NodeProto n)
@@ -402,8 +436,9 @@ public static class OnnxImporter
             int c = x.Tensor.Shape.C;
             if (new[] { scale, shift, mean, variance }.Any(a => a.Length != c))
                 throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} parameters do not have {c} channels");
-            if (SoleProducer(n) is Conv2D conv && conv.Activation.IsNone)
+            if (LinearProducer(n, 0) is Conv2D conv)
             {
+                _imported.WeightScales.Remove(conv);
                 int per = conv.Weights.Length / c;
                 for (int o = 0; o < c; o++)
                 {
@@ -529,6 +564,7 @@ public static class OnnxImporter
                 if (LinearProducer(n, actIndex) is { } p)
                 {
                     var (w, b, per) = WeightsOf(p);
+                    if (sx != 1) _imported.WeightScales.Remove(p);
                     for (int o = 0; o < b.Length; o++)
                     {
                         for (int i = 0; i < per; i++) w[o * per + i] *= sx;
@@ -562,6 +598,7 @@ public static class OnnxImporter
                 if (LinearProducer(n, actIndex) is { } p)
                 {
                     var (w, b, per) = WeightsOf(p);
+                    _imported.WeightScales.Remove(p);
                     for (int o = 0; o < b.Length; o++)
                     {
                         for (int i = 0; i < per; i++) w[o * per + i] *= k[o];
@@ -720,8 +757,10 @@ public static class OnnxImporter
             if (w.Dims.Length != 2 || w.Dims[0] != k || (x.Tensor.Shape.H * x.Tensor.Shape.W != 1 && x.FlattenedFromNchw == null))
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only [1, {k}] x [{k}, N] with a constant right side is supported");
             int nOut = (int)w.Dims[1];
-            AddLayer(n, new FullyConnected(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, new TensorShape(1, 1, nOut)),
-                FcWeightsFromKxN(w.AsFloats(), k, nOut, x.FlattenedFromNchw), new float[nOut]));
+            var fc = new FullyConnected(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, new TensorShape(1, 1, nOut)),
+                FcWeightsFromKxN(w.AsFloats(), k, nOut, x.FlattenedFromNchw), new float[nOut]);
+            AddLayer(n, fc);
+            KeepWeightScales(n, fc, n.Input[1], outputAxis: 1, nOut);
         }
 
         private void ImportGemm(NodeProto n)
@@ -746,7 +785,9 @@ public static class OnnxImporter
                 if (cv.Length != nOut && cv.Length != 1) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} bias of {cv.Length} values for {nOut} outputs");
                 for (int o = 0; o < nOut; o++) bias[o] = beta * cv[cv.Length == 1 ? 0 : o];
             }
-            AddLayer(n, new FullyConnected(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, new TensorShape(1, 1, nOut)), weights, bias));
+            var fc = new FullyConnected(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, new TensorShape(1, 1, nOut)), weights, bias);
+            AddLayer(n, fc);
+            if (alpha == 1) KeepWeightScales(n, fc, n.Input[1], outputAxis: transB ? 0 : 1, nOut);
         }
 
         private void ImportSoftmax(NodeProto n)

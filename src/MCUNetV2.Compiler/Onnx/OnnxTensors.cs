@@ -15,12 +15,20 @@ internal sealed class ConstantTensor
     public float[]? Floats { get; }
     public long[]? Ints { get; }
     public long Count => Floats?.Length ?? Ints!.Length;
+    /// <summary>The element type in the file (Undefined for constants the compiler computed).</summary>
+    public TensorProto.Types.DataType ElementType { get; init; }
 
     public float[] AsFloats() => Floats ?? Ints!.Select(v => (float)v).ToArray();
     public long[] AsInts() => Ints ?? Floats!.Select(v => (long)v).ToArray();
 
     /// <summary>Decodes a TensorProto; external data is read relative to <paramref name="modelDirectory"/>.</summary>
     public static ConstantTensor Decode(TensorProto t, string modelPath)
+    {
+        var decoded = DecodeValues(t, modelPath);
+        return new ConstantTensor(decoded.Name, decoded.Dims, decoded.Floats, decoded.Ints) { ElementType = (TensorProto.Types.DataType)t.DataType };
+    }
+
+    private static ConstantTensor DecodeValues(TensorProto t, string modelPath)
     {
         var dims = t.Dims.ToArray();
         long count = 1;

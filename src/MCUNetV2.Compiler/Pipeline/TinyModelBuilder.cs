@@ -70,12 +70,21 @@ public static class TinyModelBuilder
                 $"the model has {graph.Inputs.Count} inputs ({string.Join(", ", graph.OnnxInputNames)}); a TinyModel takes exactly one image input", options.ModelPath);
         sink.Info($"{Path.GetFileName(options.ModelPath)}: {graph.Layers.Count} layers, input {graph.Input.Shape}, output {graph.Output.Shape}, {graph.TotalMacs:N0} MACs");
 
-        if (options.CalibrationFiles.Count == 0)
+        foreach (var note in graph.Quantization?.Notes ?? new List<string>())
+            report(new CompilerDiagnostic(DiagnosticSeverity.Warning, ErrorCodes.QuantizationAdjusted, note, options.ModelPath));
+        var uncalibrated = Quantizer.TensorsNeedingCalibration(graph);
+        if (options.CalibrationFiles.Count == 0 && uncalibrated.Count > 0)
             throw new CompilerException(ErrorCodes.CalibrationMissing,
-                "no calibration images: set the Calibration metadata of the TinyModel item to images the model will see (e.g. Calibration=\"calibration/**/*.png\"); activation ranges are never guessed",
+                graph.Quantization == null
+                    ? "no calibration images: set the Calibration metadata of the TinyModel item to images the model will see (e.g. Calibration=\"calibration/**/*.png\"); activation ranges are never guessed"
+                    : $"the model is pre-quantized but {uncalibrated.Count} tensor(s) carry no scale and zero point ({string.Join(", ", uncalibrated.Take(5).Select(t => $"'{t.Name}'"))}{(uncalibrated.Count > 5 ? ", ..." : "")}); " +
+                      "set the Calibration metadata to images the model will see, or quantize every activation in the model (QuantizeLinear after each operator)",
                 options.ModelPath);
         var inputs = options.CalibrationFiles.Select(f => ImageLoader.Load(f, options.Preprocessing, graph.Input.Shape)).ToList();
-        var int8 = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, inputs));
+        if (graph.Quantization != null)
+            sink.Info($"pre-quantized model: {graph.Quantization.Activations.Count} activation scale(s) and {graph.Quantization.WeightScales.Count} layer(s) of integer weights taken from the model" +
+                      (uncalibrated.Count > 0 ? $"; {uncalibrated.Count} tensor(s) calibrated on {inputs.Count} image(s)" : ", no calibration"));
+        var int8 = Quantizer.Quantize(graph, uncalibrated.Count > 0 ? CalibrationRanges.Observe(graph, inputs) : null);
 
         var perLayer = PatchPlanner.PerLayer(graph);
         var plan = perLayer;
@@ -139,8 +148,10 @@ public static class TinyModelBuilder
     /// <summary>Runs the library under QEMU on calibration images and requires byte equality with the C# int8 reference.</summary>
     private static MemoryReport.VerificationInfo Verify(TinyModelOptions options, CompiledModel m, ArmToolchain arm, string lib, string header, string work, IDiagnosticSink sink)
     {
-        int n = options.VerifyImages <= 0 ? m.CalibrationInputs.Count : Math.Min(options.VerifyImages, m.CalibrationInputs.Count);
-        var inputs = m.CalibrationInputs.Take(n).Select(m.Int8.QuantizeInput).ToList();
+        // A pre-quantized model may come without images: bit-exactness is then checked on fixed pseudo-random inputs.
+        var inputs = m.CalibrationInputs.Count > 0 ? m.CalibrationInputs.Select(m.Int8.QuantizeInput).ToList() : SyntheticInputs(m.Graph.Input.Shape.Elements, 2);
+        int n = options.VerifyImages <= 0 ? inputs.Count : Math.Min(options.VerifyImages, inputs.Count);
+        inputs = inputs.Take(n).ToList();
         var expected = inputs.Select(q => Int8Executor.Run(m.Int8, m.Plan, q)).ToList();
         var harness = new QemuHarness(arm, options.Toolchain.QemuPath);
         if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
@@ -152,7 +163,7 @@ public static class TinyModelBuilder
             var want = expected[i].Select(b => (byte)b).ToArray();
             if (!got.AsSpan().SequenceEqual(want))
                 throw new CompilerException(ErrorCodes.VerificationMismatch,
-                    $"the Cortex-M7 library's output for '{Path.GetFileName(options.CalibrationFiles[i])}' differs from the C# int8 reference " +
+                    $"the Cortex-M7 library's output for '{(i < options.CalibrationFiles.Count ? Path.GetFileName(options.CalibrationFiles[i]) : $"synthetic input {i}")}' differs from the C# int8 reference " +
                     $"(QEMU [{string.Join(",", got.Select(b => (sbyte)b))}], reference [{string.Join(",", want.Select(b => (sbyte)b))}]). This is a compiler bug: please report it with the model.",
                     options.ModelPath);
         }
@@ -161,5 +172,12 @@ public static class TinyModelBuilder
                 $"the library wrote {run.ArenaHighWaterBytes} arena bytes, more than the planned {m.Plan.ArenaBytes}. This is a compiler bug: please report it.", options.ModelPath);
         sink.Info($"verified under QEMU (mps2-an500, Cortex-M7): {n} images byte-identical to the C# int8 reference; arena high-water {run.ArenaHighWaterBytes:N0} of {m.Plan.ArenaBytes:N0} bytes, stack {run.StackHighWaterBytes:N0} bytes");
         return new MemoryReport.VerificationInfo(n, true, run.ArenaHighWaterBytes, run.StackHighWaterBytes);
+    }
+
+    /// <summary>Deterministic int8 inputs over the whole range (for verification only, never for calibration).</summary>
+    private static List<sbyte[]> SyntheticInputs(int elements, int count)
+    {
+        var random = new Random(20211206);
+        return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, elements).Select(_ => (sbyte)random.Next(-128, 128)).ToArray()).ToList();
     }
 }

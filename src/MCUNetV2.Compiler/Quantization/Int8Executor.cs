@@ -72,6 +72,7 @@ public static class Int8Executor
             case QuantizedMaxPool p: MaxPool((MaxPool)p.Layer, inputs[0], output, region); break;
             case QuantizedLookup t: Lookup(t, inputs[0], output, region); break;
             case QuantizedMul m: Mul(m, inputs[0], inputs[1], output, region); break;
+            case QuantizedChannelPRelu p: ChannelPRelu(p, inputs[0], output, region); break;
             case QuantizedConcat c: Concat(c, inputs, output, region); break;
             case QuantizedSoftmax s: Softmax(s, inputs[0], output, s.Layer.Output.Shape.C); break;
             default: throw new NotSupportedException(q.Layer.Op);
@@ -189,6 +190,21 @@ public static class Int8Executor
             {
                 int xo = x.At(yy, xx), yo = y.At(yy, xx);
                 for (int c = 0; c < y.C; c++) y.Data[yo + c] = q.Table[x.Data[xo + c] + 128];
+            }
+    }
+
+    private static void ChannelPRelu(QuantizedChannelPRelu q, View x, View y, Region region)
+    {
+        for (int yy = region.Y0; yy < region.Y1; yy++)
+            for (int xx = region.X0; xx < region.X1; xx++)
+            {
+                int xo = x.At(yy, xx), yo = y.At(yy, xx);
+                for (int c = 0; c < y.C; c++)
+                {
+                    int d = x.Data[xo + c] - q.InputZeroPoint;
+                    int v = d >= 0 ? q.Positive.Apply(d) : q.Negative[c].Apply(q.NegativeSign[c] * d);
+                    y.Data[yo + c] = Clamp(v + q.OutputZeroPoint, -128, 127);
+                }
             }
     }
 

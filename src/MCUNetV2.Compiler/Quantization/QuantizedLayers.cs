@@ -44,5 +44,19 @@ public sealed record QuantizedLookup(Layer Layer, sbyte[] Table) : QuantizedLaye
 /// <summary>Element-wise product: y = clamp(Requant((a - ZeroPointA) * (b - ZeroPointB)) + OutputZeroPoint).</summary>
 public sealed record QuantizedMul(Layer Layer, int ZeroPointA, int ZeroPointB, FixedPointMultiplier Requant, int OutputZeroPoint) : QuantizedLayer(Layer);
 
+/// <summary>
+/// PRelu with one slope per channel c. With d = x - InputZeroPoint:
+/// <code>
+/// y = clamp(d &gt;= 0 ? Positive.Apply(d) + OutputZeroPoint
+///                   : Negative[c].Apply(NegativeSign[c] * d) + OutputZeroPoint, -128, 127)
+/// </code>
+/// Positive = FixedPointMultiplier.FromReal(scale_in / scale_out); Negative[c] = FromReal(|slope[c]| * scale_in / scale_out)
+/// and NegativeSign[c] = -1 when slope[c] &lt; 0, else +1. The sign multiplies d before the requantization, so both
+/// branches round the exact real product d * m to nearest with ties toward +infinity (<see cref="FixedPointMultiplier.Apply"/>).
+/// A zero slope has Negative[c] = (0, 1) and gives OutputZeroPoint.
+/// </summary>
+public sealed record QuantizedChannelPRelu(Layer Layer, int InputZeroPoint, FixedPointMultiplier Positive, FixedPointMultiplier[] Negative,
+    int[] NegativeSign, int OutputZeroPoint) : QuantizedLayer(Layer);
+
 /// <summary>Channel concatenation: input i's values become clamp(Requant[i](x - ZeroPoints[i]) + OutputZeroPoint).</summary>
 public sealed record QuantizedConcat(Layer Layer, int[] ZeroPoints, FixedPointMultiplier[] Requant, int OutputZeroPoint) : QuantizedLayer(Layer);

@@ -49,22 +49,38 @@ public sealed class QuantizedModel
     public float[] DequantizeOutput(sbyte[] q) => q.Select(OutputParams.Dequantize).ToArray();
 }
 
-/// <summary>Post-training quantization: per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias.</summary>
+/// <summary>
+/// Post-training quantization: per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 bias.
+/// A pre-quantized model's own parameters (<see cref="ModelGraph.Quantization"/>) take precedence over calibration.
+/// </summary>
 public static class Quantizer
 {
-    public static QuantizedModel Quantize(ModelGraph graph, CalibrationRanges ranges)
+    /// <summary>The tensors whose parameters must come from calibration (all of them for a float model).</summary>
+    public static IReadOnlyList<Tensor> TensorsNeedingCalibration(ModelGraph graph) =>
+        graph.Inputs.Concat(graph.Layers.Where(l => l is not (Softmax or PoolLayer)).Select(l => l.Output))
+            .Where(t => graph.Quantization?.Activations.ContainsKey(t) != true).ToList();
+
+    /// <param name="ranges">Calibrated ranges; may be null when <see cref="TensorsNeedingCalibration"/> is empty.</param>
+    public static QuantizedModel Quantize(ModelGraph graph, CalibrationRanges? ranges)
     {
-        var act = graph.Inputs.ToDictionary(t => t, t => FromRange(ranges[t]));
+        var given = graph.Quantization;
+        QuantParams Calibrated(Tensor t, Func<(double, double), (double, double)>? clip = null)
+        {
+            if (given != null && given.Activations.TryGetValue(t, out var p)) return new QuantParams(p.Scale, p.ZeroPoint);
+            if (ranges == null) throw new InvalidOperationException($"tensor '{t.Name}' has neither model-given quantization nor calibration ranges");
+            return FromRange(clip == null ? ranges[t] : clip(ranges[t]));
+        }
+        var act = graph.Inputs.ToDictionary(t => t, t => Calibrated(t));
         foreach (var l in graph.Layers)
         {
             act[l.Output] = l switch
             {
                 Softmax => new QuantParams(1.0 / 256, -128), // exact in float32
                 PoolLayer => act[l.Inputs[0]], // pooling never leaves the input range
-                Conv2D c => FromRange(Clip(ranges[l.Output], c.Activation)),
-                FullyConnected f => FromRange(Clip(ranges[l.Output], f.Activation)),
-                Add a => FromRange(Clip(ranges[l.Output], a.Activation)),
-                _ => FromRange(ranges[l.Output]),
+                Conv2D c => Calibrated(l.Output, r => Clip(r, c.Activation)),
+                FullyConnected f => Calibrated(l.Output, r => Clip(r, f.Activation)),
+                Add a => Calibrated(l.Output, r => Clip(r, a.Activation)),
+                _ => Calibrated(l.Output),
             };
         }
         var layers = new Dictionary<Layer, QuantizedLayer>();
@@ -73,12 +89,15 @@ public static class Quantizer
             var qi = act[l.Inputs[0]]; var qo = act[l.Output];
             layers[l] = l switch
             {
-                Conv2D c => QuantizeWeights(l, c.Weights, c.Bias, c.OutChannels, qi, qo, c.Activation),
-                FullyConnected f => QuantizeWeights(l, f.Weights, f.Bias, f.OutFeatures, qi, qo, f.Activation),
+                Conv2D c => QuantizeWeights(l, c.Weights, c.Bias, c.OutChannels, qi, qo, c.Activation, given?.WeightScales.GetValueOrDefault(l)),
+                FullyConnected f => QuantizeWeights(l, f.Weights, f.Bias, f.OutFeatures, qi, qo, f.Activation, given?.WeightScales.GetValueOrDefault(l)),
                 Add a => QuantizeAdd(a, act[a.Inputs[0]], act[a.Inputs[1]], qo),
                 AveragePool => new QuantizedAveragePool(l, qi.ZeroPoint),
                 MaxPool => new QuantizedMaxPool(l),
                 UnaryElementwise u => new QuantizedLookup(l, Enumerable.Range(-128, 256).Select(q => qo.Quantize(u.Apply(qi.Dequantize((sbyte)q)))).ToArray()),
+                ChannelPRelu p => new QuantizedChannelPRelu(l, qi.ZeroPoint, FixedPointMultiplier.FromReal(qi.Scale / qo.Scale),
+                    p.Slopes.Select(slope => FixedPointMultiplier.FromReal(Math.Abs((double)slope) * qi.Scale / qo.Scale)).ToArray(),
+                    p.Slopes.Select(slope => slope < 0 ? -1 : 1).ToArray(), qo.ZeroPoint),
                 Mul => new QuantizedMul(l, act[l.Inputs[0]].ZeroPoint, act[l.Inputs[1]].ZeroPoint,
                     FixedPointMultiplier.FromReal(act[l.Inputs[0]].Scale * act[l.Inputs[1]].Scale / qo.Scale), qo.ZeroPoint),
                 Concat => new QuantizedConcat(l, l.Inputs.Select(t => act[t].ZeroPoint).ToArray(),
@@ -96,7 +115,9 @@ public static class Quantizer
     private static (double, double) Clip((double Min, double Max) r, ActivationRange a) =>
         (Math.Max(r.Min, a.Min), Math.Min(r.Max, a.Max));
 
-    private static QuantizedConv QuantizeWeights(Layer l, float[] w, float[] bias, int outChannels, QuantParams qi, QuantParams qo, ActivationRange a)
+    /// <param name="givenScales">The model's own per-channel weight scales (pre-quantized models), or null to derive them.</param>
+    private static QuantizedConv QuantizeWeights(Layer l, float[] w, float[] bias, int outChannels, QuantParams qi, QuantParams qo, ActivationRange a,
+        double[]? givenScales)
     {
         int per = w.Length / outChannels;
         var qw = new sbyte[w.Length];
@@ -107,10 +128,11 @@ public static class Quantizer
         {
             double maxAbs = 0;
             for (int i = 0; i < per; i++) maxAbs = Math.Max(maxAbs, Math.Abs(w[o * per + i]));
-            double ws = maxAbs > 0 ? (float)(maxAbs / 127.0) : 1.0; // float32, as ONNX stores scales
+            double ws = givenScales?[o] ?? (maxAbs > 0 ? (float)(maxAbs / 127.0) : 1.0); // float32, as ONNX stores scales
+            int lowest = givenScales != null ? -128 : -127; // the model's integers are kept as they are
             scales[o] = ws;
             for (int i = 0; i < per; i++)
-                qw[o * per + i] = (sbyte)Math.Clamp(Math.Round(w[o * per + i] / ws, MidpointRounding.AwayFromZero), -127, 127);
+                qw[o * per + i] = (sbyte)Math.Clamp(Math.Round(w[o * per + i] / ws, MidpointRounding.AwayFromZero), lowest, 127);
             double accScale = qi.Scale * ws;
             qb[o] = (int)Math.Clamp(Math.Round(bias[o] / accScale, MidpointRounding.AwayFromZero), int.MinValue / 2, int.MaxValue / 2);
             rq[o] = FixedPointMultiplier.FromReal(accScale / qo.Scale);

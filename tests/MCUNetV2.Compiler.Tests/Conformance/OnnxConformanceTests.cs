@@ -241,6 +241,7 @@ public sealed class OnnxConformanceTests
                 bound += slope * si[0] / 2;
                 break;
             }
+            case Graph.ChannelPRelu p: bound += Math.Max(1, p.Slopes.Max(Math.Abs)) * si[0] / 2; break;
             case Graph.Mul: bound += maxIn(1) * si[0] / 2 + maxIn(0) * si[1] / 2 + si[0] * si[1] / 4; break;
             case Graph.Softmax: bound += 0.5 * si[0] + 2.0 / 256; break;
             default: bound += si.Sum() / 2; break; // pools, Add/Sub, Concat: 1-Lipschitz in each input

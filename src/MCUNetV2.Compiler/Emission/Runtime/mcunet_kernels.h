@@ -9,6 +9,7 @@
  *   avg:   y = round-half-away-from-zero(sum / count), padding in count only with count_include_pad
  *   max:   y = max over the window (padding never wins); lookup: y = table[x + 128]
  *   mul:   y = clamp(requant((a - za) * (b - zb)) + out_zp); concat: y = clamp(requant(x - zx) + out_zp)
+ *   prelu: d = x - in_zp; y = clamp(d >= 0 ? requant(d, m_pos) + out_zp : requant(sign[c] * d, m_neg[c]) + out_zp)
  *   softmax: e_i = table[max - x_i]; y_i = clamp((e_i * 256 + sum/2) / sum - 128)
  *
  * A feature map lives in a buffer that holds a rectangular region of it (mcu_region: first row, first column,
@@ -66,6 +67,17 @@ typedef struct {
     int32_t zp_a, zp_b, mult, out_zp;
     int8_t shift;
 } mcu_mul_params;
+
+/* PRelu with one slope per channel: the negative branch uses multiplier m_neg[c] of |slope[c]| * in_scale / out_scale
+   and sign[c] (-1 for a negative slope, else +1), applied to d before the requantization. */
+typedef struct {
+    int16_t c;
+    int32_t in_zp, out_zp, mult_pos;
+    int8_t shift_pos;
+    const int32_t *mult_neg;
+    const int8_t *shift_neg;
+    const int8_t *sign_neg;
+} mcu_prelu_params;
 
 static inline int32_t mcu_requant(int32_t acc, int32_t mult, int shift)
 {
@@ -271,6 +283,24 @@ static void mcu_mul(const mcu_mul_params *p, const int8_t *a, mcu_region ab, con
         int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
         for (int i = 0; i < r.w * p->c; ++i)
             o[i] = mcu_clamp(mcu_requant((pa[i] - p->zp_a) * (pb[i] - p->zp_b), p->mult, p->shift) + p->out_zp, -128, 127);
+    }
+}
+
+/* PRelu with per-channel slopes: positive part scaled by in_scale / out_scale, negative part by slope[c] * in_scale / out_scale. */
+static void mcu_channel_prelu(const mcu_prelu_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    const int c = p->c;
+    for (int y = r.y0; y < r.y0 + r.h; ++y) {
+        const int8_t *x = in + mcu_offset(ib, y, r.x0, c);
+        int8_t *o = out + mcu_offset(ob, y, r.x0, c);
+        for (int px = 0; px < r.w; ++px, x += c, o += c) {
+            for (int ch = 0; ch < c; ++ch) {
+                const int32_t d = x[ch] - p->in_zp;
+                const int32_t v = d >= 0 ? mcu_requant(d, p->mult_pos, p->shift_pos)
+                                         : mcu_requant(p->sign_neg[ch] * d, p->mult_neg[ch], p->shift_neg[ch]);
+                o[ch] = mcu_clamp(v + p->out_zp, -128, 127);
+            }
+        }
     }
 }
 
