@@ -164,7 +164,7 @@ public static class CEmitter
                     var qa = (QuantizedAdd)q;
                     w.Data.Append($"static const mcu_add_params {id} = {{ {add.Output.Shape.C}, {qa.ZeroPointA}, {qa.ZeroPointB}, " +
                         $"{qa.RequantA.Multiplier}, {qa.RequantB.Multiplier}, {qa.RequantOut.Multiplier}, {qa.OutputZeroPoint}, {qa.ActMin}, {qa.ActMax}, " +
-                        $"{qa.RequantA.Shift}, {qa.RequantB.Shift}, {qa.RequantOut.Shift}, {qa.SignB} }};\n\n");
+                        $"{qa.RequantA.Shift}, {qa.RequantB.Shift}, {qa.RequantOut.Shift}, {qa.SignB}, {(add.BroadcastsB ? 1 : 0)} }};\n\n");
                     string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
                     calls.Append($"{ind}mcu_add(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
                     break;
@@ -196,11 +196,11 @@ public static class CEmitter
                     calls.Append($"{ind}mcu_channel_prelu(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
                     break;
                 }
-                case Mul:
+                case Mul mul:
                 {
                     var qm = (QuantizedMul)q;
                     w.Data.Append($"static const mcu_mul_params {id} = {{ {l.Output.Shape.C}, {qm.ZeroPointA}, {qm.ZeroPointB}, " +
-                        $"{qm.Requant.Multiplier}, {qm.OutputZeroPoint}, {qm.Requant.Shift} }};\n\n");
+                        $"{qm.Requant.Multiplier}, {qm.OutputZeroPoint}, {qm.Requant.Shift}, {(mul.BroadcastsB ? 1 : 0)} }};\n\n");
                     string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
                     calls.Append($"{ind}mcu_mul(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
                     break;

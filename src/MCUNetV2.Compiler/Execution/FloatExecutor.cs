@@ -36,7 +36,7 @@ public static class FloatExecutor
                 MaxPool m => MaxPoolOf(m, ins[0]),
                 UnaryElementwise u => ins[0].Select(u.Apply).ToArray(),
                 ChannelPRelu p => ins[0].Select((v, k) => p.Apply(v, k % p.Slopes.Length)).ToArray(),
-                Mul => ins[0].Zip(ins[1], (a, b) => a * b).ToArray(),
+                Mul m => Enumerable.Range(0, ins[0].Length).Select(i => ins[0][i] * ins[1][m.BroadcastsB ? i % m.Output.Shape.C : i]).ToArray(),
                 Concat c => ConcatOf(c, ins),
                 FullyConnected f => Fc(f, ins[0]),
                 Softmax => SoftmaxOf(ins[0], layer.Output.Shape.C),
@@ -92,7 +92,12 @@ public static class FloatExecutor
     private static float[] AddLayer(Add l, float[] a, float[] b)
     {
         var y = new float[a.Length];
-        for (int i = 0; i < y.Length; i++) y[i] = l.Activation.Apply(l.Subtract ? a[i] - b[i] : a[i] + b[i]);
+        int c = l.Output.Shape.C;
+        for (int i = 0; i < y.Length; i++)
+        {
+            float bv = b[l.BroadcastsB ? i % c : i];
+            y[i] = l.Activation.Apply(l.Subtract ? a[i] - bv : a[i] + bv);
+        }
         return y;
     }
 

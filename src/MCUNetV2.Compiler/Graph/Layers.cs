@@ -103,17 +103,26 @@ public sealed class Conv2D : Layer
     public override Region InputRegion(int index, Region o) => Window.InputRegion(o, Inputs[0].Shape);
 }
 
-/// <summary>Element-wise sum of two tensors of equal shape (residual connection), optional fused activation.</summary>
+/// <summary>
+/// Element-wise sum of two tensors of equal shape (residual connection), optional fused activation; b may also be a
+/// 1x1xC vector added to every pixel (<see cref="BroadcastsB"/>).
+/// </summary>
 public sealed class Add : Layer
 {
     public Add(string name, Tensor a, Tensor b, Tensor output, bool subtract = false) : base(name, new[] { a, b }, output) { Subtract = subtract; }
     /// <summary>a - b instead of a + b (ONNX Sub).</summary>
     public bool Subtract { get; }
     public ActivationRange Activation { get; set; } = ActivationRange.None;
+    /// <summary>b is one value per channel, the same for every pixel (e.g. [1,C,1,1] against [1,C,H,W]).</summary>
+    public bool BroadcastsB => IsChannelBroadcast(this);
     public override string Op => Subtract ? "Sub" : "Add";
     public override long Macs => Output.Shape.Elements;
-    public override bool IsSpatiallyLocal => true;
-    public override Region InputRegion(int index, Region o) => o;
+    // A per-channel vector computed from the whole map (squeeze-and-excitation) ends the per-patch stage.
+    public override bool IsSpatiallyLocal => !BroadcastsB;
+    public override Region InputRegion(int index, Region o) => index == 1 && BroadcastsB ? Region.Full(Inputs[1].Shape) : o;
+
+    internal static bool IsChannelBroadcast(Layer l) =>
+        l.Inputs[1].Shape.H * l.Inputs[1].Shape.W == 1 && l.Output.Shape.H * l.Output.Shape.W > 1;
 }
 
 /// <summary>A pooling window over each channel; global when one window covers the whole input.</summary>
@@ -205,14 +214,18 @@ public sealed class ChannelPRelu : Layer
     public override Region InputRegion(int index, Region o) => o;
 }
 
-/// <summary>Element-wise product of two tensors of equal shape.</summary>
+/// <summary>
+/// Element-wise product of two tensors of equal shape, or of a map and a 1x1xC vector (<see cref="BroadcastsB"/>:
+/// the channel attention of squeeze-and-excitation blocks).
+/// </summary>
 public sealed class Mul : Layer
 {
     public Mul(string name, Tensor a, Tensor b, Tensor output) : base(name, new[] { a, b }, output) { }
+    public bool BroadcastsB => Add.IsChannelBroadcast(this);
     public override string Op => "Mul";
     public override long Macs => Output.Shape.Elements;
-    public override bool IsSpatiallyLocal => true;
-    public override Region InputRegion(int index, Region o) => o;
+    public override bool IsSpatiallyLocal => !BroadcastsB;
+    public override Region InputRegion(int index, Region o) => index == 1 && BroadcastsB ? Region.Full(Inputs[1].Shape) : o;
 }
 
 /// <summary>Concatenation along channels.</summary>

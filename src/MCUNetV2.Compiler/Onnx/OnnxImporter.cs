@@ -576,10 +576,28 @@ public static partial class OnnxImporter
                 Affine(n, x, Enumerable.Repeat(sx, x.Shape.C).ToArray(), k.Select(v => sk * v).ToArray());
                 return;
             }
-            var a = Plain(n, 0); var bb = Plain(n, 1);
-            if (a.Shape != bb.Shape)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} combines tensors of shapes {a.Shape} and {bb.Shape}; broadcasting between activations is not supported");
+            var (a, bb) = ActivationPair(n, "combines", mayReorder: !subtract);
             AddLayer(n, new Add(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape), subtract));
+        }
+
+        /// <summary>
+        /// The two activation inputs of a binary node: of one shape, or a map and a per-channel vector ([1,C,1,1]
+        /// against [1,C,H,W], as squeeze-and-excitation blocks have), the vector second.
+        /// </summary>
+        private (Tensor A, Tensor B) ActivationPair(NodeProto n, string verb, bool mayReorder)
+        {
+            var a = Plain(n, 0); var b = Plain(n, 1);
+            int ra = RankOf(n.Input[0]), rb = RankOf(n.Input[1]);
+            if (ra == rb && a.Shape == b.Shape) return (a, b);
+            bool Vector(Tensor t, int rank) => t.Shape.H * t.Shape.W == 1 && rank >= 3;
+            if (ra == rb && a.Shape.C == b.Shape.C)
+            {
+                if (Vector(b, rb)) return (a, b);
+                if (Vector(a, ra) && mayReorder) return (b, a);
+            }
+            throw Error(ErrorCodes.UnsupportedOperator,
+                $"{NodeLabel(n)} {verb} tensors of shapes {string.Join("x", OnnxShape(n.Input[0])!)} and {string.Join("x", OnnxShape(n.Input[1])!)}; " +
+                "supported are equal shapes, or a feature map and a per-channel [1,C,1,1] vector" + (mayReorder ? "" : " as the second operand"));
         }
 
         private void ImportMul(NodeProto n, bool divide)
@@ -616,9 +634,7 @@ public static partial class OnnxImporter
                 return;
             }
             if (divide) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} divides two activations, which is not supported");
-            var a = Plain(n, 0); var bb = Plain(n, 1);
-            if (a.Shape != bb.Shape)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} multiplies tensors of shapes {a.Shape} and {bb.Shape}; broadcasting between activations is not supported");
+            var (a, bb) = ActivationPair(n, "multiplies", mayReorder: true);
             AddLayer(n, new Mul(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape)));
         }
 

@@ -127,7 +127,7 @@ public static class Int8Executor
         for (int yy = region.Y0; yy < region.Y1; yy++)
             for (int xx = region.X0; xx < region.X1; xx++)
             {
-                int ao = a.At(yy, xx), bo = b.At(yy, xx), yo = y.At(yy, xx);
+                int ao = a.At(yy, xx), bo = ((Add)q.Layer).BroadcastsB ? 0 : b.At(yy, xx), yo = y.At(yy, xx);
                 for (int c = 0; c < y.C; c++)
                 {
                     int va = q.RequantA.Apply((a.Data[ao + c] - q.ZeroPointA) << QuantizedAdd.LeftShift);
@@ -213,7 +213,7 @@ public static class Int8Executor
         for (int yy = region.Y0; yy < region.Y1; yy++)
             for (int xx = region.X0; xx < region.X1; xx++)
             {
-                int ao = a.At(yy, xx), bo = b.At(yy, xx), yo = y.At(yy, xx);
+                int ao = a.At(yy, xx), bo = ((Mul)q.Layer).BroadcastsB ? 0 : b.At(yy, xx), yo = y.At(yy, xx);
                 for (int c = 0; c < y.C; c++)
                     y.Data[yo + c] = Clamp(q.Requant.Apply((a.Data[ao + c] - q.ZeroPointA) * (b.Data[bo + c] - q.ZeroPointB)) + q.OutputZeroPoint, -128, 127);
             }

@@ -46,6 +46,7 @@ typedef struct {
     int16_t c;
     int32_t zp_a, zp_b, mult_a, mult_b, mult_out, out_zp, act_min, act_max;
     int8_t shift_a, shift_b, shift_out, sign_b; /* sign_b = -1: subtract */
+    int8_t broadcast_b; /* 1: b is one value per channel for every pixel */
 } mcu_add_params;
 
 typedef struct {
@@ -66,6 +67,7 @@ typedef struct {
     int16_t c;
     int32_t zp_a, zp_b, mult, out_zp;
     int8_t shift;
+    int8_t broadcast_b; /* 1: b is one value per channel for every pixel */
 } mcu_mul_params;
 
 /* PRelu with one slope per channel: the negative branch uses multiplier m_neg[c] of |slope[c]| * in_scale / out_scale
@@ -198,15 +200,17 @@ static void mcu_fully_connected(const mcu_conv_params *p, const int8_t *in, int8
 static void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
                     int8_t *out, mcu_region ob, mcu_region r)
 {
+    const int b_step = p->broadcast_b ? 0 : p->c;
     for (int y = r.y0; y < r.y0 + r.h; ++y) {
         const int8_t *pa = a + mcu_offset(ab, y, r.x0, p->c);
-        const int8_t *pb = b + mcu_offset(bb, y, r.x0, p->c);
+        const int8_t *pb = p->broadcast_b ? b : b + mcu_offset(bb, y, r.x0, p->c);
         int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
-        for (int i = 0; i < r.w * p->c; ++i) {
-            const int32_t va = mcu_requant((int32_t)((uint32_t)(pa[i] - p->zp_a) << 20), p->mult_a, p->shift_a);
-            const int32_t vb = p->sign_b * mcu_requant((int32_t)((uint32_t)(pb[i] - p->zp_b) << 20), p->mult_b, p->shift_b);
-            o[i] = mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
-        }
+        for (int x = 0; x < r.w; ++x, pa += p->c, pb += b_step, o += p->c)
+            for (int k = 0; k < p->c; ++k) {
+                const int32_t va = mcu_requant((int32_t)((uint32_t)(pa[k] - p->zp_a) << 20), p->mult_a, p->shift_a);
+                const int32_t vb = p->sign_b * mcu_requant((int32_t)((uint32_t)(pb[k] - p->zp_b) << 20), p->mult_b, p->shift_b);
+                o[k] = mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
+            }
     }
 }
 
@@ -277,12 +281,14 @@ static void mcu_lookup(const int8_t *table, int c, const int8_t *in, mcu_region 
 static void mcu_mul(const mcu_mul_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
                     int8_t *out, mcu_region ob, mcu_region r)
 {
+    const int b_step = p->broadcast_b ? 0 : p->c;
     for (int y = r.y0; y < r.y0 + r.h; ++y) {
         const int8_t *pa = a + mcu_offset(ab, y, r.x0, p->c);
-        const int8_t *pb = b + mcu_offset(bb, y, r.x0, p->c);
+        const int8_t *pb = p->broadcast_b ? b : b + mcu_offset(bb, y, r.x0, p->c);
         int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
-        for (int i = 0; i < r.w * p->c; ++i)
-            o[i] = mcu_clamp(mcu_requant((pa[i] - p->zp_a) * (pb[i] - p->zp_b), p->mult, p->shift) + p->out_zp, -128, 127);
+        for (int x = 0; x < r.w; ++x, pa += p->c, pb += b_step, o += p->c)
+            for (int k = 0; k < p->c; ++k)
+                o[k] = mcu_clamp(mcu_requant((pa[k] - p->zp_a) * (pb[k] - p->zp_b), p->mult, p->shift) + p->out_zp, -128, 127);
     }
 }
 

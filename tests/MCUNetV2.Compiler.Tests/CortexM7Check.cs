@@ -1,0 +1,36 @@
+using MCUNetV2.Compiler.Emission;
+using MCUNetV2.Compiler.Pipeline;
+using MCUNetV2.Compiler.Planning;
+using MCUNetV2.Compiler.Quantization;
+using MCUNetV2.Compiler.Toolchain;
+
+namespace MCUNetV2.Compiler.Tests;
+
+/// <summary>Compiles a quantized model for Cortex-M7 per plan, runs it under QEMU and compares every output byte with the C# int8 reference.</summary>
+internal static class CortexM7Check
+{
+    /// <returns>The generated C source of each plan (for assertions about which kernels were used).</returns>
+    public static List<string> AssertBitExact(QuantizedModel q, IEnumerable<(string Name, ExecutionPlan Plan)> plans, IReadOnlyList<sbyte[]> inputs, string work)
+    {
+        var bytes = inputs.SelectMany(x => x.Select(b => (byte)b)).ToArray();
+        var tc = new ArmToolchain(new ToolchainOptions());
+        var harness = new QemuHarness(tc, "qemu-system-arm");
+        var sources = new List<string>();
+        foreach (var (name, plan) in plans)
+        {
+            var dir = Path.Combine(work, "qemu-" + name);
+            var src = CEmitter.Emit(q, plan, "m", Path.Combine(dir, "src"));
+            sources.Add(File.ReadAllText(src.ModelSourcePath));
+            tc.CompileObject(src.ModelSourcePath, Path.Combine(dir, "m.o"), new[] { Path.GetDirectoryName(src.HeaderPath)! });
+            tc.Archive(new[] { Path.Combine(dir, "m.o") }, Path.Combine(dir, "libm.a"));
+            var run = harness.Run(Path.Combine(dir, "libm.a"), src.HeaderPath, "m", bytes, inputs.Count, Path.Combine(dir, "run"));
+            for (int i = 0; i < inputs.Count; i++)
+            {
+                var reference = Int8Executor.Run(q, plan, inputs[i]).Select(b => (byte)b).ToArray();
+                CollectionAssert.AreEqual(Int8Executor.Run(q, inputs[i]).Select(b => (byte)b).ToArray(), reference, $"{name}: C# plan vs per-layer, input {i}");
+                CollectionAssert.AreEqual(reference, run.Output(i).ToArray(), $"{name}: QEMU vs C# int8 reference, input {i}");
+            }
+        }
+        return sources;
+    }
+}
