@@ -52,6 +52,9 @@ public sealed class ModelGraph
     /// <summary>ONNX rank of the output, read like <see cref="OnnxInputRanks"/>.</summary>
     public int OnnxOutputRank { get; }
 
+    /// <summary>The .onnx file the graph was read from (for diagnostics), if any.</summary>
+    public string? SourcePath { get; init; }
+
     /// <summary>Scales and zero points the model itself carries (QDQ / QOperator models); null for a float model.</summary>
     public ImportedQuantization? Quantization { get; init; }
 

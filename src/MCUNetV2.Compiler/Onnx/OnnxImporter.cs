@@ -105,6 +105,7 @@ public static partial class OnnxImporter
             return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName, inputRanks, outValue.Rank)
             {
                 Quantization = _imported.IsEmpty && _imported.Notes.Count == 0 ? null : _imported,
+                SourcePath = _path,
             };
         }
 

@@ -1,3 +1,4 @@
+using MCUNetV2.Compiler.Diagnostics;
 using MCUNetV2.Compiler.Execution;
 using MCUNetV2.Compiler.Graph;
 
@@ -87,25 +88,35 @@ public static class Quantizer
         foreach (var l in graph.Layers)
         {
             var qi = act[l.Inputs[0]]; var qo = act[l.Output];
-            layers[l] = l switch
+            try
             {
-                Conv2D c => QuantizeWeights(l, c.Weights, c.Bias, c.OutChannels, qi, qo, c.Activation, given?.WeightScales.GetValueOrDefault(l)),
-                FullyConnected f => QuantizeWeights(l, f.Weights, f.Bias, f.OutFeatures, qi, qo, f.Activation, given?.WeightScales.GetValueOrDefault(l)),
-                Add a => QuantizeAdd(a, act[a.Inputs[0]], act[a.Inputs[1]], qo),
-                AveragePool => new QuantizedAveragePool(l, qi.ZeroPoint),
-                MaxPool => new QuantizedMaxPool(l),
-                UnaryElementwise u => new QuantizedLookup(l, Enumerable.Range(-128, 256).Select(q => qo.Quantize(u.Apply(qi.Dequantize((sbyte)q)))).ToArray()),
-                ChannelPRelu p => new QuantizedChannelPRelu(l, qi.ZeroPoint, FixedPointMultiplier.FromReal(qi.Scale / qo.Scale),
-                    p.Slopes.Select(slope => FixedPointMultiplier.FromReal(Math.Abs((double)slope) * qi.Scale / qo.Scale)).ToArray(),
-                    p.Slopes.Select(slope => slope < 0 ? -1 : 1).ToArray(), qo.ZeroPoint),
-                Mul => new QuantizedMul(l, act[l.Inputs[0]].ZeroPoint, act[l.Inputs[1]].ZeroPoint,
-                    FixedPointMultiplier.FromReal(act[l.Inputs[0]].Scale * act[l.Inputs[1]].Scale / qo.Scale), qo.ZeroPoint),
-                Concat => new QuantizedConcat(l, l.Inputs.Select(t => act[t].ZeroPoint).ToArray(),
-                    l.Inputs.Select(t => FixedPointMultiplier.FromReal(act[t].Scale / qo.Scale)).ToArray(), qo.ZeroPoint),
-                Softmax => new QuantizedSoftmax(l, Enumerable.Range(0, 256)
-                    .Select(d => (int)Math.Round(Math.Exp(-d * qi.Scale) * (1 << QuantizedSoftmax.TableBits), MidpointRounding.AwayFromZero)).ToArray()),
-                _ => throw new NotSupportedException(l.Op),
-            };
+                layers[l] = l switch
+                {
+                    Conv2D c => QuantizeWeights(l, c.Weights, c.Bias, c.OutChannels, qi, qo, c.Activation, given?.WeightScales.GetValueOrDefault(l)),
+                    FullyConnected f => QuantizeWeights(l, f.Weights, f.Bias, f.OutFeatures, qi, qo, f.Activation, given?.WeightScales.GetValueOrDefault(l)),
+                    Add a => QuantizeAdd(a, act[a.Inputs[0]], act[a.Inputs[1]], qo),
+                    AveragePool => new QuantizedAveragePool(l, qi.ZeroPoint),
+                    MaxPool => new QuantizedMaxPool(l),
+                    UnaryElementwise u => new QuantizedLookup(l, Enumerable.Range(-128, 256).Select(q => qo.Quantize(u.Apply(qi.Dequantize((sbyte)q)))).ToArray()),
+                    ChannelPRelu p => new QuantizedChannelPRelu(l, qi.ZeroPoint, FixedPointMultiplier.FromReal(qi.Scale / qo.Scale),
+                        p.Slopes.Select(slope => FixedPointMultiplier.FromReal(Math.Abs((double)slope) * qi.Scale / qo.Scale)).ToArray(),
+                        p.Slopes.Select(slope => slope < 0 ? -1 : 1).ToArray(), qo.ZeroPoint),
+                    Mul => new QuantizedMul(l, act[l.Inputs[0]].ZeroPoint, act[l.Inputs[1]].ZeroPoint,
+                        FixedPointMultiplier.FromReal(act[l.Inputs[0]].Scale * act[l.Inputs[1]].Scale / qo.Scale), qo.ZeroPoint),
+                    Concat => new QuantizedConcat(l, l.Inputs.Select(t => act[t].ZeroPoint).ToArray(),
+                        l.Inputs.Select(t => FixedPointMultiplier.FromReal(act[t].Scale / qo.Scale)).ToArray(), qo.ZeroPoint),
+                    Softmax => new QuantizedSoftmax(l, Enumerable.Range(0, 256)
+                        .Select(d => (int)Math.Round(Math.Exp(-d * qi.Scale) * (1 << QuantizedSoftmax.TableBits), MidpointRounding.AwayFromZero)).ToArray()),
+                    _ => throw new NotSupportedException(l.Op),
+                };
+            }
+            catch (ArgumentOutOfRangeException e) when (e.ParamName == "m")
+            {
+                throw new CompilerException(ErrorCodes.UnsupportedModel,
+                    $"layer '{l.Name}' ({l.Op}) needs a requantization factor of {e.ActualValue:G3}, which int8 arithmetic cannot apply; " +
+                    (given != null ? "the model's own quantization scales are implausible, re-quantize the model" : "its weights or activation ranges are implausible"),
+                    graph.SourcePath);
+            }
         }
         return new QuantizedModel(graph, act, layers);
     }

@@ -48,12 +48,16 @@ public sealed partial class ImporterFuzzTests
     [TestMethod]
     public void Importer_MutatedAndTruncatedModels_EndInSuccessOrCodedError()
     {
+        var work = Directory.CreateTempSubdirectory("mcunet-fuzz-").FullName;
+        // Pre-quantized forms of one small network (PrequantizedModelTests) exercise the QDQ and QOperator paths.
+        var network = new PrequantizedModelTests.Network();
         var models = new[]
         {
             FuzzModel.Load("vww", TestData.VwwModel, seed: 20_251),
             FuzzModel.Load("mnist-8", MnistModel, seed: 80_008),
+            FuzzModel.Load("qdq", network.SaveQdq(Path.Combine(work, "network.qdq.onnx")), seed: 13_013),
+            FuzzModel.Load("qoperator", network.SaveQOperator(Path.Combine(work, "network.qop.onnx")), seed: 31_031),
         };
-        var work = Directory.CreateTempSubdirectory("mcunet-fuzz-").FullName;
         var keep = Environment.GetEnvironmentVariable("MCUNET_FUZZ_KEEP");
         try
         {
@@ -132,6 +136,11 @@ public sealed partial class ImporterFuzzTests
             stage = "plan";
             PatchPlanner.BestForGrid(graph, 2, 2);
             PatchPlanner.PerLayer(graph);
+            if (graph.Quantization != null && Quantization.Quantizer.TensorsNeedingCalibration(graph).Count == 0)
+            {
+                stage = "quantize with the model's parameters";
+                Quantization.Quantizer.Quantize(graph, ranges: null);
+            }
             result = "success";
         }
         catch (CompilerException e)
