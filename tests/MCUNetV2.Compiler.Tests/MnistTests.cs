@@ -105,7 +105,7 @@ public sealed class ExternalDataTests
             CollectionAssert.AreEqual(FloatExecutor.Run(OnnxImporter.Load(source), input), FloatExecutor.Run(OnnxImporter.Load(model), input));
 
             File.Delete(Path.Combine(dir, "weights.bin"));
-            var e = Assert.ThrowsException<CompilerException>(() => OnnxImporter.Load(model));
+            var e = Assert.ThrowsExactly<CompilerException>(() => OnnxImporter.Load(model));
             Assert.AreEqual(ErrorCodes.MissingInitializer, e.Diagnostic.Code);
             Assert.AreEqual(model, e.Diagnostic.File);
         }
