@@ -12,7 +12,10 @@ namespace MCUNetV2.Build.Tasks;
 /// </summary>
 public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
 {
-    /// <summary>The TinyModel item. Its metadata: PatchGrid, Prefix, ChannelOrder, Mean, Scale, Verify, VerifyImages, Calibration.</summary>
+    /// <summary>
+    /// The TinyModel item. Its metadata: PatchGrid, Prefix, ChannelOrder, Mean, Scale, Verify, VerifyImages, Calibration,
+    /// ExportQdq, MaxSramBytes, MaxFlashBytes.
+    /// </summary>
     [Required]
     public ITaskItem Model { get; set; } = null!;
 
@@ -42,6 +45,8 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
     [Output] public ITaskItem? Header { get; private set; }
     /// <summary>&lt;prefix&gt;.memory.json</summary>
     [Output] public ITaskItem? MemoryReport { get; private set; }
+    /// <summary>&lt;prefix&gt;.qdq.onnx, the int8 model as QDQ ONNX, when the item asks for it (ExportQdq="true").</summary>
+    [Output] public ITaskItem? QdqModel { get; private set; }
     /// <summary>The generated C sources.</summary>
     [Output] public ITaskItem[] GeneratedSources { get; private set; } = Array.Empty<ITaskItem>();
     /// <summary>The prefix used for the C API and the output folder.</summary>
@@ -126,6 +131,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         Library = ToItem(result.LibraryPath, options.Prefix, "Library");
         Header = ToItem(result.HeaderPath, options.Prefix, "Header");
         MemoryReport = ToItem(result.MemoryReportPath, options.Prefix, "MemoryReport");
+        QdqModel = ToItem(result.QdqModelPath, options.Prefix, "QdqModel");
         GeneratedSources = result.GeneratedSources
             .Select(s => ToItem(s, options.Prefix, "Source")!)
             .ToArray();
@@ -180,6 +186,9 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             bool verify = TinyModelMetadata.ParseBool(TinyModelMetadata.Verify, Model.GetMetadata(TinyModelMetadata.Verify), true);
             int verifyImages = TinyModelMetadata.ParseNonNegativeInt(TinyModelMetadata.VerifyImages,
                 Model.GetMetadata(TinyModelMetadata.VerifyImages), 4);
+            bool exportQdq = TinyModelMetadata.ParseBool(TinyModelMetadata.ExportQdq, Model.GetMetadata(TinyModelMetadata.ExportQdq), false);
+            var maxSram = TinyModelMetadata.ParseByteSize(TinyModelMetadata.MaxSramBytes, Model.GetMetadata(TinyModelMetadata.MaxSramBytes));
+            var maxFlash = TinyModelMetadata.ParseByteSize(TinyModelMetadata.MaxFlashBytes, Model.GetMetadata(TinyModelMetadata.MaxFlashBytes));
 
             var calibration = CalibrationFiles
                 .Select(f => Path.GetFullPath(Path.Combine(ProjectDirectory, f.ItemSpec)))
@@ -224,6 +233,9 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 IntermediateDirectory = string.IsNullOrEmpty(IntermediateDirectory) ? null : Path.GetFullPath(IntermediateDirectory),
                 Verify = verify,
                 VerifyImages = verifyImages,
+                ExportQdq = exportQdq,
+                MaxSramBytes = maxSram,
+                MaxFlashBytes = maxFlash,
             };
         }
         catch (MetadataException ex)
@@ -290,6 +302,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         Check(result.LibraryPath, $"lib{options.Prefix}.a");
         Check(result.HeaderPath, $"{options.Prefix}.h");
         Check(result.MemoryReportPath, $"{options.Prefix}.memory.json");
+        Check(result.QdqModelPath, $"{options.Prefix}.qdq.onnx");
     }
 
     private void LogDiagnostic(CompilerDiagnostic d)

@@ -30,6 +30,9 @@ internal static partial class TinyModelMetadata
     public const string Scale = "Scale";
     public const string Verify = "Verify";
     public const string VerifyImages = "VerifyImages";
+    public const string ExportQdq = "ExportQdq";
+    public const string MaxSramBytes = "MaxSramBytes";
+    public const string MaxFlashBytes = "MaxFlashBytes";
 
     /// <summary>Largest accepted patch-grid dimension; more patches than this per side cannot pay off on an MCU.</summary>
     public const int MaxPatchGridDimension = 64;
@@ -42,6 +45,9 @@ internal static partial class TinyModelMetadata
 
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
     private static partial Regex CIdentifierPattern();
+
+    [GeneratedRegex(@"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*(B|K|KB|KiB|M|MB|MiB)?\s*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
+    private static partial Regex ByteSizePattern();
 
     /// <summary>"RxC" (for example "2x2" or "3x4"); empty means 1x1.</summary>
     public static (int Rows, int Cols) ParsePatchGrid(string? value)
@@ -127,6 +133,36 @@ internal static partial class TinyModelMetadata
         if (!int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int n))
             throw new MetadataException(metadataName, $"{metadataName} '{value}' is not a whole number >= 0.");
         return n;
+    }
+
+    /// <summary>
+    /// A memory budget in bytes: a whole number, or a number with a unit, K, KB or KiB (1024 bytes) or M, MB or MiB
+    /// (1024 x 1024 bytes), case-insensitive, e.g. 262144, 256K, 256KiB, 1.5M. Empty means no limit (null).
+    /// </summary>
+    public static long? ParseByteSize(string metadataName, string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return null;
+        var match = ByteSizePattern().Match(value);
+        string Form() =>
+            $"{metadataName} '{value}' is not a size in bytes; write a whole number of bytes or a number with K, KiB, M or MiB (binary units: 256K = 262,144 bytes), or leave it empty for no limit.";
+        if (!match.Success)
+            throw new MetadataException(metadataName, Form());
+        var number = decimal.Parse(match.Groups[1].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);
+        decimal unit = match.Groups[2].Value.ToUpperInvariant() switch
+        {
+            "K" or "KB" or "KIB" => 1024m,
+            "M" or "MB" or "MIB" => 1024m * 1024m,
+            _ => 1m,
+        };
+        var bytes = number * unit;
+        if (bytes != decimal.Truncate(bytes))
+            throw new MetadataException(metadataName, $"{metadataName} '{value}' is not a whole number of bytes ({bytes} bytes).");
+        if (bytes <= 0)
+            throw new MetadataException(metadataName, $"{metadataName} '{value}' must be more than 0 bytes; leave it empty for no limit.");
+        if (bytes > long.MaxValue)
+            throw new MetadataException(metadataName, Form());
+        return (long)bytes;
     }
 
     /// <summary>

@@ -141,4 +141,44 @@ public sealed class TargetsTests
         Assert.AreEqual(0, clean.ExitCode, clean.ToString());
         Assert.IsFalse(outputs.Any(File.Exists), clean.ToString());
     }
+
+    /// <summary>
+    /// TinyModelMaxSramBytes is the project-wide default of MaxSramBytes: too small, the build fails with MCU3003 before
+    /// anything is written; raised on the command line, the model builds, and ExportQdq puts the QDQ model in the model
+    /// folder, where the incremental check expects it.
+    /// </summary>
+    [TestMethod]
+    public void SramBudgetProperty_AndExportQdq_GoThroughTheTargets()
+    {
+        var dir = NewProjectDir("budget");
+        var project = DotnetBuild.WriteProject(dir,
+            """    <TinyModel Include="vww.onnx" Calibration="calib/**/*.png" Verify="false" ExportQdq="true" />""",
+            """    <TinyModelMaxSramBytes>64K</TinyModelMaxSramBytes>""");
+        var modelDir = Path.Combine(dir, "bin", "Debug", "net10.0", "tinymodels", "vww");
+        var qdq = Path.Combine(modelDir, "vww.qdq.onnx");
+
+        var tooSmall = DotnetBuild.Run(dir, "build", project);
+        Assert.AreNotEqual(0, tooSmall.ExitCode, tooSmall.ToString());
+        StringAssert.Contains(tooSmall.Output, "vww.onnx : error MCU3003:", tooSmall.ToString()); // at the model
+        StringAssert.Contains(tooSmall.Output, "MaxSramBytes = 65,536 bytes", tooSmall.ToString());
+        AssertNoStackTraceAndCodedErrors(tooSmall);
+        Assert.IsFalse(Directory.Exists(modelDir), tooSmall.ToString());
+        var cache = File.ReadAllText(Path.Combine(dir, "obj", "Debug", "net10.0", "tinymodels", "vww.inputs.cache"));
+        StringAssert.Contains(cache, "maxsrambytes=64K");
+        StringAssert.Contains(cache, "exportqdq=true");
+
+        var fits = DotnetBuild.Run(dir, "build", project, "-p:TinyModelMaxSramBytes=1M");
+        Assert.AreEqual(0, fits.ExitCode, fits.ToString());
+        Assert.IsTrue(File.Exists(qdq), fits.ToString());
+        var stamp = File.GetLastWriteTimeUtc(qdq);
+
+        // up to date: skipped; without the QDQ model the model is built again
+        var again = DotnetBuild.Run(dir, "build", project, "-p:TinyModelMaxSramBytes=1M");
+        Assert.AreEqual(0, again.ExitCode, again.ToString());
+        Assert.AreEqual(stamp, File.GetLastWriteTimeUtc(qdq), again.ToString());
+        File.Delete(qdq);
+        var rebuilt = DotnetBuild.Run(dir, "build", project, "-p:TinyModelMaxSramBytes=1M");
+        Assert.AreEqual(0, rebuilt.ExitCode, rebuilt.ToString());
+        Assert.IsTrue(File.Exists(qdq), rebuilt.ToString());
+    }
 }

@@ -1,5 +1,6 @@
 using MCUNetV2.Compiler.Diagnostics;
 using MCUNetV2.Compiler.Emission;
+using MCUNetV2.Compiler.Export;
 using MCUNetV2.Compiler.Graph;
 using MCUNetV2.Compiler.Input;
 using MCUNetV2.Compiler.Onnx;
@@ -38,6 +39,7 @@ public static class TinyModelBuilder
                 LibraryPath = Final(result.Library),
                 HeaderPath = Final(result.Header),
                 MemoryReportPath = Final(result.Report),
+                QdqModelPath = result.QdqModel == null ? null : Final(result.QdqModel),
                 GeneratedSources = result.Sources.Select(Final).ToList(),
                 Memory = result.Summary,
                 Diagnostics = diagnostics,
@@ -99,15 +101,52 @@ public static class TinyModelBuilder
                     options.ModelPath));
             else plan = best;
         }
+        CheckSramBudget(options, graph, perLayer, plan);
         return new CompiledModel(graph, int8, perLayer, plan, inputs);
     }
 
-    private sealed record Produced(string Staging, string Library, string Header, string Report, IReadOnlyList<string> Sources, MemorySummary Summary);
+    /// <summary>Patch grids tried for the advice of an SRAM budget error (only when the budget is exceeded).</summary>
+    private static readonly (int Rows, int Cols)[] AdviceGrids = { (2, 2), (3, 3), (4, 4) };
+
+    /// <summary>MCU3003 when the planned arena exceeds <see cref="TinyModelOptions.MaxSramBytes"/>; checked before any file is written.</summary>
+    private static void CheckSramBudget(TinyModelOptions options, ModelGraph graph, ExecutionPlan perLayer, ExecutionPlan plan)
+    {
+        if (options.MaxSramBytes is not { } limit || plan.ArenaBytes <= limit) return;
+        // the advice: what the usual patch grids (and the one asked for) would need
+        var grids = AdviceGrids.Append((Rows: options.PatchRows, Cols: options.PatchCols)).Distinct()
+            .Where(g => g.Rows * g.Cols > 1)
+            .Select(g => (Grid: g, Plan: PatchPlanner.BestForGrid(graph, g.Rows, g.Cols)))
+            .Where(p => p.Plan != null && p.Plan.PeakLiveBytes < perLayer.PeakLiveBytes)
+            .Select(p => (Name: $"{p.Grid.Rows}x{p.Grid.Cols}", Patches: p.Grid.Rows * p.Grid.Cols, Plan: p.Plan!))
+            .OrderBy(p => p.Patches).ToList();
+        var best = grids.Count == 0 ? default : grids.MinBy(p => p.Plan.PeakLiveBytes);
+        var fits = grids.FirstOrDefault(p => p.Plan.ArenaBytes <= limit); // the fewest patches (least recomputation) that fit
+        string patches = best.Plan == null
+            ? "no patch grid up to 4x4 lowers the peak of this model"
+            : $"best patch-based peak {best.Plan.PeakLiveBytes:N0} B with PatchGrid=\"{best.Name}\" (arenas: " +
+              string.Join(", ", grids.Select(p => $"{p.Name} {p.Plan.ArenaBytes:N0} B")) + ")";
+        string advice = fits.Plan != null && fits.Name != $"{options.PatchRows}x{options.PatchCols}"
+            ? $"set PatchGrid=\"{fits.Name}\" (arena {fits.Plan.ArenaBytes:N0} B, within the budget), or use a smaller input resolution or width multiplier"
+            : "use a smaller input resolution or a smaller width multiplier (fewer channels in the first layers)" +
+              (best.Plan == null ? "" : ", together with a PatchGrid") + ", or raise MaxSramBytes if the device has more SRAM";
+        throw new CompilerException(ErrorCodes.SramBudgetExceeded,
+            $"the planned arena needs {plan.ArenaBytes:N0} bytes of SRAM (patch grid {options.PatchRows}x{options.PatchCols}: {plan.Describe()}), " +
+            $"more than MaxSramBytes = {limit:N0} bytes. Per-layer peak {perLayer.PeakLiveBytes:N0} B; {patches}. To fit: {advice}.",
+            options.ModelPath);
+    }
+
+    private sealed record Produced(string Staging, string Library, string Header, string Report, IReadOnlyList<string> Sources, MemorySummary Summary, string? QdqModel);
 
     private static Produced Produce(TinyModelOptions options, CompiledModel m, string staging, IDiagnosticSink sink, Action<CompilerDiagnostic> report)
     {
         Directory.CreateDirectory(staging);
         var prefix = options.Prefix;
+        string? qdq = null;
+        if (options.ExportQdq)
+        {
+            qdq = Path.Combine(staging, prefix + ".qdq.onnx");
+            QdqExporter.Write(m.Int8, qdq, options.ModelPath);
+        }
         // The C is generated and compiled in the intermediate folder (so compiler messages point at files that stay);
         // the staging folder receives the deliverables only.
         var intermediate = options.IntermediateDirectory ?? Path.Combine(options.OutputDirectory, $".{prefix}.intermediate");
@@ -131,6 +170,7 @@ public static class TinyModelBuilder
             return copy;
         }).ToList();
         var sizes = ElfSizes.Measure(lib);
+        CheckFlashBudget(options, sizes.FlashBytes, src.WeightBytes);
 
         var memory = MemoryReport.Create(Path.GetFileName(options.ModelPath), m.PerLayer, m.Plan, sizes.FlashBytes, src.WeightBytes, sizes.RamBytes);
         if (options.Verify)
@@ -142,7 +182,19 @@ public static class TinyModelBuilder
         var summary = new MemorySummary(m.PerLayer.PeakLiveBytes, m.Plan.PeakLiveBytes, m.Plan.ArenaBytes, sizes.FlashBytes, sizes.RamBytes, m.Plan.Describe(),
             v == null ? "not run (Verify=false)"
                 : $"{v.Images} image(s) under QEMU Cortex-M7 byte-identical to the C# int8 reference; arena high-water {v.ArenaHighWaterBytes:N0} B, stack {v.StackHighWaterBytes:N0} B");
-        return new Produced(staging, lib, header, reportPath, sources, summary);
+        return new Produced(staging, lib, header, reportPath, sources, summary, qdq);
+    }
+
+    /// <summary>MCU5007 when the compiled library exceeds <see cref="TinyModelOptions.MaxFlashBytes"/> (the staging folder is then discarded).</summary>
+    private static void CheckFlashBudget(TinyModelOptions options, long flashBytes, long weightBytes)
+    {
+        if (options.MaxFlashBytes is not { } limit || flashBytes <= limit) return;
+        long code = Math.Max(0, flashBytes - weightBytes);
+        throw new CompilerException(ErrorCodes.FlashBudgetExceeded,
+            $"the library needs {flashBytes:N0} bytes of flash (weights {weightBytes:N0} B, code and parameter tables {code:N0} B), " +
+            $"more than MaxFlashBytes = {limit:N0} bytes. To fit: a smaller width multiplier or fewer layers (the weights are " +
+            $"{(flashBytes > 0 ? 100.0 * weightBytes / flashBytes : 0):0}% of it), optimisation for size (MCUNetV2OptimizationFlags=-Os) for the code, or raise MaxFlashBytes if the device has more flash.",
+            options.ModelPath);
     }
 
     /// <summary>Runs the library under QEMU on calibration images and requires byte equality with the C# int8 reference.</summary>

@@ -26,6 +26,15 @@ public sealed class TinyModelOptions
     public bool Verify { get; init; } = true;
     /// <summary>How many calibration images the QEMU verification runs (0 = all).</summary>
     public int VerifyImages { get; init; } = 4;
+    /// <summary>Also write the int8 model as a QDQ ONNX model, &lt;prefix&gt;.qdq.onnx, beside the library.</summary>
+    public bool ExportQdq { get; init; }
+    /// <summary>
+    /// Largest acceptable planned arena (the activation SRAM of the chosen schedule, &lt;PREFIX&gt;_ARENA_BYTES) in bytes;
+    /// null = no limit. Checked right after planning (MCU3003).
+    /// </summary>
+    public long? MaxSramBytes { get; init; }
+    /// <summary>Largest acceptable flash footprint of the library (weights + code + constant tables) in bytes; null = no limit (MCU5007).</summary>
+    public long? MaxFlashBytes { get; init; }
 }
 
 public enum ChannelOrder { Rgb, Bgr, Gray }

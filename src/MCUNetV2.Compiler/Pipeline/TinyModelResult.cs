@@ -9,6 +9,8 @@ public sealed class TinyModelResult
     public string? LibraryPath { get; init; }
     public string? HeaderPath { get; init; }
     public string? MemoryReportPath { get; init; }
+    /// <summary>&lt;prefix&gt;.qdq.onnx when <see cref="TinyModelOptions.ExportQdq"/> asked for it, else null.</summary>
+    public string? QdqModelPath { get; init; }
     public IReadOnlyList<string> GeneratedSources { get; init; } = Array.Empty<string>();
     public MemorySummary? Memory { get; init; }
     public IReadOnlyList<CompilerDiagnostic> Diagnostics { get; init; } = Array.Empty<CompilerDiagnostic>();
