@@ -8,12 +8,6 @@ namespace MCUNetV2.Compiler.Tests;
 [TestClass]
 public sealed class SramBudgetTests
 {
-    private sealed class Sink : IDiagnosticSink
-    {
-        public readonly List<CompilerDiagnostic> Diagnostics = new();
-        public void Report(CompilerDiagnostic d) => Diagnostics.Add(d);
-        public void Info(string message) { }
-    }
 
     [TestMethod]
     public void ModelNoPatchGridHelps_ExceedingTheBudget_IsMCU3003_WithoutGridAdvice()
@@ -39,7 +33,7 @@ public sealed class SramBudgetTests
                 CalibrationFiles = new[] { TestData.VwwImages[0].Path },
                 MaxSramBytes = 4,
             };
-            var sink = new Sink();
+            var sink = new RecordingSink();
 
             var result = TinyModelBuilder.Build(options, sink);
 

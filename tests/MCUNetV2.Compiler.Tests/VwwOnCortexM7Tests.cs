@@ -12,12 +12,6 @@ namespace MCUNetV2.Compiler.Tests;
 [TestClass]
 public sealed class VwwOnCortexM7Tests
 {
-    private sealed class Sink : IDiagnosticSink
-    {
-        public readonly List<CompilerDiagnostic> Diagnostics = new();
-        public void Report(CompilerDiagnostic d) => Diagnostics.Add(d);
-        public void Info(string message) => Console.WriteLine(message);
-    }
 
     private static string _work = null!;
 
@@ -40,7 +34,7 @@ public sealed class VwwOnCortexM7Tests
             Verify = true,
             VerifyImages = 1,
         };
-        var sink = new Sink();
+        var sink = new RecordingSink();
         var result = TinyModelBuilder.Build(options, sink);
         Assert.IsTrue(result.Succeeded, string.Join("\n", sink.Diagnostics));
         return (result, TinyModelBuilder.Compile(options, sink));

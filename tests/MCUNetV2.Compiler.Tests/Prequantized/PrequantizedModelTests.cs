@@ -262,13 +262,6 @@ public sealed class PrequantizedModelTests
         StringAssert.Contains(message, "QLinearConv");
     }
 
-    private sealed class Sink : IDiagnosticSink
-    {
-        public readonly List<CompilerDiagnostic> Diagnostics = new();
-        public readonly List<string> Messages = new();
-        public void Report(CompilerDiagnostic d) => Diagnostics.Add(d);
-        public void Info(string message) => Messages.Add(message);
-    }
 
     [TestMethod]
     public void PrequantizedModel_BuildsWithoutCalibration_AndIsBitExactUnderQemu()
@@ -285,7 +278,7 @@ public sealed class PrequantizedModelTests
                 PatchCols = 2,
                 Verify = true, // no images: the library is checked on fixed pseudo-random inputs
             };
-            var sink = new Sink();
+            var sink = new RecordingSink();
             var result = Pipeline.TinyModelBuilder.Build(options, sink);
             Assert.IsTrue(result.Succeeded, string.Join("\n", sink.Diagnostics));
             Assert.IsTrue(sink.Messages.Any(m => m.Contains("pre-quantized model") && m.Contains("no calibration")), string.Join("\n", sink.Messages));
@@ -299,7 +292,7 @@ public sealed class PrequantizedModelTests
     {
         var b = new OnnxModelBuilder(13).Input("x", 1, 2, 4, 4).Output("y", 1, 2, 4, 4).Node("Relu", new[] { "x" }, "y");
         var options = new Pipeline.TinyModelOptions { ModelPath = b.Save(Path.Combine(_work, "float.onnx")), OutputDirectory = Path.Combine(_work, "out-float"), Prefix = "f" };
-        var sink = new Sink();
+        var sink = new RecordingSink();
         Assert.IsFalse(Pipeline.TinyModelBuilder.Build(options, sink).Succeeded);
         Assert.AreEqual(ErrorCodes.CalibrationMissing, sink.Diagnostics.Single().Code);
     }
