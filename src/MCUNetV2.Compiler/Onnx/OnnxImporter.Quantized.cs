@@ -113,12 +113,13 @@ public static partial class OnnxImporter
             var v = Act(n, 0);
             if (scales.Length != 1)
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} quantizes an activation per axis; activations are quantized per tensor");
-            if (v.PendingPad != default)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} quantizes a padded tensor; Pad is supported only in front of Conv and AveragePool");
             int zp = Int8ZeroPoint(n, type, zeroPoints[0]);
             _quantized[n.Output[0]] = new QuantizedName(v, scales[0], zp);
-            // The last quantization of a tensor wins: a fused Relu/Clip changed its values after an earlier one.
-            _imported.Activations[v.Tensor] = (scales[0], zp);
+            // A padded tensor (Pad waiting to fold into the next Conv or AveragePool) is its source plus zeros: the
+            // source keeps its own parameters if it has them.
+            if (v.PendingPad != default) _imported.Activations.TryAdd(v.Tensor, (scales[0], zp));
+            // Otherwise the last quantization of a tensor wins: a fused Relu/Clip changed its values after an earlier one.
+            else _imported.Activations[v.Tensor] = (scales[0], zp);
         }
 
         private void ImportDequantizeLinear(NodeProto n)

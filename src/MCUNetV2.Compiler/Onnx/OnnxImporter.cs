@@ -656,8 +656,11 @@ public static partial class OnnxImporter
         {
             var x = Act(n, 0);
             var input = x.Tensor.Shape;
-            if (x.PendingPad != default)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor (a Pad before pooling changes its result); put the padding on the pool");
+            // Zeros padded in front of an average pool are its counted padding (count_include_pad); a max pool would
+            // see them as values, and a pool with its own uncounted pads would mix both kinds.
+            bool countedPad = !max && !global && (AttrInt(n, "count_include_pad", 0) != 0 || (AttrInts(n, "pads") ?? Array.Empty<long>()).All(p => p == 0));
+            if (x.PendingPad != default && !countedPad)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor; a Pad folds only into an average pool without uncounted pads of its own (put the padding on the pool instead)");
             if (x.Rank < 3) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} pools a tensor that is not NCHW");
             Window window;
             if (global) window = new Window(input.H, input.W, 1, 1, 1, 1, Padding.Zero);
@@ -666,10 +669,10 @@ public static partial class OnnxImporter
                 var k = AttrInts(n, "kernel_shape") ?? throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no kernel_shape");
                 if (k.Length != 2) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} is not a 2-D pool");
                 if (k.Any(v => v < 1 || v > 4096)) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has an invalid kernel_shape");
-                window = ReadWindow(n, input, (int)k[0], (int)k[1], Padding.Zero) with
+                window = ReadWindow(n, input, (int)k[0], (int)k[1], x.PendingPad) with
                 {
                     CeilMode = AttrInt(n, "ceil_mode", 0) != 0,
-                    CountIncludePad = !max && AttrInt(n, "count_include_pad", 0) != 0,
+                    CountIncludePad = !max && (AttrInt(n, "count_include_pad", 0) != 0 || x.PendingPad != default),
                 };
                 if (!max && (window.DilationH != 1 || window.DilationW != 1))
                     throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses dilations, which are not supported for average pooling");
