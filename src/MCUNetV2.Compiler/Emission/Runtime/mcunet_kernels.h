@@ -20,6 +20,13 @@
 #ifndef MCUNET_KERNELS_H
 #define MCUNET_KERNELS_H
 
+/* A model uses only some kernels; the others must not warn (-Wall) in the user's build. */
+#if defined(__GNUC__)
+#define MCU_KERNEL static __attribute__((unused))
+#else
+#define MCU_KERNEL static
+#endif
+
 #include <stdint.h>
 #include <string.h>
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -114,7 +121,7 @@ static inline int32_t mcu_dot_s8(const int8_t *a, const int8_t *b, int n, int32_
 }
 
 /* Any convolution: kernel, stride, dilation, groups. */
-static void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int cpg = p->in_c / p->groups, opg = p->out_c / p->groups;
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
@@ -142,7 +149,7 @@ static void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region ib, 
 }
 
 /* 1x1 convolution, stride 1, no padding, one group: a matrix product per pixel. */
-static void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int cin = p->in_c, cout = p->out_c;
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
@@ -159,7 +166,7 @@ static void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region
 }
 
 /* Depthwise convolution (one filter per channel), weights [kh][kw][c]. */
-static void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int c = p->out_c;
     int tap_in[64], tap_w[64];
@@ -188,7 +195,7 @@ static void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_region
     }
 }
 
-static void mcu_fully_connected(const mcu_conv_params *p, const int8_t *in, int8_t *out)
+MCU_KERNEL void mcu_fully_connected(const mcu_conv_params *p, const int8_t *in, int8_t *out)
 {
     const int8_t *w = p->weights;
     for (int o = 0; o < p->out_c; ++o, w += p->in_c) {
@@ -197,7 +204,7 @@ static void mcu_fully_connected(const mcu_conv_params *p, const int8_t *in, int8
     }
 }
 
-static void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
+MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
                     int8_t *out, mcu_region ob, mcu_region r)
 {
     const int b_step = p->broadcast_b ? 0 : p->c;
@@ -214,7 +221,7 @@ static void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, con
     }
 }
 
-static void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
         for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
@@ -244,7 +251,7 @@ static void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_reg
     }
 }
 
-static void mcu_max_pool(const mcu_pool_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_max_pool(const mcu_pool_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
         for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
@@ -269,7 +276,7 @@ static void mcu_max_pool(const mcu_pool_params *p, const int8_t *in, mcu_region 
 }
 
 /* Any element-wise function: y = table[x + 128]. */
-static void mcu_lookup(const int8_t *table, int c, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_lookup(const int8_t *table, int c, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     for (int y = r.y0; y < r.y0 + r.h; ++y) {
         const int8_t *x = in + mcu_offset(ib, y, r.x0, c);
@@ -278,7 +285,7 @@ static void mcu_lookup(const int8_t *table, int c, const int8_t *in, mcu_region 
     }
 }
 
-static void mcu_mul(const mcu_mul_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
+MCU_KERNEL void mcu_mul(const mcu_mul_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
                     int8_t *out, mcu_region ob, mcu_region r)
 {
     const int b_step = p->broadcast_b ? 0 : p->c;
@@ -293,7 +300,7 @@ static void mcu_mul(const mcu_mul_params *p, const int8_t *a, mcu_region ab, con
 }
 
 /* PRelu with per-channel slopes: positive part scaled by in_scale / out_scale, negative part by slope[c] * in_scale / out_scale. */
-static void mcu_channel_prelu(const mcu_prelu_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_channel_prelu(const mcu_prelu_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int c = p->c;
     for (int y = r.y0; y < r.y0 + r.h; ++y) {
@@ -311,7 +318,7 @@ static void mcu_channel_prelu(const mcu_prelu_params *p, const int8_t *in, mcu_r
 }
 
 /* Writes one input of a channel concatenation into its channel slice of the output. */
-static void mcu_concat(const mcu_concat_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+MCU_KERNEL void mcu_concat(const mcu_concat_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     for (int y = r.y0; y < r.y0 + r.h; ++y) {
         for (int x = r.x0; x < r.x0 + r.w; ++x) {
@@ -324,7 +331,7 @@ static void mcu_concat(const mcu_concat_params *p, const int8_t *in, mcu_region 
 }
 
 /* Softmax over the c channels of each of `pixels` pixels. */
-static void mcu_softmax(const int32_t *table, const int8_t *in, int8_t *out, int pixels, int c)
+MCU_KERNEL void mcu_softmax(const int32_t *table, const int8_t *in, int8_t *out, int pixels, int c)
 {
     for (int p = 0; p < pixels; ++p, in += c, out += c) {
         int max = -128;
