@@ -22,7 +22,21 @@ public static class Int8Executor
     public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, sbyte[] input) => Run(model, plan, new[] { input });
 
     /// <summary>Runs a plan on any number of inputs (int8 NHWC, in the order of <see cref="ModelGraph.Inputs"/>).</summary>
-    public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, IReadOnlyList<sbyte[]> inputs)
+    public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, IReadOnlyList<sbyte[]> inputs) => Run(model, plan, inputs, null);
+
+    /// <summary>
+    /// Runs layer by layer; <paramref name="observe"/> sees every tensor (inputs first, then each layer's output in graph
+    /// order) as int8 NHWC. The arrays are the executor's own buffers: read them, do not change them.
+    /// </summary>
+    public static sbyte[] Run(QuantizedModel model, IReadOnlyList<sbyte[]> inputs, Action<Tensor, sbyte[]> observe) =>
+        Run(model, PatchPlanner.PerLayer(model.Graph), inputs, observe);
+
+    /// <summary>
+    /// Runs a plan; <paramref name="observe"/>, when given, sees every tensor that the plan computes whole: the inputs,
+    /// the split tensor once all patches are done, and each later layer's output (in a per-layer plan: all of them).
+    /// Observing changes nothing in the computation.
+    /// </summary>
+    public static sbyte[] Run(QuantizedModel model, ExecutionPlan plan, IReadOnlyList<sbyte[]> inputs, Action<Tensor, sbyte[]>? observe)
     {
         var g = model.Graph;
         if (inputs.Count != g.Inputs.Count) throw new ArgumentException($"{inputs.Count} inputs given, the model takes {g.Inputs.Count}");
@@ -32,6 +46,7 @@ public static class Int8Executor
             var t = g.Inputs[i];
             if (inputs[i].Length != t.Bytes) throw new ArgumentException($"input {i} has {inputs[i].Length} bytes, the model takes {t.Bytes}");
             views[t] = new View(inputs[i], Region.Full(t.Shape), t.Shape.C);
+            observe?.Invoke(t, inputs[i]);
         }
         if (plan.IsPatchBased)
         {
@@ -50,6 +65,7 @@ public static class Int8Executor
                 }
             }
             views[split] = full;
+            observe?.Invoke(split, full.Data);
         }
         for (int i = plan.PatchLayerCount; i < g.Layers.Count; i++)
         {
@@ -57,6 +73,7 @@ public static class Int8Executor
             var outView = View.Full(l.Output);
             Execute(model.Layers[l], l.Inputs.Select(t => views[t]).ToArray(), outView, outView.Region);
             views[l.Output] = outView;
+            observe?.Invoke(l.Output, outView.Data);
         }
         return views[g.Output].Data;
     }
@@ -85,6 +102,7 @@ public static class Int8Executor
     {
         var w = l.Window; var si = l.Inputs[0].Shape;
         int cpg = l.InChannelsPerGroup, opg = l.OutChannels / l.Groups, cout = l.OutChannels;
+        sbyte[] xd = x.Data, wd = q.Weights; int zp = q.InputZeroPoint; // locals: fewer calls per MAC when not optimised
         for (int oy = region.Y0; oy < region.Y1; oy++)
             for (int ox = region.X0; ox < region.X1; ox++)
             {
@@ -103,7 +121,7 @@ public static class Int8Executor
                             if (ix < 0 || ix >= si.W) continue;
                             int xo = x.At(iy, ix) + g * cpg;
                             int wo = ((oc * w.KernelH + ky) * w.KernelW + kx) * cpg;
-                            for (int ic = 0; ic < cpg; ic++) acc += (x.Data[xo + ic] - q.InputZeroPoint) * q.Weights[wo + ic];
+                            for (int ic = 0; ic < cpg; ic++) acc += (xd[xo + ic] - zp) * wd[wo + ic];
                         }
                     }
                     y.Data[yo + oc] = Clamp(q.Requant[oc].Apply(acc) + q.OutputZeroPoint, q.ActMin, q.ActMax);
@@ -114,10 +132,11 @@ public static class Int8Executor
     private static void FullyConnected(QuantizedConv q, FullyConnected l, View x, View y)
     {
         int k = l.InFeatures;
+        sbyte[] xd = x.Data, wd = q.Weights; int zp = q.InputZeroPoint;
         for (int o = 0; o < l.OutFeatures; o++)
         {
             int acc = q.Bias[o];
-            for (int i = 0; i < k; i++) acc += (x.Data[i] - q.InputZeroPoint) * q.Weights[o * k + i];
+            for (int i = 0; i < k; i++) acc += (xd[i] - zp) * wd[o * k + i];
             y.Data[o] = Clamp(q.Requant[o].Apply(acc) + q.OutputZeroPoint, q.ActMin, q.ActMax);
         }
     }
