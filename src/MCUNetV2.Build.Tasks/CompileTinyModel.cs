@@ -13,13 +13,13 @@ namespace MCUNetV2.Build.Tasks;
 public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
 {
     /// <summary>
-    /// The TinyModel item. Its metadata: PatchGrid, Prefix, ChannelOrder, Mean, Scale, Verify, VerifyImages, Calibration,
-    /// ExportQdq, MaxSramBytes, MaxFlashBytes.
+    /// The TinyModel item. Its metadata: PatchGrid, Prefix, ChannelOrder, Mean, Scale, ResizeMode, Interpolation, Verify,
+    /// VerifyImages, Calibration, CalibrationLimit, InputLayout, ExportQdq, MaxSramBytes, MaxFlashBytes.
     /// </summary>
     [Required]
     public ITaskItem Model { get; set; } = null!;
 
-    /// <summary>The calibration images (the item's Calibration glob, expanded by the targets).</summary>
+    /// <summary>The calibration files: images, IDX, .npy, .pb (the item's Calibration glob, expanded by the targets).</summary>
     public ITaskItem[] CalibrationFiles { get; set; } = Array.Empty<ITaskItem>();
 
     /// <summary>The project being built: relative paths are resolved against its folder and metadata errors point at it.</summary>
@@ -84,7 +84,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
 
         Prefix = options.Prefix;
         Log.LogMessage(MessageImportance.Normal,
-            "{0}: compiling {1} (patch grid {2}x{3}, {4} calibration image(s)) into {5}",
+            "{0}: compiling {1} (patch grid {2}x{3}, {4} calibration file(s)) into {5}",
             options.Prefix, options.ModelPath, options.PatchRows, options.PatchCols, options.CalibrationFiles.Count, ModelDirectory(options));
 
         bool succeeded = false;
@@ -189,6 +189,10 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             bool exportQdq = TinyModelMetadata.ParseBool(TinyModelMetadata.ExportQdq, Model.GetMetadata(TinyModelMetadata.ExportQdq), false);
             var maxSram = TinyModelMetadata.ParseByteSize(TinyModelMetadata.MaxSramBytes, Model.GetMetadata(TinyModelMetadata.MaxSramBytes));
             var maxFlash = TinyModelMetadata.ParseByteSize(TinyModelMetadata.MaxFlashBytes, Model.GetMetadata(TinyModelMetadata.MaxFlashBytes));
+            var resize = TinyModelMetadata.ParseResizeMode(Model.GetMetadata(TinyModelMetadata.ResizeMode));
+            var interpolation = TinyModelMetadata.ParseInterpolation(Model.GetMetadata(TinyModelMetadata.Interpolation));
+            var layout = TinyModelMetadata.ParseInputLayout(Model.GetMetadata(TinyModelMetadata.InputLayout));
+            var limit = TinyModelMetadata.ParseCalibrationLimit(Model.GetMetadata(TinyModelMetadata.CalibrationLimit));
 
             var calibration = CalibrationFiles
                 .Select(f => Path.GetFullPath(Path.Combine(ProjectDirectory, f.ItemSpec)))
@@ -226,7 +230,9 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 PatchRows = rows,
                 PatchCols = cols,
                 CalibrationFiles = calibration,
-                Preprocessing = new Preprocessing { Channels = channels, Mean = mean, Scale = scale },
+                CalibrationLimit = limit,
+                InputLayout = layout,
+                Preprocessing = new Preprocessing { Channels = channels, Mean = mean, Scale = scale, Resize = resize, Interpolation = interpolation },
                 Toolchain = toolchain,
                 // gcc and ar run as MSBuild ToolTasks: their errors reach the log with file and line as they happen
                 LibraryBuilder = _libraryBuilder = new ToolTaskLibraryBuilder(this, toolchain),

@@ -33,6 +33,10 @@ internal static partial class TinyModelMetadata
     public const string ExportQdq = "ExportQdq";
     public const string MaxSramBytes = "MaxSramBytes";
     public const string MaxFlashBytes = "MaxFlashBytes";
+    public const string CalibrationLimit = "CalibrationLimit";
+    public const string InputLayout = "InputLayout";
+    public const string ResizeMode = "ResizeMode";
+    public const string Interpolation = "Interpolation";
 
     /// <summary>Largest accepted patch-grid dimension; more patches than this per side cannot pay off on an MCU.</summary>
     public const int MaxPatchGridDimension = 64;
@@ -83,6 +87,61 @@ internal static partial class TinyModelMetadata
             default:
                 throw new MetadataException(ChannelOrder, $"ChannelOrder '{value}' is not one of RGB, BGR, Gray.");
         }
+    }
+
+    /// <summary>Stretch or CenterCrop (case-insensitive; Center-Crop, CentreCrop and Centre-Crop too); empty means Stretch.</summary>
+    public static ResizeMode ParseResizeMode(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return Compiler.Pipeline.ResizeMode.Stretch;
+        switch (value.Trim().ToLowerInvariant().Replace("-", "", StringComparison.Ordinal))
+        {
+            case "stretch": return Compiler.Pipeline.ResizeMode.Stretch;
+            case "centercrop":
+            case "centrecrop":
+                return Compiler.Pipeline.ResizeMode.CenterCrop;
+            default:
+                throw new MetadataException(ResizeMode, $"ResizeMode '{value}' is not one of Stretch, CenterCrop.");
+        }
+    }
+
+    /// <summary>Bilinear or Nearest (case-insensitive); empty means Bilinear.</summary>
+    public static Interpolation ParseInterpolation(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return Compiler.Pipeline.Interpolation.Bilinear;
+        switch (value.Trim().ToLowerInvariant())
+        {
+            case "bilinear": return Compiler.Pipeline.Interpolation.Bilinear;
+            case "nearest": return Compiler.Pipeline.Interpolation.Nearest;
+            default:
+                throw new MetadataException(Interpolation, $"Interpolation '{value}' is not one of Bilinear, Nearest.");
+        }
+    }
+
+    /// <summary>NCHW or NHWC (case-insensitive); empty means NCHW, the ONNX layout.</summary>
+    public static InputLayout ParseInputLayout(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return Compiler.Pipeline.InputLayout.Nchw;
+        switch (value.Trim().ToUpperInvariant())
+        {
+            case "NCHW": return Compiler.Pipeline.InputLayout.Nchw;
+            case "NHWC": return Compiler.Pipeline.InputLayout.Nhwc;
+            default:
+                throw new MetadataException(InputLayout, $"InputLayout '{value}' is not one of NCHW, NHWC (the axis order of .npy and .pb calibration tensors).");
+        }
+    }
+
+    /// <summary>A whole number &gt;= 1 capping the calibration samples; empty means all (null).</summary>
+    public static int? ParseCalibrationLimit(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return null;
+        if (!int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1)
+            throw new MetadataException(CalibrationLimit,
+                $"CalibrationLimit '{value}' is not a whole number >= 1 (the number of calibration samples to use); leave it empty to use all.");
+        return n;
     }
 
     public static int ChannelCount(ChannelOrder order) => order == Compiler.Pipeline.ChannelOrder.Gray ? 1 : 3;

@@ -114,7 +114,8 @@ public sealed class CompileTinyModelTests
     {
         var s = NewTask("<TinyModel Include=\"vww.onnx\" />",
             ("PatchGrid", "2x3"), ("ChannelOrder", "BGR"), ("Mean", "1;2;3"), ("Scale", "0.5"),
-            ("Verify", "false"), ("VerifyImages", "7"), ("Prefix", ""));
+            ("Verify", "false"), ("VerifyImages", "7"), ("Prefix", ""),
+            ("ResizeMode", "CenterCrop"), ("Interpolation", "Nearest"), ("InputLayout", "NHWC"), ("CalibrationLimit", "500"));
         s.Task.CalibrationFiles = TwoImages();
         s.Task.ToolchainDirectory = "/opt/arm";
         s.Task.CpuFlags = "-mcpu=cortex-m4";
@@ -130,6 +131,10 @@ public sealed class CompileTinyModelTests
         Assert.AreEqual(ChannelOrder.Bgr, options.Preprocessing.Channels);
         CollectionAssert.AreEqual(new[] { 1f, 2f, 3f }, options.Preprocessing.Mean);
         CollectionAssert.AreEqual(new[] { 0.5f }, options.Preprocessing.Scale);
+        Assert.AreEqual(ResizeMode.CenterCrop, options.Preprocessing.Resize);
+        Assert.AreEqual(Interpolation.Nearest, options.Preprocessing.Interpolation);
+        Assert.AreEqual(InputLayout.Nhwc, options.InputLayout);
+        Assert.AreEqual(500, options.CalibrationLimit);
         Assert.IsFalse(options.Verify);
         Assert.AreEqual(7, options.VerifyImages);
         Assert.AreEqual(2, options.CalibrationFiles.Count);
@@ -156,6 +161,57 @@ public sealed class CompileTinyModelTests
         Assert.IsTrue(options.Verify);
         Assert.AreEqual(4, options.VerifyImages);
         Assert.AreEqual(0, options.CalibrationFiles.Count);
+        Assert.IsNull(options.CalibrationLimit);
+        Assert.AreEqual(InputLayout.Nchw, options.InputLayout);
+        Assert.AreEqual(ResizeMode.Stretch, options.Preprocessing.Resize);
+        Assert.AreEqual(Interpolation.Bilinear, options.Preprocessing.Interpolation);
+    }
+
+    [TestMethod]
+    [DataRow("ResizeMode", "Fill", 35)]
+    [DataRow("Interpolation", "Bicubic", 35)]
+    [DataRow("InputLayout", "CHW", 35)]
+    [DataRow("CalibrationLimit", "0", 35)]
+    public void BadCalibrationMetadata_GivesMCU4001_AtTheAttribute(string name, string value, int column)
+    {
+        var s = NewTask($"<TinyModel Include=\"vww.onnx\" {name}=\"{value}\" />", (name, value));
+
+        Assert.IsFalse(s.Task.Execute());
+
+        var error = s.Engine.Errors.Single();
+        Assert.AreEqual(ErrorCodes.BadMetadata, error.Code, s.Engine.Transcript());
+        Assert.AreEqual(4, error.LineNumber);
+        Assert.AreEqual(column, error.ColumnNumber);
+        StringAssert.Contains(error.Message, $"{name} '{value}'");
+    }
+
+    /// <summary>The task with an IDX calibration file of the committed MNIST digits, for the mnist-8 model: it builds.</summary>
+    [TestMethod]
+    public void IdxCalibration_BuildsMnist8()
+    {
+        var dir = Repo.NewTempDir("idx-task");
+        var project = Path.Combine(dir, "app.csproj");
+        const string itemXml = "<TinyModel Include=\"mnist.onnx\" Calibration=\"digits/*.gz\" CalibrationLimit=\"100\" ChannelOrder=\"Gray\" Mean=\"0\" Scale=\"1\" Verify=\"false\" />";
+        File.WriteAllText(project, $"<Project Sdk=\"Microsoft.NET.Sdk\">\n  <ItemGroup>\n    {itemXml}\n  </ItemGroup>\n</Project>\n");
+        File.Copy(Repo.Mnist8Model, Path.Combine(dir, "mnist.onnx"));
+        var item = new TaskItem("mnist.onnx");
+        foreach (var (name, value) in new[] { ("Calibration", "digits/*.gz"), ("CalibrationLimit", "100"), ("ChannelOrder", "Gray"), ("Mean", "0"), ("Scale", "1"), ("Verify", "false") })
+            item.SetMetadata(name, value);
+        var engine = new FakeBuildEngine { ProjectFile = project };
+        var task = new CompileTinyModel
+        {
+            BuildEngine = engine,
+            Model = item,
+            ProjectFile = project,
+            OutputDirectory = Path.Combine(dir, "out"),
+            IntermediateDirectory = Path.Combine(dir, "obj", "mnist"),
+            CalibrationFiles = new ITaskItem[] { new TaskItem(Repo.MnistDigits) },
+        };
+
+        Assert.IsTrue(task.Execute(), engine.Transcript());
+
+        Assert.IsTrue(File.Exists(Path.Combine(dir, "out", "mnist", "libmnist.a")), engine.Transcript());
+        StringAssert.Contains(engine.Transcript(), "calibration data: 100 sample(s) from 1 of 1 file(s) (CalibrationLimit 100)");
     }
 
     /// <summary>

@@ -15,6 +15,9 @@ internal static class Repo
 
     public static string VwwModel => Path.Combine(Root, "tests", "data", "models", "vww.onnx");
     public static string PersonImages => Path.Combine(Root, "tests", "data", "vww-images", "person");
+    public static string Mnist8Model => Path.Combine(Root, "tests", "data", "models", "mnist-8", "model.onnx");
+    /// <summary>10,000 MNIST digits, IDX [10000,28,28] uint8, gzip-compressed.</summary>
+    public static string MnistDigits => Path.Combine(Root, "tests", "data", "mnist", "digits-images-idx3-ubyte.gz");
     public static string BuildProps => Path.Combine(Root, "build", "MCUNetV2.Build.props");
     public static string BuildTargets => Path.Combine(Root, "build", "MCUNetV2.Build.targets");
 

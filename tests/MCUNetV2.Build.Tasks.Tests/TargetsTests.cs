@@ -143,6 +143,71 @@ public sealed class TargetsTests
     }
 
     /// <summary>
+    /// mnist-8 calibrated on an IDX file (the committed MNIST digits, gzip): the build succeeds with the QEMU verification,
+    /// the new metadata is in the inputs cache, an unchanged build skips the model, and a changed CalibrationLimit or
+    /// ResizeMode (through the cache) builds it again.
+    /// </summary>
+    [TestMethod]
+    public void IdxCalibration_Builds_AndItsMetadataRebuildsTheModel()
+    {
+        var dir = Repo.NewTempDir("idx");
+        File.Copy(Repo.Mnist8Model, Path.Combine(dir, "mnist.onnx"));
+        Directory.CreateDirectory(Path.Combine(dir, "digits"));
+        File.Copy(Repo.MnistDigits, Path.Combine(dir, "digits", Path.GetFileName(Repo.MnistDigits)));
+        foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
+            File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddHours(-1));
+        var project = DotnetBuild.WriteProject(dir,
+            """    <TinyModel Include="mnist.onnx" Calibration="digits/*.gz" CalibrationLimit="$(Limit)" ResizeMode="$(Resize)" ChannelOrder="Gray" Mean="0" Scale="1" VerifyImages="3" />""",
+            """    <Limit Condition="'$(Limit)' == ''">200</Limit>""");
+        var library = Path.Combine(dir, "bin", "Debug", "net10.0", "tinymodels", "mnist", "libmnist.a");
+        var cacheFile = Path.Combine(dir, "obj", "Debug", "net10.0", "tinymodels", "mnist.inputs.cache");
+
+        var first = DotnetBuild.Run(dir, "build", project);
+        Assert.AreEqual(0, first.ExitCode, first.ToString());
+        AssertNoStackTraceAndCodedErrors(first);
+        Assert.IsTrue(File.Exists(library), first.ToString());
+        StringAssert.Contains(first.Output, "3 image(s) under QEMU Cortex-M7 byte-identical", first.ToString());
+        var cache = File.ReadAllText(cacheFile);
+        foreach (var line in new[] { "calibrationlimit=200", "resizemode=", "interpolation=Bilinear", "inputlayout=NCHW", "calibration=" + Path.Combine(dir, "digits", Path.GetFileName(Repo.MnistDigits)) })
+            StringAssert.Contains(cache, line, cache);
+
+        var stamp = File.GetLastWriteTimeUtc(library);
+        var second = DotnetBuild.Run(dir, "build", project);
+        Assert.AreEqual(0, second.ExitCode, second.ToString());
+        Assert.AreEqual(stamp, File.GetLastWriteTimeUtc(library), "nothing changed: the model is not rebuilt\n" + second);
+
+        var third = DotnetBuild.Run(dir, "build", project, "-p:Limit=50");
+        Assert.AreEqual(0, third.ExitCode, third.ToString());
+        Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "a new CalibrationLimit rebuilds the model\n" + third);
+        StringAssert.Contains(File.ReadAllText(cacheFile), "calibrationlimit=50");
+
+        stamp = File.GetLastWriteTimeUtc(library);
+        var fourth = DotnetBuild.Run(dir, "build", project, "-p:Limit=50", "-p:Resize=CenterCrop");
+        Assert.AreEqual(0, fourth.ExitCode, fourth.ToString());
+        Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "a new ResizeMode rebuilds the model\n" + fourth);
+        StringAssert.Contains(File.ReadAllText(cacheFile), "resizemode=CenterCrop");
+    }
+
+    /// <summary>A calibration file that cannot be decoded fails the build with MCU2002 at the file, not a stack trace.</summary>
+    [TestMethod]
+    public void UnreadableCalibrationFile_FailsWithMCU2002()
+    {
+        var dir = Repo.NewTempDir("badcalib");
+        File.Copy(Repo.Mnist8Model, Path.Combine(dir, "mnist.onnx"));
+        Directory.CreateDirectory(Path.Combine(dir, "digits"));
+        var bad = Path.Combine(dir, "digits", "broken.npy");
+        File.WriteAllText(bad, "not numpy");
+        var project = DotnetBuild.WriteProject(dir,
+            """    <TinyModel Include="mnist.onnx" Calibration="digits/*" ChannelOrder="Gray" Mean="0" Scale="1" Verify="false" />""");
+
+        var r = DotnetBuild.Run(dir, "build", project);
+
+        Assert.AreNotEqual(0, r.ExitCode, r.ToString());
+        StringAssert.Contains(r.Output, "broken.npy : error MCU2002: cannot read calibration file", r.ToString());
+        AssertNoStackTraceAndCodedErrors(r);
+    }
+
+    /// <summary>
     /// TinyModelMaxSramBytes is the project-wide default of MaxSramBytes: too small, the build fails with MCU3003 before
     /// anything is written; raised on the command line, the model builds, and ExportQdq puts the QDQ model in the model
     /// folder, where the incremental check expects it.

@@ -119,6 +119,59 @@ public sealed class TinyModelMetadataTests
     }
 
     [TestMethod]
+    [DataRow("Stretch", ResizeMode.Stretch)]
+    [DataRow("", ResizeMode.Stretch)]
+    [DataRow("CenterCrop", ResizeMode.CenterCrop)]
+    [DataRow(" centercrop ", ResizeMode.CenterCrop)]
+    [DataRow("Centre-Crop", ResizeMode.CenterCrop)]
+    public void ResizeMode_Valid(string text, ResizeMode expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.ParseResizeMode(text));
+    }
+
+    [TestMethod]
+    [DataRow("Bilinear", Interpolation.Bilinear)]
+    [DataRow("", Interpolation.Bilinear)]
+    [DataRow("NEAREST", Interpolation.Nearest)]
+    public void Interpolation_Valid(string text, Interpolation expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.ParseInterpolation(text));
+    }
+
+    [TestMethod]
+    [DataRow("NCHW", InputLayout.Nchw)]
+    [DataRow("", InputLayout.Nchw)]
+    [DataRow("nhwc", InputLayout.Nhwc)]
+    public void InputLayout_Valid(string text, InputLayout expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.ParseInputLayout(text));
+    }
+
+    [TestMethod]
+    public void PreprocessingAndLayout_Invalid_NameTheMetadata()
+    {
+        Assert.AreEqual("ResizeMode", Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseResizeMode("Fill")).MetadataName);
+        Assert.AreEqual("Interpolation", Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseInterpolation("Bicubic")).MetadataName);
+        var layout = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseInputLayout("CHW"));
+        Assert.AreEqual("InputLayout", layout.MetadataName);
+        StringAssert.Contains(layout.Message, "NCHW, NHWC");
+    }
+
+    [TestMethod]
+    public void CalibrationLimit_EmptyIsAll_ElseAtLeastOne()
+    {
+        Assert.IsNull(TinyModelMetadata.ParseCalibrationLimit(""));
+        Assert.IsNull(TinyModelMetadata.ParseCalibrationLimit(null));
+        Assert.AreEqual(500, TinyModelMetadata.ParseCalibrationLimit(" 500 "));
+        foreach (var bad in new[] { "0", "-3", "all", "1.5", "99999999999" })
+        {
+            var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseCalibrationLimit(bad), bad);
+            Assert.AreEqual("CalibrationLimit", ex.MetadataName);
+            StringAssert.Contains(ex.Message, $"'{bad}'");
+        }
+    }
+
+    [TestMethod]
     [DataRow("vww.onnx", "vww")]
     [DataRow("/models/MobileNet-V2 0.5.onnx", "mobilenet_v2_0_5")]
     [DataRow("2stage.onnx", "model_2stage")]

@@ -52,6 +52,8 @@ public static class ErrorCodes
     public const string CalibrationUnreadable = "MCU2002";
     /// <summary>Warning: a pre-quantized model's parameters could not be kept exactly (e.g. asymmetric weights re-quantized).</summary>
     public const string QuantizationAdjusted = "MCU2003";
+    /// <summary>A calibration tensor (.npy, .pb) or IDX file whose shape does not fit the model input.</summary>
+    public const string CalibrationShapeMismatch = "MCU2004";
     // 3xxx: planning
     public const string BadPatchGrid = "MCU3001";
     public const string PatchingDoesNotHelp = "MCU3002";

@@ -57,8 +57,12 @@ public static class TinyModelBuilder
         }
     }
 
-    /// <summary>The model after the front and middle of the pipeline: quantized, planned, with its calibration inputs.</summary>
-    public sealed record CompiledModel(ModelGraph Graph, QuantizedModel Int8, ExecutionPlan PerLayer, ExecutionPlan Plan, IReadOnlyList<float[]> CalibrationInputs);
+    /// <summary>The model after the front and middle of the pipeline: quantized, planned, with its calibration samples.</summary>
+    public sealed record CompiledModel(ModelGraph Graph, QuantizedModel Int8, ExecutionPlan PerLayer, ExecutionPlan Plan, IReadOnlyList<CalibrationSample> CalibrationSamples)
+    {
+        /// <summary>The calibration inputs (float, NHWC), in calibration order.</summary>
+        public IReadOnlyList<float[]> CalibrationInputs { get; } = CalibrationSamples.Select(s => s.Input).ToList();
+    }
 
     /// <summary>Import, calibrate, quantize and plan (no files written).</summary>
     public static CompiledModel Compile(TinyModelOptions options, IDiagnosticSink sink, Action<CompilerDiagnostic>? report = null)
@@ -78,14 +82,19 @@ public static class TinyModelBuilder
         if (options.CalibrationFiles.Count == 0 && uncalibrated.Count > 0)
             throw new CompilerException(ErrorCodes.CalibrationMissing,
                 graph.Quantization == null
-                    ? "no calibration images: set the Calibration metadata of the TinyModel item to images the model will see (e.g. Calibration=\"calibration/**/*.png\"); activation ranges are never guessed"
+                    ? "no calibration data: set the Calibration metadata of the TinyModel item to images (or IDX, .npy, .pb files) the model will see (e.g. Calibration=\"calibration/**/*.png\"); activation ranges are never guessed"
                     : $"the model is pre-quantized but {uncalibrated.Count} tensor(s) carry no scale and zero point ({string.Join(", ", uncalibrated.Take(5).Select(t => $"'{t.Name}'"))}{(uncalibrated.Count > 5 ? ", ..." : "")}); " +
-                      "set the Calibration metadata to images the model will see, or quantize every activation in the model (QuantizeLinear after each operator)",
+                      "set the Calibration metadata to images (or IDX, .npy, .pb files) the model will see, or quantize every activation in the model (QuantizeLinear after each operator)",
                 options.ModelPath);
-        var inputs = options.CalibrationFiles.Select(f => ImageLoader.Load(f, options.Preprocessing, graph.Input.Shape)).ToList();
+        var samples = CalibrationData.LoadSamples(options.CalibrationFiles,
+            new CalibrationTarget(graph.Input.Shape, options.Preprocessing, options.InputLayout, graph.OnnxInputRanks[0]), options.CalibrationLimit);
+        var inputs = samples.Select(s => s.Input).ToList();
+        if (samples.Count > 0)
+            sink.Info($"calibration data: {samples.Count} sample(s) from {samples.Select(s => s.File).Distinct().Count()} of {options.CalibrationFiles.Count} file(s)" +
+                      (options.CalibrationLimit is { } limit ? $" (CalibrationLimit {limit})" : ""));
         if (graph.Quantization != null)
             sink.Info($"pre-quantized model: {graph.Quantization.Activations.Count} activation scale(s) and {graph.Quantization.WeightScales.Count} layer(s) of integer weights taken from the model" +
-                      (uncalibrated.Count > 0 ? $"; {uncalibrated.Count} tensor(s) calibrated on {inputs.Count} image(s)" : ", no calibration"));
+                      (uncalibrated.Count > 0 ? $"; {uncalibrated.Count} tensor(s) calibrated on {inputs.Count} sample(s)" : ", no calibration"));
         var int8 = Quantizer.Quantize(graph, uncalibrated.Count > 0 ? CalibrationRanges.Observe(graph, inputs) : null);
 
         var perLayer = PatchPlanner.PerLayer(graph);
@@ -102,7 +111,7 @@ public static class TinyModelBuilder
             else plan = best;
         }
         CheckSramBudget(options, graph, perLayer, plan);
-        return new CompiledModel(graph, int8, perLayer, plan, inputs);
+        return new CompiledModel(graph, int8, perLayer, plan, samples);
     }
 
     /// <summary>Patch grids tried for the advice of an SRAM budget error (only when the budget is exceeded).</summary>
@@ -197,7 +206,7 @@ public static class TinyModelBuilder
             options.ModelPath);
     }
 
-    /// <summary>Runs the library under QEMU on calibration images and requires byte equality with the C# int8 reference.</summary>
+    /// <summary>Runs the library under QEMU on the first calibration samples and requires byte equality with the C# int8 reference.</summary>
     private static MemoryReport.VerificationInfo Verify(TinyModelOptions options, CompiledModel m, ArmToolchain arm, string lib, string header, string work, IDiagnosticSink sink)
     {
         // A pre-quantized model may come without images: bit-exactness is then checked on fixed pseudo-random inputs.
@@ -215,14 +224,14 @@ public static class TinyModelBuilder
             var want = expected[i].Select(b => (byte)b).ToArray();
             if (!got.AsSpan().SequenceEqual(want))
                 throw new CompilerException(ErrorCodes.VerificationMismatch,
-                    $"the Cortex-M7 library's output for '{(i < options.CalibrationFiles.Count ? Path.GetFileName(options.CalibrationFiles[i]) : $"synthetic input {i}")}' differs from the C# int8 reference " +
+                    $"the Cortex-M7 library's output for '{(i < m.CalibrationSamples.Count ? m.CalibrationSamples[i].Name : $"synthetic input {i}")}' differs from the C# int8 reference " +
                     $"(QEMU [{string.Join(",", got.Select(b => (sbyte)b))}], reference [{string.Join(",", want.Select(b => (sbyte)b))}]). This is a compiler bug: please report it with the model.",
                     options.ModelPath);
         }
         if (run.ArenaHighWaterBytes > m.Plan.ArenaBytes)
             throw new CompilerException(ErrorCodes.VerificationMismatch,
                 $"the library wrote {run.ArenaHighWaterBytes} arena bytes, more than the planned {m.Plan.ArenaBytes}. This is a compiler bug: please report it.", options.ModelPath);
-        sink.Info($"verified under QEMU (mps2-an500, Cortex-M7): {n} images byte-identical to the C# int8 reference; arena high-water {run.ArenaHighWaterBytes:N0} of {m.Plan.ArenaBytes:N0} bytes, stack {run.StackHighWaterBytes:N0} bytes");
+        sink.Info($"verified under QEMU (mps2-an500, Cortex-M7): {n} input(s) byte-identical to the C# int8 reference; arena high-water {run.ArenaHighWaterBytes:N0} of {m.Plan.ArenaBytes:N0} bytes, stack {run.StackHighWaterBytes:N0} bytes");
         return new MemoryReport.VerificationInfo(n, true, run.ArenaHighWaterBytes, run.StackHighWaterBytes);
     }
 

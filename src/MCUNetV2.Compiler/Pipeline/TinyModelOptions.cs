@@ -14,17 +14,25 @@ public sealed class TinyModelOptions
     /// <summary>Patch grid rows x cols; (1,1) means per-layer inference.</summary>
     public int PatchRows { get; init; } = 1;
     public int PatchCols { get; init; } = 1;
-    /// <summary>Image files used to calibrate activation ranges (PNG, JPEG, BMP).</summary>
+    /// <summary>
+    /// Files used to calibrate activation ranges: images (PNG, JPEG, BMP), IDX files of images (plain or gzip), and raw
+    /// model inputs as NumPy <c>.npy</c> or ONNX TensorProto <c>.pb</c> files (see <see cref="Input.CalibrationData"/>).
+    /// They are read sorted by path, the samples of a file in file order.
+    /// </summary>
     public IReadOnlyList<string> CalibrationFiles { get; init; } = Array.Empty<string>();
-    /// <summary>How an image becomes the model's float input.</summary>
+    /// <summary>At most this many calibration samples are used (the first ones in the order above); null = all.</summary>
+    public int? CalibrationLimit { get; init; }
+    /// <summary>Layout of the raw tensors (<c>.npy</c>, <c>.pb</c>) among the calibration files; images are not affected.</summary>
+    public InputLayout InputLayout { get; init; } = InputLayout.Nchw;
+    /// <summary>How an image (a picture file or an image of an IDX file) becomes the model's float input.</summary>
     public Preprocessing Preprocessing { get; init; } = new();
     /// <summary>Cross-compilation settings.</summary>
     public ToolchainOptions Toolchain { get; init; } = new();
     /// <summary>Compiles and archives the generated C; default: <see cref="Toolchain.ArmToolchain"/> from <see cref="Toolchain"/>.</summary>
     public MCUNetV2.Compiler.Toolchain.INativeLibraryBuilder? LibraryBuilder { get; init; }
-    /// <summary>Run the library under QEMU on calibration images and compare with the C# int8 reference.</summary>
+    /// <summary>Run the library under QEMU on the first calibration samples and compare with the C# int8 reference.</summary>
     public bool Verify { get; init; } = true;
-    /// <summary>How many calibration images the QEMU verification runs (0 = all).</summary>
+    /// <summary>How many calibration samples (the first ones) the QEMU verification runs (0 = all).</summary>
     public int VerifyImages { get; init; } = 4;
     /// <summary>Also write the int8 model as a QDQ ONNX model, &lt;prefix&gt;.qdq.onnx, beside the library.</summary>
     public bool ExportQdq { get; init; }
@@ -39,16 +47,34 @@ public sealed class TinyModelOptions
 
 public enum ChannelOrder { Rgb, Bgr, Gray }
 
+/// <summary>How an image whose size differs from the model input is fitted to it.</summary>
+public enum ResizeMode
+{
+    /// <summary>Scale width and height independently to the model's size (the aspect ratio may change).</summary>
+    Stretch,
+    /// <summary>Scale (keeping the aspect ratio) so that the image covers the model's size, then take the centre.</summary>
+    CenterCrop,
+}
+
+/// <summary>How resized pixels are sampled (half-pixel centres either way).</summary>
+public enum Interpolation { Bilinear, Nearest }
+
+/// <summary>Axis order of a raw input tensor without its batch axis: NCHW = [C,H,W] (ONNX), NHWC = [H,W,C].</summary>
+public enum InputLayout { Nchw, Nhwc }
+
 /// <summary>
-/// Image -> model input: decode, convert to <see cref="Channels"/>, resize (bilinear, half-pixel centres) to the
-/// model's input height and width, then x = (pixel - Mean[c]) * Scale[c] per channel.
-/// Defaults match the VWW sample: RGB, x/127.5 - 1.
+/// Image -> model input: decode, convert to <see cref="Channels"/>, fit to the model's input height and width by
+/// <see cref="Resize"/> with <see cref="Interpolation"/> (half-pixel centres; nothing is done when the size already
+/// matches), then x = (pixel - Mean[c]) * Scale[c] per channel.
+/// Defaults match the VWW sample: RGB, stretch, bilinear, x/127.5 - 1.
 /// </summary>
 public sealed class Preprocessing
 {
     public ChannelOrder Channels { get; init; } = ChannelOrder.Rgb;
     public float[] Mean { get; init; } = { 127.5f };
     public float[] Scale { get; init; } = { 1f / 127.5f };
+    public ResizeMode Resize { get; init; } = ResizeMode.Stretch;
+    public Interpolation Interpolation { get; init; } = Interpolation.Bilinear;
 }
 
 public sealed class ToolchainOptions
