@@ -10,38 +10,11 @@ namespace MCUNetV2.Build.Tasks.Tests;
 [TestClass]
 public sealed class CompileTinyModelTests
 {
-    private sealed record Setup(CompileTinyModel Task, FakeBuildEngine Engine, string Project, string Dir);
-
     /// <summary>A project file whose 4th line is <paramref name="itemXml"/>, and the task with the matching item.</summary>
-    private static Setup NewTask(string itemXml, params (string Name, string Value)[] metadata)
-    {
-        var dir = Repo.NewTempDir("task");
-        var project = Path.Combine(dir, "app.csproj");
-        File.WriteAllText(project,
-            "<Project Sdk=\"Microsoft.NET.Sdk\">\n" +
-            "  <ItemGroup>\n" +
-            "    <None Include=\"vww.onnx\" PatchGrid=\"nothing to do with it\" />\n" +
-            $"    {itemXml}\n" +
-            "  </ItemGroup>\n" +
-            "</Project>\n");
-        File.Copy(Repo.VwwModel, Path.Combine(dir, "vww.onnx"));
-        var item = new TaskItem("vww.onnx");
-        foreach (var (name, value) in metadata)
-            item.SetMetadata(name, value);
-        var engine = new FakeBuildEngine { ProjectFile = project };
-        var task = new CompileTinyModel
-        {
-            BuildEngine = engine,
-            Model = item,
-            ProjectFile = project,
-            OutputDirectory = Path.Combine(dir, "out"),
-        };
-        return new Setup(task, engine, project, dir);
-    }
+    private static TaskSetup NewTask(string itemXml, params (string Name, string Value)[] metadata) =>
+        TaskSetup.Create("task", Repo.VwwModel, "vww.onnx", new[] { "<None Include=\"vww.onnx\" PatchGrid=\"nothing to do with it\" />", itemXml }, metadata);
 
-    private static ITaskItem[] TwoImages() =>
-        Directory.GetFiles(Repo.PersonImages, "*.png").OrderBy(f => f, StringComparer.Ordinal).Take(2)
-            .Select(f => (ITaskItem)new TaskItem(f)).ToArray();
+    private static ITaskItem[] TwoImages() => TaskSetup.TwoImages().Select(f => (ITaskItem)new TaskItem(f)).ToArray();
 
     [TestMethod]
     public void BadPatchGrid_GivesMCU4001_AtTheAttribute()
@@ -189,24 +162,11 @@ public sealed class CompileTinyModelTests
     [TestMethod]
     public void IdxCalibration_BuildsMnist8()
     {
-        var dir = Repo.NewTempDir("idx-task");
-        var project = Path.Combine(dir, "app.csproj");
         const string itemXml = "<TinyModel Include=\"mnist.onnx\" Calibration=\"digits/*.gz\" CalibrationLimit=\"100\" ChannelOrder=\"Gray\" Mean=\"0\" Scale=\"1\" Verify=\"false\" />";
-        File.WriteAllText(project, $"<Project Sdk=\"Microsoft.NET.Sdk\">\n  <ItemGroup>\n    {itemXml}\n  </ItemGroup>\n</Project>\n");
-        File.Copy(Repo.Mnist8Model, Path.Combine(dir, "mnist.onnx"));
-        var item = new TaskItem("mnist.onnx");
-        foreach (var (name, value) in new[] { ("Calibration", "digits/*.gz"), ("CalibrationLimit", "100"), ("ChannelOrder", "Gray"), ("Mean", "0"), ("Scale", "1"), ("Verify", "false") })
-            item.SetMetadata(name, value);
-        var engine = new FakeBuildEngine { ProjectFile = project };
-        var task = new CompileTinyModel
-        {
-            BuildEngine = engine,
-            Model = item,
-            ProjectFile = project,
-            OutputDirectory = Path.Combine(dir, "out"),
-            IntermediateDirectory = Path.Combine(dir, "obj", "mnist"),
-            CalibrationFiles = new ITaskItem[] { new TaskItem(Repo.MnistDigits) },
-        };
+        var s = TaskSetup.Create("idx-task", Repo.Mnist8Model, "mnist.onnx", new[] { itemXml },
+            new[] { ("Calibration", "digits/*.gz"), ("CalibrationLimit", "100"), ("ChannelOrder", "Gray"), ("Mean", "0"), ("Scale", "1"), ("Verify", "false") },
+            new[] { Repo.MnistDigits });
+        var (task, engine, dir) = (s.Task, s.Engine, s.Dir);
 
         Assert.IsTrue(task.Execute(), engine.Transcript());
 

@@ -9,47 +9,16 @@ namespace MCUNetV2.Build.Tasks.Tests;
 [TestClass]
 public sealed class ExportAndBudgetTests
 {
-    private sealed record Setup(CompileTinyModel Task, FakeBuildEngine Engine, string Project, string Dir)
-    {
-        public string Out => Path.Combine(Dir, "out");
-        public string ModelDir => Path.Combine(Out, "vww");
-    }
-
     /// <summary>The task for the VWW model with two calibration images, without QEMU verification.</summary>
-    private static Setup NewTask(params (string Name, string Value)[] metadata)
-    {
-        var dir = Repo.NewTempDir("budget");
-        var project = Path.Combine(dir, "app.csproj");
-        var attributes = string.Join("", metadata.Select(m => $" {m.Name}=\"{m.Value}\""));
-        File.WriteAllText(project,
-            "<Project Sdk=\"Microsoft.NET.Sdk\">\n" +
-            "  <ItemGroup>\n" +
-            $"    <TinyModel Include=\"vww.onnx\" Verify=\"false\"{attributes} />\n" +
-            "  </ItemGroup>\n" +
-            "</Project>\n");
-        File.Copy(Repo.VwwModel, Path.Combine(dir, "vww.onnx"));
-        var item = new TaskItem("vww.onnx");
-        item.SetMetadata("Verify", "false");
-        foreach (var (name, value) in metadata)
-            item.SetMetadata(name, value);
-        var engine = new FakeBuildEngine { ProjectFile = project };
-        var task = new CompileTinyModel
-        {
-            BuildEngine = engine,
-            Model = item,
-            ProjectFile = project,
-            OutputDirectory = Path.Combine(dir, "out"),
-            IntermediateDirectory = Path.Combine(dir, "obj", "vww"),
-            CalibrationFiles = Directory.GetFiles(Repo.PersonImages, "*.png").OrderBy(f => f, StringComparer.Ordinal).Take(2)
-                .Select(f => (ITaskItem)new TaskItem(f)).ToArray(),
-        };
-        return new Setup(task, engine, project, dir);
-    }
+    private static TaskSetup NewTask(params (string Name, string Value)[] metadata) =>
+        TaskSetup.Create("budget", Repo.VwwModel, "vww.onnx",
+            new[] { $"<TinyModel Include=\"vww.onnx\" Verify=\"false\"{string.Join("", metadata.Select(m => $" {m.Name}=\"{m.Value}\""))} />" },
+            new[] { ("Verify", "false") }.Concat(metadata), TaskSetup.TwoImages());
 
     /// <summary>No model folder and no staging folder: nothing a later build could take for a fresh output.</summary>
-    private static void AssertNothingLeftBehind(Setup s)
+    private static void AssertNothingLeftBehind(TaskSetup s)
     {
-        Assert.IsFalse(Directory.Exists(s.ModelDir), s.Engine.Transcript());
+        Assert.IsFalse(Directory.Exists(Path.Combine(s.Out, "vww")), s.Engine.Transcript());
         var leftovers = Directory.Exists(s.Out) ? Directory.GetFileSystemEntries(s.Out) : Array.Empty<string>();
         Assert.AreEqual(0, leftovers.Length, string.Join(", ", leftovers));
     }
@@ -61,12 +30,12 @@ public sealed class ExportAndBudgetTests
 
         Assert.IsTrue(s.Task.Execute(), s.Engine.Transcript());
 
-        var qdq = Path.Combine(s.ModelDir, "vww.qdq.onnx");
+        var qdq = Path.Combine(Path.Combine(s.Out, "vww"), "vww.qdq.onnx");
         Assert.IsTrue(File.Exists(qdq), s.Engine.Transcript());
         Assert.AreEqual(qdq, s.Task.QdqModel?.ItemSpec);
         Assert.AreEqual("vww", s.Task.QdqModel!.GetMetadata("Prefix"));
         Assert.AreEqual("QdqModel", s.Task.QdqModel.GetMetadata("Kind"));
-        Assert.IsTrue(File.Exists(Path.Combine(s.ModelDir, "libvww.a")));
+        Assert.IsTrue(File.Exists(Path.Combine(Path.Combine(s.Out, "vww"), "libvww.a")));
         // an ONNX model written by us: the producer name is in the file, and it holds the int8 weights (~170 KB for VWW)
         var bytes = File.ReadAllBytes(qdq);
         Assert.IsTrue(bytes.Length > 150_000, $"{bytes.Length} bytes");
