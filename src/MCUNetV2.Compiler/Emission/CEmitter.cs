@@ -228,6 +228,12 @@ public static class CEmitter
                     calls.Append($"{ind}mcu_softmax({id}_table, {x}, {y}, {l.Output.Shape.H * l.Output.Shape.W}, {l.Output.Shape.C});\n");
                     break;
                 }
+                case Relayout r:
+                {
+                    w.Data.Append($"static const mcu_relayout_params {id} = {{ {r.Dims.Length}, {{ {string.Join(", ", r.Dims)} }}, {{ {string.Join(", ", r.InputStrides)} }} }};\n\n");
+                    calls.Append($"{ind}mcu_relayout(&{id}, {x}, {y});\n");
+                    break;
+                }
                 default:
                     throw new NotSupportedException(l.Op);
             }

@@ -40,6 +40,7 @@ public static class FloatExecutor
                 Concat c => ConcatOf(c, ins),
                 FullyConnected f => Fc(f, ins[0]),
                 Softmax => SoftmaxOf(ins[0], layer.Output.Shape.C),
+                Relayout r => Array.ConvertAll(r.SourceIndices(), s => ins[0][s]),
                 _ => throw new NotSupportedException(layer.Op),
             };
             values[layer.Output] = output;

@@ -114,10 +114,17 @@ public static class QdqExporter
         {
             var t = _g.Output;
             int rank = _g.OnnxOutputRank;
-            var q = Int8InRank(t, rank);
+            var s = t.Shape;
+            // a [M, K] matrix is stored 1xMxK: its rows are the pixels
+            bool matrix = rank == 2 && s.H * s.W > 1;
+            var dims = _g.OnnxOutputDims ?? (matrix ? new long[] { s.H * s.W, s.C } : OnnxDims(t.Shape, rank));
+            var q = _g.OnnxOutputDims != null ? Reshape(Int8InRank(t, 2), dims, t.Name + "_shaped")
+                : matrix
+                ? Reshape(Node("Transpose", new[] { Int8InRank(t, 3) }, t.Name + "_rows", AttrInts("perm", 1, 2, 0)), new long[] { s.H * s.W, s.C }, t.Name + "_matrix")
+                : Int8InRank(t, rank);
             var (scale, zp) = Params(t);
             _graph.Node.Add(NewNode("DequantizeLinear", new[] { q, scale, zp }, _g.OnnxOutputName));
-            _graph.Output.Add(ValueInfo(_g.OnnxOutputName, OnnxDims(t.Shape, rank)));
+            _graph.Output.Add(ValueInfo(_g.OnnxOutputName, dims));
         }
 
         /// <summary>ONNX dims of a tensor exported with this rank; rank 2 and 1 flatten an NCHW map in NCHW order.</summary>
@@ -221,9 +228,40 @@ public static class QdqExporter
                     Output(s.Output, Node("Softmax", new[] { Input(s.Inputs[0], rank) }, s.Output.Name, AttrInt("axis", ChannelAxis(rank))), rank);
                     break;
                 }
+                case Relayout r: ExportRelayout(r); break;
                 default:
                     throw Unsupported(l, "the QDQ exporter does not know this layer type");
             }
+        }
+
+        /// <summary>
+        /// A data move on the int8 values (same parameters in and out): the input flattened in its export order, a Gather
+        /// of the elements in the output's export order (rank 3 [C,H,W] for a map, 2 [1,K] for a vector), reshaped.
+        /// </summary>
+        private void ExportRelayout(Relayout r)
+        {
+            var input = r.Inputs[0]; var output = r.Output;
+            int outRank = output.Shape.H * output.Shape.W > 1 ? 3 : 2;
+            var source = r.SourceIndices();
+            var indices = new long[source.Length];
+            var so = output.Shape;
+            for (int c = 0, p = 0; c < so.C; c++)
+                for (int y = 0; y < so.H; y++)
+                    for (int x = 0; x < so.W; x++, p++)
+                        indices[p] = NchwPosition(source[(y * so.W + x) * so.C + c], input.Shape);
+            var flat = Reshape(_int8[input], new long[] { input.Shape.Elements }, input.Name + "_flat");
+            var idx = Initializer(Int64(output.Name + "_indices", new long[] { indices.Length }, indices));
+            var gathered = Node("Gather", new[] { flat, idx }, output.Name + "_gathered", AttrInt("axis", 0));
+            Params(output);
+            _rank[output] = outRank;
+            _int8[output] = Reshape(gathered, OnnxDims(so, outRank), output.Name + "_quantized");
+        }
+
+        /// <summary>Position in NCHW order of the element at NHWC storage index <paramref name="i"/>.</summary>
+        private static long NchwPosition(int i, TensorShape s)
+        {
+            int c = i % s.C, pixel = i / s.C;
+            return (long)c * s.H * s.W + pixel;
         }
 
         private void ExportConv(Conv2D c)

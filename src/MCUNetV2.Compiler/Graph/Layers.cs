@@ -237,3 +237,56 @@ public sealed class Concat : Layer
     public override bool IsSpatiallyLocal => true;
     public override Region InputRegion(int index, Region o) => o;
 }
+
+/// <summary>
+/// Moves data without changing it (ONNX Transpose, Reshape, Flatten, Squeeze, Unsqueeze where the element order
+/// changes, and the axis moves around Softmax or Concat over a non-channel axis): a strided copy. The output, in its
+/// storage order, enumerates the index space <see cref="Dims"/> row-major, and the element at index (i0, i1, ...) is
+/// input element sum(i_k * <see cref="InputStrides"/>[k]) (storage order of the input). Any permutation of axes,
+/// including the NCHW/NHWC conversions around a reshape, is one such copy; a zero stride repeats the input along an
+/// axis (an ONNX broadcast, expanded).
+/// </summary>
+public sealed class Relayout : Layer
+{
+    public const int MaxDims = 6;
+
+    public Relayout(string name, Tensor input, Tensor output, int[] dims, int[] inputStrides, string function)
+        : base(name, new[] { input }, output)
+    {
+        if (dims.Length != inputStrides.Length || dims.Length is < 1 or > MaxDims)
+            throw new ArgumentException($"{dims.Length} dims and {inputStrides.Length} strides (1 to {MaxDims} of each)");
+        if (dims.Aggregate(1L, (a, d) => a * d) != output.Shape.Elements || inputStrides.Any(s => s < 0)
+            || dims.Select((d, k) => (long)(d - 1) * inputStrides[k]).Sum() >= input.Shape.Elements)
+            throw new ArgumentException($"index space [{string.Join(",", dims)}] with strides [{string.Join(",", inputStrides)}] does not map {input.Shape} to {output.Shape}");
+        Dims = dims; InputStrides = inputStrides; Function = function;
+    }
+    /// <summary>The index space, outermost first; its row-major order is the output's storage order.</summary>
+    public int[] Dims { get; }
+    /// <summary>Step in the input's storage for one step along each of <see cref="Dims"/>.</summary>
+    public int[] InputStrides { get; }
+    /// <summary>The ONNX operator it implements, for reports (e.g. "Transpose(perm=[0,2,1])").</summary>
+    public string Function { get; }
+    public override string Op => "Relayout";
+    public override long Macs => 0;
+    public override bool IsSpatiallyLocal => false;
+
+    /// <summary>For each output element (storage order), the input element it copies.</summary>
+    public int[] SourceIndices()
+    {
+        var src = new int[Output.Shape.Elements];
+        var idx = new int[Dims.Length];
+        int offset = 0;
+        for (int o = 0; o < src.Length; o++)
+        {
+            src[o] = offset;
+            for (int k = Dims.Length - 1; k >= 0; k--)
+            {
+                offset += InputStrides[k];
+                if (++idx[k] < Dims[k]) break;
+                offset -= InputStrides[k] * Dims[k];
+                idx[k] = 0;
+            }
+        }
+        return src;
+    }
+}

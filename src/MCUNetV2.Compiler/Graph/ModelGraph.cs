@@ -52,6 +52,12 @@ public sealed class ModelGraph
     /// <summary>ONNX rank of the output, read like <see cref="OnnxInputRanks"/>.</summary>
     public int OnnxOutputRank { get; }
 
+    /// <summary>
+    /// The output's ONNX dims when no map can hold it (rank 5 or more, or a rank-4 tensor whose first axis is not 1):
+    /// then the output is a 1x1xN vector in ONNX (row-major) order. Null for outputs described by <see cref="OnnxOutputRank"/>.
+    /// </summary>
+    public long[]? OnnxOutputDims { get; init; }
+
     /// <summary>The .onnx file the graph was read from (for diagnostics), if any.</summary>
     public string? SourcePath { get; init; }
 

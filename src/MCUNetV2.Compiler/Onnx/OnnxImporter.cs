@@ -57,7 +57,12 @@ public static partial class OnnxImporter
         /// An activation as seen by ONNX names: an IR tensor, the ONNX rank under this name (4 [1,C,H,W], 3 [C,H,W],
         /// 2 [1,K], 1 [K]), plus pending padding or an NCHW flatten.
         /// </summary>
-        private sealed record Value(Tensor Tensor, int Rank, Padding PendingPad = default, TensorShape? FlattenedFromNchw = null);
+        /// <remarks>
+        /// <see cref="Dims"/>: a tensor no layer can hold as a map (rank 5 or more, or a rank-4 tensor whose first axis is
+        /// not 1), kept between data-moving operators as a 1x1xN vector in ONNX (row-major) order; only Reshape,
+        /// Transpose, Squeeze, Unsqueeze, Flatten and Identity read it.
+        /// </remarks>
+        private sealed record Value(Tensor Tensor, int Rank, Padding PendingPad = default, TensorShape? FlattenedFromNchw = null, long[]? Dims = null);
 
         public Builder(ModelProto model, string path)
         {
@@ -99,14 +104,33 @@ public static partial class OnnxImporter
                 throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is a quantized (integer) tensor; end the model with DequantizeLinear so it returns real values");
             if (!_values.TryGetValue(outName, out var outValue))
                 throw Error(ErrorCodes.ModelCorrupt, $"graph output '{outName}' is not produced by any node");
-            if (_layers.Count == 0) throw Error(ErrorCodes.UnsupportedModel, "the model has no layers to compile");
+            outValue = OutputValue(g.Output[0], outValue);
             if (outValue.Tensor != _layers[^1].Output)
                 throw Error(ErrorCodes.UnsupportedModel, $"graph output '{outName}' is not produced by the last node");
             return new ModelGraph(inputTensors, outValue.Tensor, _layers, inputs.Select(i => i.Name).ToList(), outName, inputRanks, outValue.Rank)
             {
                 Quantization = _imported.IsEmpty && _imported.Notes.Count == 0 ? null : _imported,
+                OnnxOutputDims = outValue.Dims,
                 SourcePath = _path,
             };
+        }
+
+        /// <summary>
+        /// The graph output as a tensor of its own in ONNX element order: a flattened map is moved into NCHW order, and a
+        /// graph whose output only relabels its input (or an earlier tensor) gets a copy, so that the output is the last
+        /// layer's.
+        /// </summary>
+        private Value OutputValue(ValueInfoProto output, Value v)
+        {
+            var node = new NodeProto { Name = output.Name, OpType = "Identity" };
+            node.Output.Add(output.Name);
+            v = Unpadded(node, v);
+            if (v.FlattenedFromNchw != null) v = Materialize(node, v, output.Name);
+            if (_layers.Count > 0 && v.Tensor == _layers[^1].Output) return v;
+            if (_producer.ContainsKey(v.Tensor)) return v; // an earlier layer's output: refused by the caller (dead layers)
+            var s = v.Tensor.Shape;
+            var copy = AddRelayout(node, v, s, v.Rank, new long[] { s.Elements }, new long[] { 1 }, "Identity", v.Tensor.Name == output.Name ? output.Name + "/copy" : output.Name, force: true);
+            return copy;
         }
 
         /// <summary>
@@ -159,7 +183,13 @@ public static partial class OnnxImporter
             if (index >= n.Input.Count || n.Input[index].Length == 0)
                 throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} lacks input {index}");
             var name = n.Input[index];
-            if (_values.TryGetValue(name, out var v)) return v;
+            if (_values.TryGetValue(name, out var v))
+            {
+                if (v.Dims != null && n.OpType is not ("Reshape" or "Transpose" or "Squeeze" or "Unsqueeze" or "Flatten" or "Identity" or "Dropout"))
+                    throw Error(ErrorCodes.UnsupportedOperator,
+                        $"{NodeLabel(n)} reads '{name}' of shape [{string.Join(",", v.Dims)}]; tensors of rank 5 or more, or with a batch other than 1, may only be reshaped or transposed (into rank 1 to 4 with batch 1)");
+                return v;
+            }
             if (_quantized.ContainsKey(name))
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads the quantized tensor '{name}' directly; only DequantizeLinear, QLinear operators and data-moving operators (MaxPool, Reshape, ...) may");
             if (_constants.ContainsKey(name))
@@ -169,10 +199,7 @@ public static partial class OnnxImporter
 
         private Tensor Plain(NodeProto n, int index)
         {
-            var v = Act(n, index);
-            if (v.PendingPad != default)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a padded tensor; Pad is supported only in front of Conv and AveragePool");
-            return v.Tensor;
+            return Unpadded(n, Act(n, index)).Tensor;
         }
 
         private ConstantTensor? Const(NodeProto n, int index, bool required = true)
@@ -339,11 +366,12 @@ public static partial class OnnxImporter
         private long[]? OnnxShape(string name)
         {
             if (!_values.TryGetValue(name, out var v)) return null;
+            if (v.Dims != null) return v.Dims;
             var s = v.Tensor.Shape;
             long h = s.H + v.PendingPad.Top + v.PendingPad.Bottom, w = s.W + v.PendingPad.Left + v.PendingPad.Right;
             return v.Rank switch
             {
-                2 => new long[] { 1, s.Elements },
+                2 => v.FlattenedFromNchw != null ? new long[] { 1, s.Elements } : new long[] { (long)s.H * s.W, s.C },
                 1 => new long[] { s.Elements },
                 3 => new long[] { s.C, h, w },
                 _ => new long[] { 1, s.C, h, w },
@@ -433,7 +461,7 @@ public static partial class OnnxImporter
             float eps = AttrFloat(n, "epsilon", 1e-5f);
             if (AttrInt(n, "spatial", 1) != 1 || (n.Output.Count > 1 && n.Output.Skip(1).Any(o => o.Length > 0)))
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} is in training form (spatial=0 or running statistics outputs); export the model for inference");
-            var x = Act(n, 0);
+            var x = Unpadded(n, Act(n, 0));
             int c = x.Tensor.Shape.C;
             if (new[] { scale, shift, mean, variance }.Any(a => a.Length != c))
                 throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} parameters do not have {c} channels");
@@ -495,6 +523,28 @@ public static partial class OnnxImporter
             AddLayer(n, new UnaryElementwise(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, x.Shape), function, f));
         }
 
+        /// <summary>
+        /// The value with its pending zero padding applied: a 1x1 depthwise convolution with weight 1 and the padding, so it
+        /// stays exact in float and spatially local (it can run patch by patch). A value without padding as it is.
+        /// </summary>
+        private Value Unpadded(NodeProto n, Value v)
+        {
+            if (v.PendingPad == default) return v;
+            return new Value(DepthwiseIdentity(n, v.Tensor, v.PendingPad, 0, (n.Output.FirstOrDefault() ?? n.Name) + "/padded"), v.Rank);
+        }
+
+        /// <summary>y = x + offset on a 1x1 depthwise convolution with the given zero padding (padded pixels become offset).</summary>
+        private Tensor DepthwiseIdentity(NodeProto n, Tensor x, Padding pad, float offset, string name)
+        {
+            var s = x.Shape;
+            var shape = new TensorShape(s.H + pad.Top + pad.Bottom, s.W + pad.Left + pad.Right, s.C);
+            var conv = new Conv2D(name, x, new Tensor(name, shape), new Window(1, 1, 1, 1, 1, 1, pad), s.C,
+                Enumerable.Repeat(1f, s.C).ToArray(), Enumerable.Repeat(offset, s.C).ToArray(), ActivationRange.None);
+            _layers.Add(conv);
+            _producer[conv.Output] = conv;
+            return conv.Output;
+        }
+
         private void ImportPad(NodeProto n)
         {
             var mode = AttrString(n, "mode", "constant");
@@ -509,14 +559,28 @@ public static partial class OnnxImporter
             {
                 pads = Const(n, 1)!.AsInts();
                 if (Const(n, 2, required: false) is { } v) value = Scalar(n, v);
-                if (n.Input.Count > 3 && n.Input[3].Length > 0)
-                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses the axes input, which is not supported");
+                if (Const(n, 3, required: false) is { } axesInput)
+                {
+                    // pads for the listed axes only: widen to [begin of every axis..., end of every axis...]
+                    int rank = RankOf(n.Input[0]);
+                    var axes = axesInput.AsInts().Select(a => a < 0 ? a + rank : a).ToArray();
+                    if (axes.Any(a => a < 0 || a >= rank) || axes.Distinct().Count() != axes.Length || pads.Length != 2 * axes.Length)
+                        throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has axes [{string.Join(",", axesInput.AsInts())}] and {pads.Length} pads for a rank-{rank} tensor");
+                    var full = new long[2 * rank];
+                    for (int k = 0; k < axes.Length; k++) { full[axes[k]] = pads[k]; full[rank + axes[k]] = pads[axes.Length + k]; }
+                    pads = full;
+                }
             }
             var x = Act(n, 0);
-            if (mode != "constant" || value != 0 || pads.Length != 8 || pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 || pads.Any(p => p < 0))
+            if (mode != "constant" || pads.Length != 8 || pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 || pads.Any(p => p < 0) || x.Rank != 4)
                 throw Error(ErrorCodes.UnsupportedOperator,
-                    $"{NodeLabel(n)}: only zero constant padding of height and width (in front of Conv or AveragePool) is supported");
-            Define(n, x with { PendingPad = x.PendingPad.Add(new Padding((int)pads[2], (int)pads[3], (int)pads[6], (int)pads[7])) });
+                    $"{NodeLabel(n)}: only constant padding of height and width of an NCHW map is supported (mode '{mode}', pads [{string.Join(",", pads)}])");
+            var pad = new Padding((int)pads[2], (int)pads[3], (int)pads[6], (int)pads[7]);
+            if (value == 0) { Define(n, x with { PendingPad = x.PendingPad.Add(pad) }); return; }
+            // pad(x - v) + v: the zeros of the padding become v
+            x = Unpadded(n, x);
+            var shifted = DepthwiseIdentity(n, x.Tensor, Padding.Zero, -value, n.Output[0] + "/shifted");
+            Define(n, new Value(DepthwiseIdentity(n, shifted, pad, value, n.Output[0]), x.Rank));
         }
 
         /// <summary>
@@ -577,28 +641,49 @@ public static partial class OnnxImporter
                 Affine(n, x, Enumerable.Repeat(sx, x.Shape.C).ToArray(), k.Select(v => sk * v).ToArray());
                 return;
             }
-            var (a, bb) = ActivationPair(n, "combines", mayReorder: !subtract);
-            AddLayer(n, new Add(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape), subtract));
+            var (a, bb, rank) = ActivationPair(n, "combines", mayReorder: !subtract);
+            AddLayer(n, new Add(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape), subtract), rank);
         }
 
         /// <summary>
         /// The two activation inputs of a binary node: of one shape, or a map and a per-channel vector ([1,C,1,1]
         /// against [1,C,H,W], as squeeze-and-excitation blocks have), the vector second.
         /// </summary>
-        private (Tensor A, Tensor B) ActivationPair(NodeProto n, string verb, bool mayReorder)
+        /// <summary>
+        /// The two activations of an element-wise binary operator, and the rank of its result: equal shapes, a map and a
+        /// per-channel [1,C,1,1] vector (read per pixel, no copy), or else any ONNX (numpy) broadcast, where the smaller
+        /// operand is expanded to the result's shape by a <see cref="Relayout"/> with zero strides.
+        /// </summary>
+        private (Tensor A, Tensor B, int Rank) ActivationPair(NodeProto n, string verb, bool mayReorder)
         {
             var a = Plain(n, 0); var b = Plain(n, 1);
             int ra = RankOf(n.Input[0]), rb = RankOf(n.Input[1]);
-            if (ra == rb && a.Shape == b.Shape) return (a, b);
+            if (ra == rb && a.Shape == b.Shape) return (a, b, ra);
             bool Vector(Tensor t, int rank) => t.Shape.H * t.Shape.W == 1 && rank >= 3;
             if (ra == rb && a.Shape.C == b.Shape.C)
             {
-                if (Vector(b, rb)) return (a, b);
-                if (Vector(a, ra) && mayReorder) return (b, a);
+                if (Vector(b, rb)) return (a, b, ra);
+                if (Vector(a, ra) && mayReorder) return (b, a, ra);
             }
-            throw Error(ErrorCodes.UnsupportedOperator,
-                $"{NodeLabel(n)} {verb} tensors of shapes {string.Join("x", OnnxShape(n.Input[0])!)} and {string.Join("x", OnnxShape(n.Input[1])!)}; " +
-                "supported are equal shapes, or a feature map and a per-channel [1,C,1,1] vector" + (mayReorder ? "" : " as the second operand"));
+            var sa = OnnxShape(n.Input[0])!; var sb = OnnxShape(n.Input[1])!;
+            int rank = Math.Max(sa.Length, sb.Length);
+            var result = new long[rank];
+            for (int k = 0; k < rank; k++)
+            {
+                long da = k < rank - sa.Length ? 1 : sa[k - (rank - sa.Length)], db = k < rank - sb.Length ? 1 : sb[k - (rank - sb.Length)];
+                result[k] = da == db || db == 1 ? da : da == 1 ? db
+                    : throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} {verb} tensors of shapes [{string.Join(",", sa)}] and [{string.Join(",", sb)}], which do not broadcast");
+            }
+            Tensor Expanded(int index, long[] shape)
+            {
+                var v = Materialize(n, Act(n, index), n.Output[0] + $"/flatten{index}");
+                var strides = Layout(v).Strides;
+                var view = new long[rank];
+                for (int k = rank - shape.Length; k < rank; k++)
+                    view[k] = shape[k - (rank - shape.Length)] == 1 ? 0 : strides[k - (rank - shape.Length)];
+                return Gather(n, v, result, view, $"Expand([{string.Join(",", shape)}] -> [{string.Join(",", result)}])", n.Output[0] + $"/expanded{index}").Tensor;
+            }
+            return (Expanded(0, sa), Expanded(1, sb), rank);
         }
 
         private void ImportMul(NodeProto n, bool divide)
@@ -635,8 +720,8 @@ public static partial class OnnxImporter
                 return;
             }
             if (divide) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} divides two activations, which is not supported");
-            var (a, bb) = ActivationPair(n, "multiplies", mayReorder: true);
-            AddLayer(n, new Mul(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape)));
+            var (a, bb, rank) = ActivationPair(n, "multiplies", mayReorder: true);
+            AddLayer(n, new Mul(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape)), rank);
         }
 
         private void ImportConcat(NodeProto n)
@@ -646,8 +731,19 @@ public static partial class OnnxImporter
             int rank = RankOf(n.Input[0]);
             long axis = AttrInt(n, "axis", 1);
             if (axis < 0) axis += rank;
+            if (axis < 0 || axis >= rank) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has axis {axis} for rank-{rank} inputs");
+            var shapes = Enumerable.Range(0, n.Input.Count).Select(i => OnnxShape(n.Input[i])!).ToList();
+            if (shapes.Any(d => d.Length != rank || Enumerable.Range(0, rank).Any(k => k != axis && d[k] != shapes[0][k])))
+                throw Error(ErrorCodes.UnsupportedOperator,
+                    $"{NodeLabel(n)} concatenates [{string.Join("], [", shapes.Select(d => string.Join(",", d)))}] along axis {axis}; the inputs must have one rank and equal sizes except along the axis");
             if (axis != ChannelAxis(rank) || xs.Any(x => x.Shape.H != xs[0].Shape.H || x.Shape.W != xs[0].Shape.W))
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only concatenation along channels of equally sized tensors is supported");
+            {
+                // along another axis: that axis becomes the channels of moved copies, which are concatenated and moved back
+                string name = n.Name.Length > 0 ? n.Name : n.Output[0];
+                OverAxes(n, Enumerable.Range(0, n.Input.Count).Select(i => Act(n, i)).ToList(), new[] { (int)axis },
+                    new[] { shapes.Sum(d => d[axis]) }, (ins, o) => new Concat(name, ins, o), $"Concat(axis={axis})");
+                return;
+            }
             AddLayer(n, new Concat(n.Name.Length > 0 ? n.Name : n.Output[0], xs,
                 NewTensor(n, new TensorShape(xs[0].Shape.H, xs[0].Shape.W, xs.Sum(x => x.Shape.C)))));
         }
@@ -660,7 +756,10 @@ public static partial class OnnxImporter
             // see them as values, and a pool with its own uncounted pads would mix both kinds.
             bool countedPad = !max && !global && (AttrInt(n, "count_include_pad", 0) != 0 || (AttrInts(n, "pads") ?? Array.Empty<long>()).All(p => p == 0));
             if (x.PendingPad != default && !countedPad)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reads a zero-padded tensor; a Pad folds only into an average pool without uncounted pads of its own (put the padding on the pool instead)");
+            {
+                x = Unpadded(n, x); // the padded values take part (max pooling) or count only where the pool does not pad itself
+                input = x.Tensor.Shape;
+            }
             if (x.Rank < 3) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} pools a tensor that is not NCHW");
             Window window;
             if (global) window = new Window(input.H, input.W, 1, 1, 1, 1, Padding.Zero);
@@ -695,54 +794,87 @@ public static partial class OnnxImporter
                 new Window(x.Shape.H, x.Shape.W, 1, 1, 1, 1, Padding.Zero)), rank: AttrInt(n, "keepdims", 1) == 0 ? 2 : 4);
         }
 
-        /// <summary>Transpose, Squeeze and Unsqueeze that only relabel: an identity permutation, or a tensor with one non-1 dimension.</summary>
+        /// <summary>Transpose, Squeeze and Unsqueeze: free where they only relabel, else a <see cref="Relayout"/>.</summary>
         private void ImportRelabel(NodeProto n)
         {
             var x = Act(n, 0);
             var shape = OnnxShape(n.Input[0])!;
-            bool vector = x.Tensor.Shape.H * x.Tensor.Shape.W == 1 && x.PendingPad == default;
             if (n.OpType == "Transpose")
             {
                 var perm = AttrInts(n, "perm") ?? Enumerable.Range(0, shape.Length).Reverse().Select(i => (long)i).ToArray();
-                bool identity = perm.Select((p, i) => p == i).All(b => b);
-                if (!identity && !vector)
-                    throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} moves data (perm [{string.Join(",", perm)}] of a {string.Join("x", shape)} tensor); only transposes that relabel are supported");
-                Define(n, x);
+                if (perm.Length == shape.Length && perm.Select((p, i) => p == i).All(b => b)) Define(n, x);
+                else TransposeData(n, x, perm);
                 return;
             }
-            if (!vector)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} changes the rank of a {string.Join("x", shape)} feature map; only [N, C, 1, 1] <-> [N, C] relabels are supported");
             var axes = AttrInts(n, "axes") ?? Const(n, 1, required: false)?.AsInts();
-            int rank = n.OpType == "Squeeze"
-                ? x.Rank - (axes?.Length ?? shape.Count(d => d == 1))
-                : x.Rank + (axes?.Length ?? 0);
-            if (rank is < 1 or > 4)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} gives a rank-{rank} tensor; ranks 1 to 4 are supported");
-            Define(n, x with { Rank = rank });
+            ReshapeData(n, x, SqueezedShape(n, shape, axes));
+        }
+
+        /// <summary>The dims after Squeeze (the given axes, or every axis of size 1) or Unsqueeze (size-1 axes inserted at the given output positions).</summary>
+        private long[] SqueezedShape(NodeProto n, long[] shape, long[]? axes)
+        {
+            if (n.OpType == "Squeeze")
+            {
+                if (axes == null) return shape.Where(d => d != 1).ToArray();
+                var drop = axes.Select(a => a < 0 ? a + shape.Length : a).ToHashSet();
+                if (drop.Any(a => a < 0 || a >= shape.Length || shape[a] != 1))
+                    throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} squeezes axes [{string.Join(",", axes)}] of a [{string.Join(",", shape)}] tensor; only axes of size 1 can be squeezed");
+                return shape.Where((_, i) => !drop.Contains(i)).ToArray();
+            }
+            if (axes == null) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has no axes");
+            int rank = shape.Length + axes.Length;
+            var insert = axes.Select(a => a < 0 ? a + rank : a).ToHashSet();
+            if (insert.Count != axes.Length || insert.Any(a => a < 0 || a >= rank))
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has axes [{string.Join(",", axes)}] for a rank-{rank} output");
+            var result = new long[rank];
+            for (int i = 0, j = 0; i < rank; i++) result[i] = insert.Contains(i) ? 1 : shape[j++];
+            return result;
+        }
+
+        /// <summary>ONNX Reshape's target with 0 (copy the input's dim, unless allowzero) and -1 (inferred) resolved.</summary>
+        private long[] ReshapeTarget(NodeProto n, long[] input, long[] target)
+        {
+            bool allowZero = AttrInt(n, "allowzero", 0) != 0;
+            var dims = target.ToArray();
+            for (int i = 0; i < dims.Length; i++)
+                if (dims[i] == 0 && !allowZero)
+                    dims[i] = i < input.Length ? input[i] : throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} copies dimension {i}, which the input lacks");
+            long total = input.Aggregate(1L, (a, d) => a * d);
+            int inferred = Array.IndexOf(dims, -1L);
+            if (inferred >= 0)
+            {
+                long known = dims.Where((d, i) => i != inferred).Aggregate(1L, (a, d) => a * d);
+                if (known <= 0 || total % known != 0)
+                    throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} cannot reshape [{string.Join(",", input)}] to [{string.Join(",", target)}]");
+                dims[inferred] = total / known;
+            }
+            if (dims.Any(d => d <= 0) || dims.Aggregate(1L, (a, d) => a * d) != total)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reshapes [{string.Join(",", input)}] to [{string.Join(",", target)}], which is not a tensor of the same size");
+            return dims;
         }
 
         private void ImportReshape(NodeProto n, long[] target)
         {
-            var x = Act(n, 0);
-            if (x.PendingPad != default) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reshapes a padded tensor");
+            var x = Unpadded(n, Act(n, 0));
             var s = x.Tensor.Shape;
             // Only [N, features] (flatten) is a relabel in channels-last layout.
             var dims = target.Select((d, i) => d == 0 ? (i == 0 ? 1 : -2) : d).ToArray();
             bool flatten = dims.Length == 2 && (dims[0] == 1 || dims[0] == -1) && (dims[1] == s.Elements || dims[1] == -1);
-            if (!flatten)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} reshapes {s} to [{string.Join(",", target)}]; only flattening to [N, features] is supported");
-            Flatten(n, x);
+            if (flatten && x.Rank is 2 or 4) { Flatten(n, x); return; }
+            ReshapeData(n, x, ReshapeTarget(n, OnnxShape(n.Input[0])!, target));
         }
 
         private void ImportFlatten(NodeProto n)
         {
-            var x = Act(n, 0);
+            var x = Unpadded(n, Act(n, 0));
             int rank = x.Rank;
             long axis = AttrInt(n, "axis", 1);
             if (axis < 0) axis += rank;
-            if (axis != (rank is 4 or 2 ? 1 : 0))
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} flattens a rank-{rank} tensor at axis {axis}; only flattening to [1, features] is supported");
-            Flatten(n, x);
+            if (axis < 0 || axis > rank)
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} flattens a rank-{rank} tensor at axis {axis}");
+            if (axis == 1 && rank is 4 or 2) { Flatten(n, x); return; }
+            var shape = OnnxShape(n.Input[0])!;
+            ReshapeData(n, x, new[] { shape.Take((int)axis).Aggregate(1L, (a, d) => a * d), shape.Skip((int)axis).Aggregate(1L, (a, d) => a * d) });
         }
 
         private void Flatten(NodeProto n, Value x)
@@ -771,7 +903,7 @@ public static partial class OnnxImporter
 
         private void ImportMatMul(NodeProto n)
         {
-            var x = Act(n, 0);
+            var x = Unpadded(n, Act(n, 0));
             var w = Const(n, 1)!;
             int k = x.Tensor.Shape.Elements;
             if (w.Dims.Length != 2 || w.Dims[0] != k || (x.Tensor.Shape.H * x.Tensor.Shape.W != 1 && x.FlattenedFromNchw == null))
@@ -785,11 +917,13 @@ public static partial class OnnxImporter
 
         private void ImportGemm(NodeProto n)
         {
-            var x = Act(n, 0);
+            var x = Unpadded(n, Act(n, 0));
             var w = Const(n, 1)!;
             var c = Const(n, 2, required: false);
             float alpha = AttrFloat(n, "alpha", 1), beta = AttrFloat(n, "beta", 1);
             if (AttrInt(n, "transA", 0) != 0) throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} uses transA=1");
+            if (x.Tensor.Shape.H * x.Tensor.Shape.W != 1 && x.FlattenedFromNchw == null)
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only a [1, K] input is supported (one row)");
             bool transB = AttrInt(n, "transB", 0) != 0;
             int k = x.Tensor.Shape.Elements;
             if (w.Dims.Length != 2 || w.Dims[transB ? 1 : 0] != k)
@@ -812,16 +946,25 @@ public static partial class OnnxImporter
 
         private void ImportSoftmax(NodeProto n)
         {
-            var t = Plain(n, 0);
-            int rank = RankOf(n.Input[0]);
+            var x = Materialize(n, Act(n, 0));
+            var t = x.Tensor;
+            int rank = x.Rank;
             long axis = AttrInt(n, "axis", _opset is > 0 and < 13 ? 1 : -1);
             if (axis < 0) axis += rank;
+            if (axis < 0 || axis >= rank) throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} has axis {axis} for a rank-{rank} tensor");
             // before opset 13 the axis flattens everything after it: the same when only the channels follow
             bool channels = axis == ChannelAxis(rank) && (rank <= 2 || _opset >= 13 || t.Shape.H * t.Shape.W == 1)
                 || (rank <= 2 && axis == rank - 1) || (t.Shape.H * t.Shape.W == 1 && axis == rank - 1);
+            string name = n.Name.Length > 0 ? n.Name : n.Output[0];
             if (!channels)
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: softmax over axis {axis} of a rank-{rank} tensor is not supported; softmax over channels is");
-            AddLayer(n, new Softmax(n.Name.Length > 0 ? n.Name : n.Output[0], t, NewTensor(n, t.Shape)));
+            {
+                // the softmax axes become the channels of a moved copy, and move back after
+                var axes = Enumerable.Range((int)axis, _opset >= 13 ? 1 : rank - (int)axis).ToArray();
+                var dims = Layout(x).Dims;
+                OverAxes(n, new[] { x }, axes, axes.Select(a => dims[a]).ToArray(), (ins, o) => new Softmax(name, ins[0], o), $"Softmax(axis={axis})");
+                return;
+            }
+            AddLayer(n, new Softmax(name, t, NewTensor(n, t.Shape)));
         }
     }
 }

@@ -92,6 +92,7 @@ public static class Int8Executor
             case QuantizedChannelPRelu p: ChannelPRelu(p, inputs[0], output, region); break;
             case QuantizedConcat c: Concat(c, inputs, output, region); break;
             case QuantizedSoftmax s: Softmax(s, inputs[0], output, s.Layer.Output.Shape.C); break;
+            case QuantizedRelayout r: for (int o = 0; o < r.SourceIndices.Length; o++) output.Data[o] = inputs[0].Data[r.SourceIndices[o]]; break;
             default: throw new NotSupportedException(q.Layer.Op);
         }
     }

@@ -38,6 +38,9 @@ public sealed record QuantizedSoftmax(Layer Layer, int[] ExpTable) : QuantizedLa
 /// <summary>Max pooling with identical input and output quantization (max commutes with the affine map).</summary>
 public sealed record QuantizedMaxPool(Layer Layer) : QuantizedLayer(Layer);
 
+/// <summary>A data move with identical input and output quantization: output element o is input element SourceIndices[o].</summary>
+public sealed record QuantizedRelayout(Layer Layer, int[] SourceIndices) : QuantizedLayer(Layer);
+
 /// <summary>Any element-wise function as a table: y = Table[x + 128].</summary>
 public sealed record QuantizedLookup(Layer Layer, sbyte[] Table) : QuantizedLayer(Layer);
 

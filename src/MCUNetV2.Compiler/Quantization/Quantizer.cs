@@ -44,7 +44,7 @@ public static class Quantizer
 {
     /// <summary>The tensors whose parameters must come from calibration (all of them for a float model).</summary>
     public static IReadOnlyList<Tensor> TensorsNeedingCalibration(ModelGraph graph) =>
-        graph.Inputs.Concat(graph.Layers.Where(l => l is not (Softmax or PoolLayer)).Select(l => l.Output))
+        graph.Inputs.Concat(graph.Layers.Where(l => l is not (Softmax or PoolLayer or Relayout)).Select(l => l.Output))
             .Where(t => graph.Quantization?.Activations.ContainsKey(t) != true).ToList();
 
     /// <param name="ranges">Calibrated ranges; may be null when <see cref="TensorsNeedingCalibration"/> is empty.</param>
@@ -74,6 +74,7 @@ public static class Quantizer
             {
                 Softmax => new QuantParams(1.0 / 256, -128), // exact in float32
                 PoolLayer => act[l.Inputs[0]], // pooling never leaves the input range
+                Relayout => act[l.Inputs[0]], // the same values, moved
                 Conv2D c => Calibrated(l.Output, r => Clip(r, c.Activation)),
                 FullyConnected f => Calibrated(l.Output, r => Clip(r, f.Activation)),
                 Add a => Calibrated(l.Output, r => Clip(r, a.Activation)),
@@ -93,6 +94,7 @@ public static class Quantizer
                     Add a => QuantizeAdd(a, act[a.Inputs[0]], act[a.Inputs[1]], qo),
                     AveragePool => new QuantizedAveragePool(l, qi.ZeroPoint),
                     MaxPool => new QuantizedMaxPool(l),
+                    Relayout r => new QuantizedRelayout(l, r.SourceIndices()),
                     UnaryElementwise u => new QuantizedLookup(l, Enumerable.Range(-128, 256).Select(q => qo.Quantize(u.Apply(qi.Dequantize((sbyte)q)))).ToArray()),
                     ChannelPRelu p => new QuantizedChannelPRelu(l, qi.ZeroPoint, FixedPointMultiplier.FromReal(qi.Scale / qo.Scale),
                         p.Slopes.Select(slope => FixedPointMultiplier.FromReal(Math.Abs((double)slope) * qi.Scale / qo.Scale)).ToArray(),

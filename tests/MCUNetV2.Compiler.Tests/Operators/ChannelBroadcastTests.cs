@@ -61,13 +61,18 @@ public sealed class ChannelBroadcastTests
         var graph = OnnxImporter.Load(path);
         Assert.IsTrue(graph.Layers.OfType<Mul>().Single().BroadcastsB);
         Assert.IsTrue(graph.Layers.OfType<Add>().Single().BroadcastsB);
+        AssertMatchesOnnxRuntime(path, graph, 3);
+    }
+
+    private static void AssertMatchesOnnxRuntime(string path, ModelGraph graph, int inputs)
+    {
         using var session = new InferenceSession(path);
-        foreach (var x in Inputs(3))
+        foreach (var x in Inputs(inputs))
         {
             using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, Dims.Select(d => (int)d).ToArray())) });
             var ort = FloatExecutor.NchwToNhwc(results.First().AsEnumerable<float>().ToArray(), new TensorShape(6, 6, 8));
             var ours = FloatExecutor.Run(graph, FloatExecutor.NchwToNhwc(x, new TensorShape(6, 6, 8)));
-            for (int i = 0; i < ours.Length; i++) Assert.AreEqual(ort[i], ours[i], 1e-4, $"element {i}");
+            for (int i = 0; i < ours.Length; i++) Assert.AreEqual(ort[i], ours[i], 1e-4, $"{Path.GetFileName(path)}: element {i}");
         }
     }
 
@@ -78,13 +83,7 @@ public sealed class ChannelBroadcastTests
         var inputs = Inputs(6).Select(x => FloatExecutor.NchwToNhwc(x, new TensorShape(6, 6, 8))).ToList();
         var q = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, inputs));
         // int8 stays close to float: within a few output steps
-        double step = q.OutputParams.Scale, worst = 0;
-        foreach (var x in inputs)
-        {
-            var f = FloatExecutor.Run(graph, x);
-            var i8 = q.DequantizeOutput(Int8Executor.Run(q, q.QuantizeInput(x)));
-            worst = Math.Max(worst, f.Zip(i8, (a, b) => Math.Abs(a - b)).Max() / step);
-        }
+        double worst = Int8Agreement.WorstOutputSteps(graph, q, inputs);
         Console.WriteLine($"int8 vs float: {worst:F2} output steps");
         Assert.IsTrue(worst < 4, $"int8 differs from float by {worst:F2} output steps");
         // the broadcast ends the per-patch stage: only the first convolution runs patch by patch
@@ -95,21 +94,54 @@ public sealed class ChannelBroadcastTests
         Assert.AreEqual(1, PatchPlanner.SplitCandidates(graph, 2, 2).Max(), "GlobalAveragePool ends the spatially local prefix");
     }
 
+    /// <summary>
+    /// Other broadcasts ([1,C,H,W] - [1,C,1,1] with the vector first, a row vector [1,1,1,W], a [W] vector against a
+    /// rank-3 map) expand the smaller operand with a zero-stride Relayout, then combine equal shapes.
+    /// </summary>
     [TestMethod]
-    public void OtherBroadcasts_AreRefusedWithMcu1003()
+    public void OtherBroadcasts_ExpandTheSmallerOperand_AndMatchOnnxRuntime()
     {
-        // [1,C,H,W] - [1,C,1,1] with the vector first (c - x) and a row vector [1,1,1,W] are not supported
-        foreach (var (a, b, op) in new[] { ("s", "r0", "Sub"), ("r0", "row", "Mul") })
+        foreach (var (a, b, op) in new[] { ("s", "r0", "Sub"), ("r0", "row", "Mul"), ("row", "r0", "Add") })
         {
-            var path = Path.Combine(_work, $"bad-{op}.onnx");
-            new OnnxModelBuilder(13).Input("x", Dims).Output("y", 1, 8, 6, 6)
-                .Floats("w", new long[] { 8, 8, 1, 1 }, new float[64]).Floats("wr", new long[] { 6, 8, 1, 1 }, new float[48])
-                .Node("Relu", new[] { "x" }, "r0").Node("GlobalAveragePool", new[] { "x" }, "g").Node("Conv", new[] { "g", "w" }, "s")
-                .Node("Conv", new[] { "g", "wr" }, "rowT").Node("Transpose", new[] { "rowT" }, "row", Ints("perm", 0, 2, 3, 1))
-                .Node(op, new[] { a, b }, "y").Save(path);
-            var e = Assert.ThrowsExactly<CompilerException>(() => OnnxImporter.Load(path));
-            Assert.AreEqual(ErrorCodes.UnsupportedOperator, e.Diagnostic.Code, e.Diagnostic.Message);
-            StringAssert.Contains(e.Diagnostic.Message, "per-channel");
+            var path = BroadcastModel(a, b, op);
+            var graph = OnnxImporter.Load(path);
+            Assert.IsTrue(graph.Layers.OfType<Relayout>().Any(r => r.Function.StartsWith("Expand")), string.Join("\n", graph.Layers));
+            AssertMatchesOnnxRuntime(path, graph, 2);
         }
+    }
+
+    private static string BroadcastModel(string a, string b, string op)
+    {
+        var path = Path.Combine(_work, $"bcast-{op}.onnx");
+        return new OnnxModelBuilder(13).Input("x", Dims).Output("y", 1, 8, 6, 6)
+            .Floats("w", new long[] { 8, 8, 1, 1 }, Enumerable.Range(0, 64).Select(i => (i % 9 - 4) / 8f))
+            .Floats("wr", new long[] { 6, 8, 1, 1 }, Enumerable.Range(0, 48).Select(i => (i % 7 - 3) / 5f))
+            .Node("Relu", new[] { "x" }, "r0").Node("GlobalAveragePool", new[] { "x" }, "g").Node("Conv", new[] { "g", "w" }, "s")
+            .Node("Conv", new[] { "g", "wr" }, "rowT").Node("Transpose", new[] { "rowT" }, "row", Ints("perm", 0, 2, 3, 1))
+            .Node(op, new[] { a, b }, "y").Save(path);
+    }
+
+    [TestMethod]
+    public void ExpandedBroadcast_OnCortexM7_IsBitExactWithTheInt8Reference()
+    {
+        var graph = OnnxImporter.Load(BroadcastModel("r0", "row", "Mul"));
+        var inputs = Inputs(4).Select(x => FloatExecutor.NchwToNhwc(x, new TensorShape(6, 6, 8))).ToList();
+        var q = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, inputs));
+        // a product of two rounded operands: each one's half step times the other's magnitude, a few output steps
+        double worst = Int8Agreement.WorstOutputSteps(graph, q, inputs);
+        Assert.IsTrue(worst < 8, $"int8 differs from float by {worst:F2} output steps");
+        var sources = CortexM7Check.AssertBitExact(q, new[] { ("per-layer", PatchPlanner.PerLayer(graph)) }, inputs.Select(q.QuantizeInput).ToList(), _work);
+        StringAssert.Contains(sources[0], "mcu_relayout(");
+    }
+
+    [TestMethod]
+    public void ShapesThatDoNotBroadcast_AreACodedError()
+    {
+        var path = Path.Combine(_work, "nobcast.onnx");
+        new OnnxModelBuilder(13).Input("x", Dims).Input("z", 1, 8, 5, 6).Output("y", 1, 8, 6, 6)
+            .Node("Add", new[] { "x", "z" }, "y").Save(path);
+        var e = Assert.ThrowsExactly<CompilerException>(() => OnnxImporter.Load(path));
+        Assert.AreEqual(ErrorCodes.ModelCorrupt, e.Diagnostic.Code, e.Diagnostic.Message);
+        StringAssert.Contains(e.Diagnostic.Message, "do not broadcast");
     }
 }

@@ -11,6 +11,7 @@
  *   mul:   y = clamp(requant((a - za) * (b - zb)) + out_zp); concat: y = clamp(requant(x - zx) + out_zp)
  *   prelu: d = x - in_zp; y = clamp(d >= 0 ? requant(d, m_pos) + out_zp : requant(sign[c] * d, m_neg[c]) + out_zp)
  *   softmax: e_i = table[max - x_i]; y_i = clamp((e_i * 256 + sum/2) / sum - 128)
+ *   relayout: y = x moved (a strided copy: output in order, index (i_0..i_n) reads x[sum i_k * stride_k])
  *
  * A feature map lives in a buffer that holds a rectangular region of it (mcu_region: first row, first column,
  * rows, columns), channels last. Kernels compute an output region; taps that fall outside the whole input tensor
@@ -331,6 +332,38 @@ MCU_KERNEL void mcu_concat(const mcu_concat_params *p, const int8_t *in, mcu_reg
 }
 
 /* Softmax over the c channels of each of `pixels` pixels. */
+/* A strided copy over up to 6 axes (Transpose, Reshape, ... that move data): the output is written in order, and
+ * index (i_0, ..., i_{n-1}) of dims reads in[sum i_k * strides[k]]. The innermost axis is copied as a run. */
+typedef struct {
+    int32_t ndims;
+    int32_t dims[6];
+    int32_t strides[6];
+} mcu_relayout_params;
+
+MCU_KERNEL void mcu_relayout(const mcu_relayout_params *p, const int8_t *in, int8_t *out)
+{
+    const int last = p->ndims - 1;
+    const int32_t inner = p->dims[last], step = p->strides[last];
+    int32_t idx[6] = {0, 0, 0, 0, 0, 0};
+    int32_t total = 1;
+    for (int k = 0; k < p->ndims; ++k) total *= p->dims[k];
+    int32_t offset = 0;
+    for (int32_t o = 0; o < total; o += inner) {
+        const int8_t *src = in + offset;
+        if (step == 1) {
+            memcpy(out + o, src, (size_t)inner);
+        } else {
+            for (int32_t i = 0; i < inner; ++i) out[o + i] = src[i * step];
+        }
+        for (int k = last - 1; k >= 0; --k) {
+            offset += p->strides[k];
+            if (++idx[k] < p->dims[k]) break;
+            offset -= p->strides[k] * p->dims[k];
+            idx[k] = 0;
+        }
+    }
+}
+
 MCU_KERNEL void mcu_softmax(const int32_t *table, const int8_t *in, int8_t *out, int pixels, int c)
 {
     for (int p = 0; p < pixels; ++p, in += c, out += c) {
