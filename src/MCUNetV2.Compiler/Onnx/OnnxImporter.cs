@@ -326,11 +326,23 @@ public static partial class OnnxImporter
                     var dims = slopeTensor.Dims.SkipWhile(d => d == 1).ToArray();
                     bool perChannel = slope.Length == x.Shape.C && OnnxShape(n.Input[0])![axis] == x.Shape.C
                         && slopeTensor.Dims.Length <= rank && dims.Length == rank - axis && dims[0] == x.Shape.C && dims.Skip(1).All(d => d == 1);
-                    if (!perChannel)
-                        throw Error(ErrorCodes.UnsupportedOperator,
-                            $"{NodeLabel(n)}: PRelu slope of shape [{string.Join(",", slopeTensor.Dims)}] does not broadcast per channel over [{string.Join(",", OnnxShape(n.Input[0])!)}]; one shared slope or one slope per channel is supported");
                     if (slope.Any(v => !float.IsFinite(v))) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} has a non-finite slope");
-                    AddLayer(n, new ChannelPRelu(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, x.Shape), slope));
+                    string name = n.Name.Length > 0 ? n.Name : n.Output[0];
+                    if (!perChannel)
+                    {
+                        // slopes along other axes: those axes become the channels of a moved copy, and move back after
+                        var shape = OnnxShape(n.Input[0])!;
+                        int off = shape.Length - slopeTensor.Dims.Length;
+                        bool broadcasts = off >= 0 && slopeTensor.Dims.Select((d, k) => d == 1 || d == shape[k + off]).All(b => b);
+                        if (!broadcasts)
+                            throw Error(ErrorCodes.UnsupportedOperator,
+                                $"{NodeLabel(n)}: PRelu slope of shape [{string.Join(",", slopeTensor.Dims)}] does not broadcast over [{string.Join(",", shape)}]");
+                        var axes = slopeTensor.Dims.Select((d, k) => (d, k + off)).Where(t => t.d != 1).Select(t => t.Item2).ToArray();
+                        OverAxes(n, new[] { Act(n, 0) }, axes, axes.Select(a => shape[a]).ToArray(),
+                            (ins, o) => new ChannelPRelu(name, ins[0], o, slope), "PRelu");
+                        break;
+                    }
+                    AddLayer(n, new ChannelPRelu(name, x, NewTensor(n, x.Shape), slope));
                     break;
                 }
                 case "Sigmoid": Unary(n, "Sigmoid", v => 1f / (1f + MathF.Exp(-v))); break;

@@ -170,8 +170,9 @@ public sealed class ChannelPReluTests
         }
     }
 
+    /// <summary>Slopes that vary along H, W or every element: those axes are moved to the channels around a ChannelPRelu.</summary>
     [TestMethod]
-    public void PRelu_SlopesAlongOtherAxes_AreRefusedWithMcu1003()
+    public void PRelu_SlopesAlongOtherAxes_MoveToTheChannels_AndMatchOnnxRuntime()
     {
         var x = new long[] { 1, 4, 6, 6 };
         var six = new[] { 0.1f, -0.2f, 0.3f, 0f, 0.5f, 2f };
@@ -180,15 +181,25 @@ public sealed class ChannelPReluTests
                      (new long[] { 6 }, six),                                             // along W
                      (new long[] { 1, 1, 6 }, six),                                       // along W
                      (new long[] { 6, 1 }, six),                                          // along H
-                     (new long[] { 4, 1 }, Slopes),                                       // 4 values along H (of size 6): not per channel
-                     (new long[] { 4, 6, 6 }, Enumerable.Range(0, 144).Select(i => i / 100f).ToArray()), // one per element
+                     (new long[] { 4, 6, 6 }, Enumerable.Range(0, 144).Select(i => i / 100f - 0.5f).ToArray()), // one per element
                  })
         {
-            var e = Assert.ThrowsExactly<CompilerException>(() => OnnxImporter.Load(Save(PReluOnly(x, dims, slopes), "refused-" + string.Join("x", dims))),
-                string.Join("x", dims));
-            Assert.AreEqual(ErrorCodes.UnsupportedOperator, e.Diagnostic.Code, e.Diagnostic.Message);
-            StringAssert.Contains(e.Diagnostic.Message, "per channel");
+            var name = string.Join("x", dims);
+            var model = PReluOnly(x, dims, slopes);
+            var g = OnnxImporter.Load(Save(model, "axes-" + name));
+            Assert.IsTrue(g.Layers.Any(l => l is ChannelPRelu) && g.Layers.Any(l => l is Relayout), name);
+            foreach (var input in Inputs(x, 3, 17))
+            {
+                var expected = RunOnnxRuntime(model, input, x);
+                var actual = FloatExecutor.Run(g, ToNhwc(input, x));
+                for (int k = 0; k < expected.Length; k++)
+                    Assert.AreEqual(expected[k], actual[k], 1e-5 * Math.Max(1, Math.Abs(expected[k])), $"{name}: value {k}");
+            }
         }
+        // 4 values along H, which has 6 rows: no broadcast
+        var e = Assert.ThrowsExactly<CompilerException>(() => OnnxImporter.Load(Save(PReluOnly(x, new long[] { 4, 1 }, Slopes), "refused-4x1")));
+        Assert.AreEqual(ErrorCodes.UnsupportedOperator, e.Diagnostic.Code, e.Diagnostic.Message);
+        StringAssert.Contains(e.Diagnostic.Message, "does not broadcast");
     }
 
     // ------------------------------------------------------------------ float
