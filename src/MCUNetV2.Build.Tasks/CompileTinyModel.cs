@@ -1,5 +1,6 @@
 using MCUNetV2.Compiler.Diagnostics;
 using MCUNetV2.Compiler.Pipeline;
+using MCUNetV2.Compiler.Quantization;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -14,7 +15,8 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
 {
     /// <summary>
     /// The TinyModel item. Its metadata: PatchGrid, Prefix, ChannelOrder, Mean, Scale, ResizeMode, Interpolation, Verify,
-    /// VerifyImages, Calibration, CalibrationLimit, InputLayout, ExportQdq, MaxSramBytes, MaxFlashBytes.
+    /// VerifyImages, Calibration, CalibrationLimit, InputLayout, CalibrationMethod, CalibrationPercentile, BiasCorrection,
+    /// MinLayerSqnr, DequantizeOutput, ExportQdq, MaxSramBytes, MaxFlashBytes.
     /// </summary>
     [Required]
     public ITaskItem Model { get; set; } = null!;
@@ -45,6 +47,8 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
     [Output] public ITaskItem? Header { get; private set; }
     /// <summary>&lt;prefix&gt;.memory.json</summary>
     [Output] public ITaskItem? MemoryReport { get; private set; }
+    /// <summary>&lt;prefix&gt;.report.html, the standalone HTML report (memory and per-layer quantization error).</summary>
+    [Output] public ITaskItem? HtmlReport { get; private set; }
     /// <summary>&lt;prefix&gt;.qdq.onnx, the int8 model as QDQ ONNX, when the item asks for it (ExportQdq="true").</summary>
     [Output] public ITaskItem? QdqModel { get; private set; }
     /// <summary>The generated C sources.</summary>
@@ -131,6 +135,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         Library = ToItem(result.LibraryPath, options.Prefix, "Library");
         Header = ToItem(result.HeaderPath, options.Prefix, "Header");
         MemoryReport = ToItem(result.MemoryReportPath, options.Prefix, "MemoryReport");
+        HtmlReport = ToItem(result.HtmlReportPath, options.Prefix, "HtmlReport");
         QdqModel = ToItem(result.QdqModelPath, options.Prefix, "QdqModel");
         GeneratedSources = result.GeneratedSources
             .Select(s => ToItem(s, options.Prefix, "Source")!)
@@ -193,6 +198,11 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             var interpolation = TinyModelMetadata.ParseInterpolation(Model.GetMetadata(TinyModelMetadata.Interpolation));
             var layout = TinyModelMetadata.ParseInputLayout(Model.GetMetadata(TinyModelMetadata.InputLayout));
             var limit = TinyModelMetadata.ParseCalibrationLimit(Model.GetMetadata(TinyModelMetadata.CalibrationLimit));
+            var method = TinyModelMetadata.ParseCalibrationMethod(Model.GetMetadata(TinyModelMetadata.CalibrationMethod));
+            var percentile = TinyModelMetadata.ParseCalibrationPercentile(Model.GetMetadata(TinyModelMetadata.CalibrationPercentile));
+            bool biasCorrection = TinyModelMetadata.ParseBool(TinyModelMetadata.BiasCorrection, Model.GetMetadata(TinyModelMetadata.BiasCorrection), false);
+            var minLayerSqnr = TinyModelMetadata.ParseMinLayerSqnr(Model.GetMetadata(TinyModelMetadata.MinLayerSqnr));
+            bool dequantizeOutput = TinyModelMetadata.ParseBool(TinyModelMetadata.DequantizeOutput, Model.GetMetadata(TinyModelMetadata.DequantizeOutput), false);
 
             var calibration = CalibrationFiles
                 .Select(f => Path.GetFullPath(Path.Combine(ProjectDirectory, f.ItemSpec)))
@@ -232,6 +242,10 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 CalibrationFiles = calibration,
                 CalibrationLimit = limit,
                 InputLayout = layout,
+                Calibration = new CalibrationOptions(method, percentile),
+                BiasCorrection = biasCorrection,
+                MinLayerSqnrDb = minLayerSqnr,
+                DequantizeOutput = dequantizeOutput,
                 Preprocessing = new Preprocessing { Channels = channels, Mean = mean, Scale = scale, Resize = resize, Interpolation = interpolation },
                 Toolchain = toolchain,
                 // gcc and ar run as MSBuild ToolTasks: their errors reach the log with file and line as they happen
@@ -308,6 +322,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         Check(result.LibraryPath, $"lib{options.Prefix}.a");
         Check(result.HeaderPath, $"{options.Prefix}.h");
         Check(result.MemoryReportPath, $"{options.Prefix}.memory.json");
+        Check(result.HtmlReportPath, $"{options.Prefix}.report.html");
         Check(result.QdqModelPath, $"{options.Prefix}.qdq.onnx");
     }
 

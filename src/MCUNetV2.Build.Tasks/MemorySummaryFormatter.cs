@@ -25,6 +25,8 @@ internal static class MemorySummaryFormatter
             foreach (var more in scheduleLines.Skip(1))
                 lines.Add($"  {"",-Label}   {more.Trim()}");
         }
+        if (!string.IsNullOrEmpty(memory.Quantization))
+            lines.Add($"  {"quantization",-Label} : {memory.Quantization}");
         if (!string.IsNullOrEmpty(memory.Verification))
             lines.Add($"  {"verified",-Label} : {memory.Verification}");
         return lines;

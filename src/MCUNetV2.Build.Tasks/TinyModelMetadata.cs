@@ -37,6 +37,13 @@ internal static partial class TinyModelMetadata
     public const string InputLayout = "InputLayout";
     public const string ResizeMode = "ResizeMode";
     public const string Interpolation = "Interpolation";
+    public const string CalibrationMethod = "CalibrationMethod";
+    public const string CalibrationPercentile = "CalibrationPercentile";
+    public const string BiasCorrection = "BiasCorrection";
+    public const string MinLayerSqnr = "MinLayerSqnr";
+    public const string DequantizeOutput = "DequantizeOutput";
+
+    public const double DefaultCalibrationPercentile = 99.99;
 
     /// <summary>Largest accepted patch-grid dimension; more patches than this per side cannot pay off on an MCU.</summary>
     public const int MaxPatchGridDimension = 64;
@@ -131,6 +138,43 @@ internal static partial class TinyModelMetadata
             default:
                 throw new MetadataException(InputLayout, $"InputLayout '{value}' is not one of NCHW, NHWC (the axis order of .npy and .pb calibration tensors).");
         }
+    }
+
+    /// <summary>MinMax, Percentile or MSE (case-insensitive; Min-Max too); empty means MinMax.</summary>
+    public static Compiler.Quantization.CalibrationMethod ParseCalibrationMethod(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return Compiler.Quantization.CalibrationMethod.MinMax;
+        switch (value.Trim().ToLowerInvariant().Replace("-", "", StringComparison.Ordinal))
+        {
+            case "minmax": return Compiler.Quantization.CalibrationMethod.MinMax;
+            case "percentile": return Compiler.Quantization.CalibrationMethod.Percentile;
+            case "mse": return Compiler.Quantization.CalibrationMethod.Mse;
+            default:
+                throw new MetadataException(CalibrationMethod, $"CalibrationMethod '{value}' is not one of MinMax, Percentile, MSE.");
+        }
+    }
+
+    /// <summary>The two-sided percentile of the Percentile method, in (50, 100]; empty means 99.99.</summary>
+    public static double ParseCalibrationPercentile(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return DefaultCalibrationPercentile;
+        if (!double.TryParse(value.Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double p) || !(p > 50 && p <= 100))
+            throw new MetadataException(CalibrationPercentile,
+                $"CalibrationPercentile '{value}' is not a number in (50, 100] (the percentile of the observed values kept by CalibrationMethod=Percentile, e.g. 99.99; '.' is the decimal point).");
+        return p;
+    }
+
+    /// <summary>A threshold in dB (any finite number, '.' as the decimal point); empty means no check (null).</summary>
+    public static double? ParseMinLayerSqnr(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return null;
+        if (!double.TryParse(value.Trim(), NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out double db) || !double.IsFinite(db))
+            throw new MetadataException(MinLayerSqnr,
+                $"MinLayerSqnr '{value}' is not a number of dB (e.g. 10; '.' is the decimal point); leave it empty to turn the check off.");
+        return db;
     }
 
     /// <summary>A whole number &gt;= 1 capping the calibration samples; empty means all (null).</summary>

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using MCUNetV2.Compiler.Diagnostics;
 using MCUNetV2.Compiler.Pipeline;
+using MCUNetV2.Compiler.Quantization;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -88,7 +89,9 @@ public sealed class CompileTinyModelTests
         var s = NewTask("<TinyModel Include=\"vww.onnx\" />",
             ("PatchGrid", "2x3"), ("ChannelOrder", "BGR"), ("Mean", "1;2;3"), ("Scale", "0.5"),
             ("Verify", "false"), ("VerifyImages", "7"), ("Prefix", ""),
-            ("ResizeMode", "CenterCrop"), ("Interpolation", "Nearest"), ("InputLayout", "NHWC"), ("CalibrationLimit", "500"));
+            ("ResizeMode", "CenterCrop"), ("Interpolation", "Nearest"), ("InputLayout", "NHWC"), ("CalibrationLimit", "500"),
+            ("CalibrationMethod", "Percentile"), ("CalibrationPercentile", "99.9"), ("BiasCorrection", "true"), ("MinLayerSqnr", "12.5"),
+            ("DequantizeOutput", "yes"));
         s.Task.CalibrationFiles = TwoImages();
         s.Task.ToolchainDirectory = "/opt/arm";
         s.Task.CpuFlags = "-mcpu=cortex-m4";
@@ -108,6 +111,10 @@ public sealed class CompileTinyModelTests
         Assert.AreEqual(Interpolation.Nearest, options.Preprocessing.Interpolation);
         Assert.AreEqual(InputLayout.Nhwc, options.InputLayout);
         Assert.AreEqual(500, options.CalibrationLimit);
+        Assert.AreEqual(new CalibrationOptions(CalibrationMethod.Percentile, 99.9), options.Calibration);
+        Assert.IsTrue(options.BiasCorrection);
+        Assert.AreEqual(12.5, options.MinLayerSqnrDb);
+        Assert.IsTrue(options.DequantizeOutput);
         Assert.IsFalse(options.Verify);
         Assert.AreEqual(7, options.VerifyImages);
         Assert.AreEqual(2, options.CalibrationFiles.Count);
@@ -138,6 +145,10 @@ public sealed class CompileTinyModelTests
         Assert.AreEqual(InputLayout.Nchw, options.InputLayout);
         Assert.AreEqual(ResizeMode.Stretch, options.Preprocessing.Resize);
         Assert.AreEqual(Interpolation.Bilinear, options.Preprocessing.Interpolation);
+        Assert.AreEqual(CalibrationOptions.MinMax, options.Calibration);
+        Assert.IsFalse(options.BiasCorrection);
+        Assert.IsNull(options.MinLayerSqnrDb, "empty MinLayerSqnr = no check (the props give 10)");
+        Assert.IsFalse(options.DequantizeOutput);
     }
 
     [TestMethod]
@@ -145,6 +156,11 @@ public sealed class CompileTinyModelTests
     [DataRow("Interpolation", "Bicubic", 35)]
     [DataRow("InputLayout", "CHW", 35)]
     [DataRow("CalibrationLimit", "0", 35)]
+    [DataRow("CalibrationMethod", "KL", 35)]
+    [DataRow("CalibrationPercentile", "50", 35)]
+    [DataRow("BiasCorrection", "maybe", 35)]
+    [DataRow("MinLayerSqnr", "high", 35)]
+    [DataRow("DequantizeOutput", "float", 35)]
     public void BadCalibrationMetadata_GivesMCU4001_AtTheAttribute(string name, string value, int column)
     {
         var s = NewTask($"<TinyModel Include=\"vww.onnx\" {name}=\"{value}\" />", (name, value));
@@ -217,5 +233,72 @@ public sealed class CompileTinyModelTests
         Assert.IsFalse(s.Task.Execute());
 
         Assert.IsFalse(File.Exists(stale), s.Engine.Transcript());
+    }
+
+    /// <summary>
+    /// VWW calibrated on all 15 test images: memory.json gets the quantization section (output SQNR over 20 dB, every
+    /// layer), the HTML report is written beside it and handed back, the log has the quantization line, and a
+    /// MinLayerSqnr of 100 dB gives one MCU2005 warning per layer (at the model, naming the layer and the remedies).
+    /// </summary>
+    [TestMethod]
+    public void QuantizationReport_InJsonAndHtml_AndMinLayerSqnrWarns()
+    {
+        var images = Directory.GetFiles(Path.GetDirectoryName(Repo.PersonImages)!, "*.*", SearchOption.AllDirectories);
+        var s = TaskSetup.Create("quant-report", Repo.VwwModel, "vww.onnx",
+            new[] { "<TinyModel Include=\"vww.onnx\" Verify=\"false\" MinLayerSqnr=\"100\" CalibrationMethod=\"mse\" />" },
+            new[] { ("Verify", "false"), ("MinLayerSqnr", "100"), ("CalibrationMethod", "mse") }, images);
+
+        Assert.IsTrue(s.Task.Execute(), s.Engine.Transcript());
+
+        var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(s.Task.MemoryReport!.ItemSpec)).RootElement;
+        var q = json.GetProperty("quantization");
+        Assert.IsTrue(q.GetProperty("analyzed").GetBoolean());
+        Assert.AreEqual("Mse", q.GetProperty("method").GetString());
+        Assert.IsFalse(q.GetProperty("biasCorrection").GetBoolean());
+        Assert.AreEqual(images.Length, q.GetProperty("samples").GetInt32());
+        double output = q.GetProperty("outputSqnrDb").GetDouble();
+        Console.WriteLine($"VWW, MSE, {images.Length} images: output SQNR {output:0.00} dB, top-1 {q.GetProperty("top1Agreements").GetInt32()}/{images.Length}");
+        Assert.IsTrue(output > 20, $"output SQNR {output} dB");
+        var layers = q.GetProperty("layers").EnumerateArray().ToList();
+        Assert.AreEqual(json.GetProperty("layers").GetArrayLength(), layers.Count);
+        foreach (var name in new[] { "name", "op", "tensor", "sqnrDb", "maxAbsError", "clippedPercent" })
+            Assert.IsTrue(layers[0].TryGetProperty(name, out _), name);
+
+        var html = s.Task.HtmlReport!.ItemSpec;
+        Assert.AreEqual(Path.Combine(s.Out, "vww", "vww.report.html"), html);
+        var page = File.ReadAllText(html);
+        StringAssert.Contains(page, "<svg");
+        StringAssert.Contains(page, "class=\"worst\"");
+        Assert.IsFalse(page.Contains("<script", StringComparison.OrdinalIgnoreCase), "no script");
+        Assert.IsFalse(Regex.IsMatch(page, "(src|href)=\"(https?:)?//"), "standalone: nothing loaded from the network");
+
+        Assert.IsTrue(s.Engine.Messages.Any(m => (m.Message ?? "").Contains("quantization          : Mse, output SQNR ")), s.Engine.Transcript());
+        var warnings = s.Engine.Warnings.Where(w => w.Code == ErrorCodes.LowLayerSqnr).ToList();
+        Assert.AreEqual(layers.Count(l => l.GetProperty("sqnrDb").ValueKind == System.Text.Json.JsonValueKind.Number), warnings.Count, s.Engine.Transcript());
+        StringAssert.Contains(warnings[0].Message, "under MinLayerSqnr = 100 dB");
+        StringAssert.Contains(warnings[0].Message, "CalibrationMethod=\"Percentile\"");
+        StringAssert.Contains(warnings[0].Message, "BiasCorrection=\"true\"");
+        StringAssert.EndsWith(warnings[0].File, "vww.onnx");
+    }
+
+    /// <summary>
+    /// The default threshold (10 dB, from the props) stays quiet on VWW; the report says which method ran; with
+    /// DequantizeOutput the library (float helpers included) links and verifies under QEMU.
+    /// </summary>
+    [TestMethod]
+    public void DefaultMinLayerSqnr_DoesNotWarnOnVww_WithBiasCorrection_AndDequantizeOutput()
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" />", ("MinLayerSqnr", "10"), ("BiasCorrection", "true"), ("DequantizeOutput", "true"), ("VerifyImages", "1"));
+        s.Task.CalibrationFiles = TwoImages();
+        s.Task.IntermediateDirectory = Path.Combine(s.Dir, "obj");
+
+        Assert.IsTrue(s.Task.Execute(), s.Engine.Transcript());
+
+        Assert.AreEqual(0, s.Engine.Warnings.Count, s.Engine.Transcript());
+        var q = System.Text.Json.JsonDocument.Parse(File.ReadAllText(s.Task.MemoryReport!.ItemSpec)).RootElement.GetProperty("quantization");
+        Assert.IsTrue(q.GetProperty("biasCorrection").GetBoolean());
+        Assert.AreEqual(2, q.GetProperty("samples").GetInt32());
+        StringAssert.Contains(File.ReadAllText(s.Task.Header!.ItemSpec), "int vww_invoke_float(const int8_t *input, float *output);");
+        StringAssert.Contains(s.Engine.Transcript(), "byte-identical to the C# int8 reference");
     }
 }

@@ -44,4 +44,18 @@ public sealed class MemorySummaryFormatterTests
         Assert.AreEqual(6, lines.Count);
         Assert.IsFalse(lines[2].Contains("smaller"));
     }
+
+    [TestMethod]
+    public void QuantizationLine_IsAlignedBeforeVerification()
+    {
+        var memory = new MemorySummary(1000, 500, 500, 2000, 500, "2x2", Verification: "4 image(s)",
+            Quantization: "MinMax, output SQNR 28.8 dB, top-1 agreement 12/12, worst layer LAYER_48/Conv2D PointwiseConv2D 17.4 dB");
+
+        var lines = MemorySummaryFormatter.Format("vww", 2, 2, memory);
+
+        var q = lines.Single(l => l.TrimStart().StartsWith("quantization", StringComparison.Ordinal));
+        Assert.AreEqual("  quantization          : MinMax, output SQNR 28.8 dB, top-1 agreement 12/12, worst layer LAYER_48/Conv2D PointwiseConv2D 17.4 dB", q);
+        Assert.AreEqual(lines[1].IndexOf(" : ", StringComparison.Ordinal), q.IndexOf(" : ", StringComparison.Ordinal));
+        Assert.IsTrue(lines.ToList().IndexOf(q) < lines.ToList().FindIndex(l => l.Contains("verified", StringComparison.Ordinal)));
+    }
 }

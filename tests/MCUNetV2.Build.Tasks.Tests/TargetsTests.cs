@@ -85,7 +85,7 @@ public sealed class TargetsTests
         var project = DotnetBuild.WriteProject(dir,
             """    <TinyModel Include="vww.onnx" PatchGrid="2x2" Calibration="calib/**/*.png" Verify="false" />""");
         var modelDir = Path.Combine(dir, "bin", "Debug", "net10.0", "tinymodels", "vww");
-        var outputs = new[] { "libvww.a", "vww.h", "vww.memory.json" }.Select(f => Path.Combine(modelDir, f)).ToArray();
+        var outputs = new[] { "libvww.a", "vww.h", "vww.memory.json", "vww.report.html" }.Select(f => Path.Combine(modelDir, f)).ToArray();
 
         // 1: whatever the core does now, the log is clean.
         var first = DotnetBuild.Run(dir, "build", project);
@@ -144,8 +144,8 @@ public sealed class TargetsTests
 
     /// <summary>
     /// mnist-8 calibrated on an IDX file (the committed MNIST digits, gzip): the build succeeds with the QEMU verification,
-    /// the new metadata is in the inputs cache, an unchanged build skips the model, and a changed CalibrationLimit or
-    /// ResizeMode (through the cache) builds it again.
+    /// the new metadata is in the inputs cache, an unchanged build skips the model, and a changed CalibrationLimit,
+    /// ResizeMode, CalibrationMethod or BiasCorrection (through the cache) builds it again; the HTML report is an output.
     /// </summary>
     [TestMethod]
     public void IdxCalibration_Builds_AndItsMetadataRebuildsTheModel()
@@ -157,7 +157,7 @@ public sealed class TargetsTests
         foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
             File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddHours(-1));
         var project = DotnetBuild.WriteProject(dir,
-            """    <TinyModel Include="mnist.onnx" Calibration="digits/*.gz" CalibrationLimit="$(Limit)" ResizeMode="$(Resize)" ChannelOrder="Gray" Mean="0" Scale="1" VerifyImages="3" />""",
+            """    <TinyModel Include="mnist.onnx" Calibration="digits/*.gz" CalibrationLimit="$(Limit)" ResizeMode="$(Resize)" CalibrationMethod="$(Method)" BiasCorrection="$(Bias)" ChannelOrder="Gray" Mean="0" Scale="1" VerifyImages="3" />""",
             """    <Limit Condition="'$(Limit)' == ''">200</Limit>""");
         var library = Path.Combine(dir, "bin", "Debug", "net10.0", "tinymodels", "mnist", "libmnist.a");
         var cacheFile = Path.Combine(dir, "obj", "Debug", "net10.0", "tinymodels", "mnist.inputs.cache");
@@ -168,7 +168,8 @@ public sealed class TargetsTests
         Assert.IsTrue(File.Exists(library), first.ToString());
         StringAssert.Contains(first.Output, "3 image(s) under QEMU Cortex-M7 byte-identical", first.ToString());
         var cache = File.ReadAllText(cacheFile);
-        foreach (var line in new[] { "calibrationlimit=200", "resizemode=", "interpolation=Bilinear", "inputlayout=NCHW", "calibration=" + Path.Combine(dir, "digits", Path.GetFileName(Repo.MnistDigits)) })
+        foreach (var line in new[] { "calibrationlimit=200", "resizemode=", "interpolation=Bilinear", "inputlayout=NCHW", "calibrationmethod=\n",
+                     "calibrationpercentile=99.99", "biascorrection=\n", "minlayersqnr=10", "dequantizeoutput=false", "calibration=" + Path.Combine(dir, "digits", Path.GetFileName(Repo.MnistDigits)) })
             StringAssert.Contains(cache, line, cache);
 
         var stamp = File.GetLastWriteTimeUtc(library);
@@ -186,6 +187,25 @@ public sealed class TargetsTests
         Assert.AreEqual(0, fourth.ExitCode, fourth.ToString());
         Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "a new ResizeMode rebuilds the model\n" + fourth);
         StringAssert.Contains(File.ReadAllText(cacheFile), "resizemode=CenterCrop");
+        var html = Path.Combine(Path.GetDirectoryName(library)!, "mnist.report.html");
+        Assert.IsTrue(File.Exists(html), fourth.ToString());
+        // mnist-8 with the default MinLayerSqnr (10 dB): no MCU2005
+        Assert.IsFalse(fourth.Output.Contains("warning MCU", StringComparison.Ordinal), fourth.ToString());
+        StringAssert.Contains(fourth.Output, "quantization          : MinMax, output SQNR", fourth.ToString());
+
+        stamp = File.GetLastWriteTimeUtc(library);
+        var fifth = DotnetBuild.Run(dir, "build", project, "-p:Limit=50", "-p:Resize=CenterCrop", "-p:Method=Percentile");
+        Assert.AreEqual(0, fifth.ExitCode, fifth.ToString());
+        Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "a new CalibrationMethod rebuilds the model\n" + fifth);
+        StringAssert.Contains(File.ReadAllText(cacheFile), "calibrationmethod=Percentile");
+        StringAssert.Contains(fifth.Output, "quantization          : Percentile(99.99), output SQNR", fifth.ToString());
+
+        stamp = File.GetLastWriteTimeUtc(library);
+        var sixth = DotnetBuild.Run(dir, "build", project, "-p:Limit=50", "-p:Resize=CenterCrop", "-p:Method=Percentile", "-p:Bias=true");
+        Assert.AreEqual(0, sixth.ExitCode, sixth.ToString());
+        Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "BiasCorrection rebuilds the model\n" + sixth);
+        StringAssert.Contains(sixth.Output, "Percentile(99.99) + bias correction, output SQNR", sixth.ToString());
+        Assert.IsTrue(File.GetLastWriteTimeUtc(html) >= File.GetLastWriteTimeUtc(library), sixth.ToString());
     }
 
     /// <summary>A calibration file that cannot be decoded fails the build with MCU2002 at the file, not a stack trace.</summary>

@@ -1,4 +1,5 @@
 using MCUNetV2.Compiler.Pipeline;
+using MCUNetV2.Compiler.Quantization;
 
 namespace MCUNetV2.Build.Tasks.Tests;
 
@@ -190,5 +191,71 @@ public sealed class TinyModelMetadataTests
         var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ResolvePrefix("my-model", "x.onnx"));
         Assert.AreEqual("Prefix", ex.MetadataName);
         Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ResolvePrefix("1net", "x.onnx"));
+    }
+
+    [TestMethod]
+    [DataRow("MinMax", CalibrationMethod.MinMax)]
+    [DataRow("min-max", CalibrationMethod.MinMax)]
+    [DataRow(" percentile ", CalibrationMethod.Percentile)]
+    [DataRow("PERCENTILE", CalibrationMethod.Percentile)]
+    [DataRow("MSE", CalibrationMethod.Mse)]
+    [DataRow("mse", CalibrationMethod.Mse)]
+    [DataRow("", CalibrationMethod.MinMax)]
+    [DataRow(null, CalibrationMethod.MinMax)]
+    public void CalibrationMethod_Valid(string? text, CalibrationMethod expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.ParseCalibrationMethod(text));
+    }
+
+    [TestMethod]
+    [DataRow("KL")]
+    [DataRow("entropy")]
+    [DataRow("min max")]
+    public void CalibrationMethod_Invalid(string text)
+    {
+        var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseCalibrationMethod(text));
+        Assert.AreEqual("CalibrationMethod", ex.MetadataName);
+        StringAssert.Contains(ex.Message, "MinMax, Percentile, MSE");
+    }
+
+    [TestMethod]
+    [DataRow("99.99", 99.99)]
+    [DataRow(" 100 ", 100.0)]
+    [DataRow("50.001", 50.001)]
+    [DataRow("", 99.99)]
+    [DataRow(null, 99.99)]
+    public void CalibrationPercentile_Valid(string? text, double expected)
+    {
+        Assert.AreEqual(expected, TinyModelMetadata.ParseCalibrationPercentile(text), 1e-12);
+    }
+
+    [TestMethod]
+    [DataRow("50")]
+    [DataRow("100.01")]
+    [DataRow("0")]
+    [DataRow("-99")]
+    [DataRow("99,9")]
+    [DataRow("high")]
+    [DataRow("NaN")]
+    public void CalibrationPercentile_Invalid(string text)
+    {
+        var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseCalibrationPercentile(text));
+        Assert.AreEqual("CalibrationPercentile", ex.MetadataName);
+        StringAssert.Contains(ex.Message, "(50, 100]");
+    }
+
+    [TestMethod]
+    public void MinLayerSqnr_NumberOrEmpty()
+    {
+        Assert.AreEqual(10.0, TinyModelMetadata.ParseMinLayerSqnr("10"));
+        Assert.AreEqual(12.5, TinyModelMetadata.ParseMinLayerSqnr(" 12.5 "));
+        Assert.AreEqual(-3.0, TinyModelMetadata.ParseMinLayerSqnr("-3"));
+        Assert.IsNull(TinyModelMetadata.ParseMinLayerSqnr(""));
+        Assert.IsNull(TinyModelMetadata.ParseMinLayerSqnr(null));
+        foreach (var bad in new[] { "ten", "10dB", "1e999", "Infinity", "10,5" })
+        {
+            var ex = Assert.ThrowsExactly<MetadataException>(() => TinyModelMetadata.ParseMinLayerSqnr(bad), bad);
+            Assert.AreEqual("MinLayerSqnr", ex.MetadataName);
+        }
     }
 }

@@ -54,6 +54,8 @@ public static class ErrorCodes
     public const string QuantizationAdjusted = "MCU2003";
     /// <summary>A calibration tensor (.npy, .pb) or IDX file whose shape does not fit the model input.</summary>
     public const string CalibrationShapeMismatch = "MCU2004";
+    /// <summary>Warning: a layer's SQNR (int8 vs float on the calibration samples) is under MinLayerSqnr.</summary>
+    public const string LowLayerSqnr = "MCU2005";
     // 3xxx: planning
     public const string BadPatchGrid = "MCU3001";
     public const string PatchingDoesNotHelp = "MCU3002";

@@ -19,15 +19,20 @@ public static class CEmitter
 {
     public const string KernelsFileName = "mcunet_kernels.h";
 
-    public static EmittedSources Emit(QuantizedModel model, ExecutionPlan plan, string prefix, string directory)
+    /// <param name="dequantizeOutput">
+    /// Also emit &lt;prefix&gt;_dequantize_output and &lt;prefix&gt;_invoke_float, which return the output as float
+    /// (the only floating-point code; &lt;prefix&gt;_invoke stays integer-only).
+    /// </param>
+    public static EmittedSources Emit(QuantizedModel model, ExecutionPlan plan, string prefix, string directory, bool dequantizeOutput = false)
     {
         Directory.CreateDirectory(directory);
         var kernels = Path.Combine(directory, KernelsFileName);
         File.WriteAllText(kernels, ReadRuntime(KernelsFileName));
         var header = Path.Combine(directory, prefix + ".h");
-        File.WriteAllText(header, Header(model, plan, prefix));
+        File.WriteAllText(header, Header(model, plan, prefix, dequantizeOutput));
         var source = Path.Combine(directory, prefix + ".c");
         var (code, weightBytes) = Source(model, plan, prefix);
+        if (dequantizeOutput) code += FloatOutputSource(prefix);
         File.WriteAllText(source, code);
         return new EmittedSources(header, source, kernels, weightBytes);
     }
@@ -44,7 +49,44 @@ public static class CEmitter
 
     private static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
-    private static string Header(QuantizedModel model, ExecutionPlan plan, string prefix)
+    /// <summary>The float output helpers (DequantizeOutput): the only floating-point code of a model.</summary>
+    private static string FloatOutputSource(string prefix)
+    {
+        var P = prefix.ToUpperInvariant();
+        return $$"""
+
+            /* DequantizeOutput: the float output helpers, the only floating-point code (the FPU is used here only). */
+            void {{prefix}}_dequantize_output(const int8_t *q, float *out)
+            {
+                for (int i = 0; i < {{P}}_OUTPUT_BYTES; ++i)
+                    out[i] = {{P}}_OUTPUT_SCALE * (float)((int32_t)q[i] - {{P}}_OUTPUT_ZERO_POINT);
+            }
+
+            int {{prefix}}_invoke_float(const int8_t *input, float *output)
+            {
+                static int8_t q[{{P}}_OUTPUT_BYTES];
+                int status = {{prefix}}_invoke(input, q);
+                if (status == 0)
+                    {{prefix}}_dequantize_output(q, output);
+                return status;
+            }
+
+            """;
+    }
+
+    private static string FloatOutputDeclarations(string prefix) => $$"""
+
+            /* DequantizeOutput: out[i] = {{prefix.ToUpperInvariant()}}_OUTPUT_SCALE * (q[i] - {{prefix.ToUpperInvariant()}}_OUTPUT_ZERO_POINT) for the
+               {{prefix.ToUpperInvariant()}}_OUTPUT_BYTES values of an output of {{prefix}}_invoke. Uses the FPU (the only float code). */
+            void {{prefix}}_dequantize_output(const int8_t *q, float *out);
+
+            /* {{prefix}}_invoke, then the output as {{prefix.ToUpperInvariant()}}_OUTPUT_BYTES floats (an int8 copy is kept in a static buffer);
+               returns 0 on success. Not reentrant. */
+            int {{prefix}}_invoke_float(const int8_t *input, float *output);
+
+            """;
+
+    private static string Header(QuantizedModel model, ExecutionPlan plan, string prefix, bool dequantizeOutput)
     {
         var P = prefix.ToUpperInvariant();
         var g = model.Graph;
@@ -81,7 +123,7 @@ public static class CEmitter
 
             /* Runs the model on one input; returns 0 on success. Not reentrant (one arena). */
             int {prefix}_invoke(const int8_t *input, int8_t *output);
-
+            {(dequantizeOutput ? FloatOutputDeclarations(prefix) : "")}
             #ifdef __cplusplus
             {"}"}
             #endif

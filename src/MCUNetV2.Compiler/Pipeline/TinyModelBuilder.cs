@@ -39,6 +39,7 @@ public static class TinyModelBuilder
                 LibraryPath = Final(result.Library),
                 HeaderPath = Final(result.Header),
                 MemoryReportPath = Final(result.Report),
+                HtmlReportPath = Final(result.HtmlReport),
                 QdqModelPath = result.QdqModel == null ? null : Final(result.QdqModel),
                 GeneratedSources = result.Sources.Select(Final).ToList(),
                 Memory = result.Summary,
@@ -58,7 +59,9 @@ public static class TinyModelBuilder
     }
 
     /// <summary>The model after the front and middle of the pipeline: quantized, planned, with its calibration samples.</summary>
-    public sealed record CompiledModel(ModelGraph Graph, QuantizedModel Int8, ExecutionPlan PerLayer, ExecutionPlan Plan, IReadOnlyList<CalibrationSample> CalibrationSamples)
+    /// <param name="Quantization">The quantization analysis (int8 vs float on the calibration samples), or why it was skipped.</param>
+    public sealed record CompiledModel(ModelGraph Graph, QuantizedModel Int8, ExecutionPlan PerLayer, ExecutionPlan Plan, IReadOnlyList<CalibrationSample> CalibrationSamples,
+        MemoryReport.QuantizationInfo Quantization)
     {
         /// <summary>The calibration inputs (float, NHWC), in calibration order.</summary>
         public IReadOnlyList<float[]> CalibrationInputs { get; } = CalibrationSamples.Select(s => s.Input).ToList();
@@ -95,7 +98,9 @@ public static class TinyModelBuilder
         if (graph.Quantization != null)
             sink.Info($"pre-quantized model: {graph.Quantization.Activations.Count} activation scale(s) and {graph.Quantization.WeightScales.Count} layer(s) of integer weights taken from the model" +
                       (uncalibrated.Count > 0 ? $"; {uncalibrated.Count} tensor(s) calibrated on {inputs.Count} sample(s)" : ", no calibration"));
-        var int8 = Quantizer.Quantize(graph, uncalibrated.Count > 0 ? CalibrationRanges.Observe(graph, inputs) : null);
+        var ranges = uncalibrated.Count > 0 ? CalibrationRanges.Observe(graph, inputs, options.Calibration) : null;
+        var int8 = Quantizer.Quantize(graph, ranges, new QuantizerOptions { BiasCorrection = options.BiasCorrection });
+        var quantization = AnalyzeQuantization(options, int8, inputs, sink, report);
 
         var perLayer = PatchPlanner.PerLayer(graph);
         var plan = perLayer;
@@ -111,7 +116,70 @@ public static class TinyModelBuilder
             else plan = best;
         }
         CheckSramBudget(options, graph, perLayer, plan);
-        return new CompiledModel(graph, int8, perLayer, plan, samples);
+        return new CompiledModel(graph, int8, perLayer, plan, samples, quantization);
+    }
+
+    /// <summary>The quantization analysis compares int8 with float on at most this many calibration samples (the first ones).</summary>
+    public const int AnalysisSampleLimit = 64;
+
+    /// <summary>
+    /// Per-layer SQNR of the int8 model against the float model on the calibration samples, and one MCU2005 warning per
+    /// layer under <see cref="TinyModelOptions.MinLayerSqnrDb"/>. Skipped (the report says why) without samples.
+    /// </summary>
+    private static MemoryReport.QuantizationInfo AnalyzeQuantization(TinyModelOptions options, QuantizedModel int8, IReadOnlyList<float[]> inputs,
+        IDiagnosticSink sink, Action<CompilerDiagnostic> report)
+    {
+        if (inputs.Count == 0)
+        {
+            const string why = "no calibration samples (a pre-quantized model built without calibration data): the int8 model was not compared with the float model";
+            sink.Info($"quantization analysis skipped: {why}");
+            return MemoryReport.QuantizationInfo.Skipped(options.Calibration, options.BiasCorrection, why);
+        }
+        var used = inputs.Take(AnalysisSampleLimit).ToList();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var analysis = QuantizationAnalysis.Analyze(int8, used);
+        sink.Info($"quantization analysis (int8 vs float, {CalibrationName(options)}) on {used.Count} sample(s) took {clock.Elapsed.TotalSeconds:0.00} s");
+        string? note = used.Count < inputs.Count ? $"analysed on the first {used.Count} of {inputs.Count} calibration samples" : null;
+        sink.Info(analysis.Describe(3));
+        if (options.MinLayerSqnrDb is { } min)
+        {
+            foreach (var l in analysis.Layers.Where(l => l.SqnrDb < min))
+                report(new CompilerDiagnostic(DiagnosticSeverity.Warning, ErrorCodes.LowLayerSqnr,
+                    $"layer '{l.Layer}' ({l.Op}, #{l.Index}) has an SQNR of {QuantizationAnalysis.FormatDb(l.SqnrDb)} dB, under MinLayerSqnr = {min.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} dB " +
+                    $"(int8 vs float over {used.Count} calibration sample(s), {CalibrationName(options)}; {l.ClippedPercent.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}% of its values clipped). " +
+                    "Try CalibrationMethod=\"Percentile\" or \"MSE\", BiasCorrection=\"true\", or more representative calibration data; MinLayerSqnr=\"\" turns this check off.",
+                    options.ModelPath));
+        }
+        return MemoryReport.QuantizationInfo.From(options.Calibration, options.BiasCorrection, analysis, note);
+    }
+
+    /// <summary>A layer name without the '/'-separated path that all layer names share ("model/block/LAYER_48/Conv2D" -> "LAYER_48/Conv2D").</summary>
+    internal static string ShortLayerName(string name, IEnumerable<string> allNames)
+    {
+        int common = name.LastIndexOf('/') + 1;
+        foreach (var other in allNames)
+        {
+            int n = 0, max = Math.Min(common, other.Length);
+            while (n < max && other[n] == name[n]) n++;
+            common = n == 0 ? 0 : name.LastIndexOf('/', n - 1) + 1;
+            if (common == 0) break;
+        }
+        return name[common..];
+    }
+
+    /// <summary>"MinMax", "Percentile(99.99)", with " + bias correction" when on.</summary>
+    internal static string CalibrationName(TinyModelOptions options) =>
+        options.Calibration + (options.BiasCorrection ? " + bias correction" : "");
+
+    /// <summary>The build log's quantization line: method, output SQNR, top-1 agreement and the worst layer.</summary>
+    internal static string QuantizationSummary(TinyModelOptions options, MemoryReport.QuantizationInfo q)
+    {
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        if (!q.Analyzed) return $"{CalibrationName(options)}, not analysed ({q.Note})";
+        static string Db(double? db, IFormatProvider ci) => db is { } d ? d.ToString("0.0", ci) + " dB" : "exact";
+        var line = $"{CalibrationName(options)}, output SQNR {Db(q.OutputSqnrDb, ci)}, top-1 agreement {q.Top1Agreements}/{q.Samples}";
+        if (q.WorstLayer is { } w) line += $", worst layer {ShortLayerName(w.Name, q.Layers!.Select(l => l.Name))} {w.Op} {Db(w.SqnrDb, ci)}";
+        return line;
     }
 
     /// <summary>Patch grids tried for the advice of an SRAM budget error (only when the budget is exceeded).</summary>
@@ -144,7 +212,7 @@ public static class TinyModelBuilder
             options.ModelPath);
     }
 
-    private sealed record Produced(string Staging, string Library, string Header, string Report, IReadOnlyList<string> Sources, MemorySummary Summary, string? QdqModel);
+    private sealed record Produced(string Staging, string Library, string Header, string Report, string HtmlReport, IReadOnlyList<string> Sources, MemorySummary Summary, string? QdqModel);
 
     private static Produced Produce(TinyModelOptions options, CompiledModel m, string staging, IDiagnosticSink sink, Action<CompilerDiagnostic> report)
     {
@@ -159,7 +227,7 @@ public static class TinyModelBuilder
         // The C is generated and compiled in the intermediate folder (so compiler messages point at files that stay);
         // the staging folder receives the deliverables only.
         var intermediate = options.IntermediateDirectory ?? Path.Combine(options.OutputDirectory, $".{prefix}.intermediate");
-        var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(intermediate, "src"));
+        var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(intermediate, "src"), options.DequantizeOutput);
         var arm = new ArmToolchain(options.Toolchain);
         arm.Locate(); // one clear MCU5001 when the toolchain is missing
         var toolchain = options.LibraryBuilder ?? arm;
@@ -184,14 +252,18 @@ public static class TinyModelBuilder
         var memory = MemoryReport.Create(Path.GetFileName(options.ModelPath), m.PerLayer, m.Plan, sizes.FlashBytes, src.WeightBytes, sizes.RamBytes);
         if (options.Verify)
             memory.Verification = Verify(options, m, arm, lib, header, Path.Combine(intermediate, "verify"), sink);
+        memory.Quantization = m.Quantization;
         var reportPath = Path.Combine(staging, prefix + ".memory.json");
         File.WriteAllText(reportPath, memory.ToJson());
+        var htmlPath = Path.Combine(staging, prefix + ".report.html");
+        File.WriteAllText(htmlPath, HtmlReport.Render(prefix, memory, options.MinLayerSqnrDb));
 
         var v = memory.Verification;
         var summary = new MemorySummary(m.PerLayer.PeakLiveBytes, m.Plan.PeakLiveBytes, m.Plan.ArenaBytes, sizes.FlashBytes, sizes.RamBytes, m.Plan.Describe(),
             v == null ? "not run (Verify=false)"
-                : $"{v.Images} image(s) under QEMU Cortex-M7 byte-identical to the C# int8 reference; arena high-water {v.ArenaHighWaterBytes:N0} B, stack {v.StackHighWaterBytes:N0} B");
-        return new Produced(staging, lib, header, reportPath, sources, summary, qdq);
+                : $"{v.Images} image(s) under QEMU Cortex-M7 byte-identical to the C# int8 reference; arena high-water {v.ArenaHighWaterBytes:N0} B, stack {v.StackHighWaterBytes:N0} B",
+            QuantizationSummary(options, m.Quantization));
+        return new Produced(staging, lib, header, reportPath, htmlPath, sources, summary, qdq);
     }
 
     /// <summary>MCU5007 when the compiled library exceeds <see cref="TinyModelOptions.MaxFlashBytes"/> (the staging folder is then discarded).</summary>

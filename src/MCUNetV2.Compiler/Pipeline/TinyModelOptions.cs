@@ -1,3 +1,5 @@
+using MCUNetV2.Compiler.Quantization;
+
 namespace MCUNetV2.Compiler.Pipeline;
 
 /// <summary>Everything one TinyModel item asks for. The MSBuild task fills this from item metadata.</summary>
@@ -22,6 +24,17 @@ public sealed class TinyModelOptions
     public IReadOnlyList<string> CalibrationFiles { get; init; } = Array.Empty<string>();
     /// <summary>At most this many calibration samples are used (the first ones in the order above); null = all.</summary>
     public int? CalibrationLimit { get; init; }
+    /// <summary>How activation ranges are chosen from the calibration samples (method and, for Percentile, the percentile).</summary>
+    public CalibrationOptions Calibration { get; init; } = CalibrationOptions.MinMax;
+    /// <summary>Correct the int32 biases of Conv/FullyConnected layers for the mean weight quantization error (<see cref="QuantizerOptions.BiasCorrection"/>).</summary>
+    public bool BiasCorrection { get; init; }
+    /// <summary>
+    /// Every layer whose SQNR (int8 vs float over the calibration samples) is below this many dB gives warning MCU2005;
+    /// null = no check. The analysis itself runs whenever there are calibration samples.
+    /// </summary>
+    public double? MinLayerSqnrDb { get; init; } = 10;
+    /// <summary>Also emit &lt;prefix&gt;_dequantize_output and &lt;prefix&gt;_invoke_float (float output; the only float code).</summary>
+    public bool DequantizeOutput { get; init; }
     /// <summary>Layout of the raw tensors (<c>.npy</c>, <c>.pb</c>) among the calibration files; images are not affected.</summary>
     public InputLayout InputLayout { get; init; } = InputLayout.Nchw;
     /// <summary>How an image (a picture file or an image of an IDX file) becomes the model's float input.</summary>

@@ -9,6 +9,8 @@ public sealed class TinyModelResult
     public string? LibraryPath { get; init; }
     public string? HeaderPath { get; init; }
     public string? MemoryReportPath { get; init; }
+    /// <summary>&lt;prefix&gt;.report.html: the memory and quantization report as one standalone HTML page.</summary>
+    public string? HtmlReportPath { get; init; }
     /// <summary>&lt;prefix&gt;.qdq.onnx when <see cref="TinyModelOptions.ExportQdq"/> asked for it, else null.</summary>
     public string? QdqModelPath { get; init; }
     public IReadOnlyList<string> GeneratedSources { get; init; } = Array.Empty<string>();
@@ -24,4 +26,5 @@ public sealed record MemorySummary(
     long FlashBytes,
     long RamBytes,
     string Schedule,
-    string? Verification = null);
+    string? Verification = null,
+    string? Quantization = null);

@@ -284,6 +284,14 @@ public sealed class PrequantizedModelTests
             Assert.IsTrue(sink.Messages.Any(m => m.Contains("pre-quantized model") && m.Contains("no calibration")), string.Join("\n", sink.Messages));
             Assert.IsTrue(sink.Messages.Any(m => m.StartsWith("verified under QEMU")), string.Join("\n", sink.Messages));
             Assert.IsTrue(File.Exists(result.LibraryPath));
+            // the quantization report says the analysis was skipped, and why
+            var q = System.Text.Json.JsonDocument.Parse(File.ReadAllText(result.MemoryReportPath!)).RootElement.GetProperty("quantization");
+            Assert.IsFalse(q.GetProperty("analyzed").GetBoolean());
+            StringAssert.Contains(q.GetProperty("note").GetString(), "no calibration samples");
+            Assert.IsFalse(q.TryGetProperty("layers", out _));
+            StringAssert.Contains(result.Memory!.Quantization, "not analysed");
+            Assert.IsTrue(File.Exists(result.HtmlReportPath));
+            StringAssert.Contains(File.ReadAllText(result.HtmlReportPath!), "no calibration samples");
         }
     }
 
