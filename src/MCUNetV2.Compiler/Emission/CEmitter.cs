@@ -162,7 +162,9 @@ public static class CEmitter
         for (int i = 0; i < K; i++) stageIndex[g.Layers[i].Output] = i + 1;
 
         string Full(Tensor t) => $"(mcu_region){{0, 0, {t.Shape.H}, {t.Shape.W}}}";
-        string Buf(Tensor t) => t == g.Input ? "input" : t == g.Output ? "output" : $"({prefix}_arena + {plan.BufferOf[t].Offset})";
+        // a tensor without a buffer is a pointwise convolution's output that its residual Add computes itself
+        string Buf(Tensor t) => t == g.Input ? "input" : t == g.Output ? "output"
+            : plan.BufferOf.TryGetValue(t, out var b) ? $"({prefix}_arena + {b.Offset})" : "NULL";
         string BufRegion(Tensor t) => plan.BufferOf.TryGetValue(t, out var b) && b.PerPatch ? $"r[{stageIndex[t]}]" : Full(t);
         string Compute(int i) => i < K ? $"r[{i + 1}]" : Full(g.Layers[i].Output);
 
@@ -174,13 +176,15 @@ public static class CEmitter
             var ind = i < K ? "        " : "    ";
             calls.Append($"{ind}/* {i}: {l.Op} {l.Inputs[0].Shape} -> {l.Output.Shape} ({Comment(l.Name)}) */\n");
             string x = Buf(l.Inputs[0]), xr = BufRegion(l.Inputs[0]), y = Buf(l.Output), yr = BufRegion(l.Output);
+            var kp = plan.KernelOf(i);
+            string Scratch() => $"({prefix}_arena + {kp.Scratch!.Offset})";
             switch (l)
             {
                 case Conv2D conv:
                 {
                     var qc = (QuantizedConv)q;
                     string kernel = conv.IsPointwise ? "mcu_pointwise"
-                        : conv.IsDepthwise && conv.Window.KernelH * conv.Window.KernelW <= 64 ? "mcu_depthwise" : "mcu_conv";
+                        : conv.IsDepthwise && (kp.InPlaceOver != null || conv.Window.KernelH * conv.Window.KernelW <= 64) ? "mcu_depthwise" : "mcu_conv";
                     sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
                     int[] bias = kernel == "mcu_pointwise" ? FoldZeroPoint(qc) : qc.Bias;
                     EmitConvTables(w, id, weights, bias, qc);
@@ -188,7 +192,12 @@ public static class CEmitter
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
                         $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, {win.Pad.Top}, {win.Pad.Left}, " +
                         $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s }};\n\n");
-                    calls.Append($"{ind}{kernel}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    if (kp.FusedIntoAdd is { } add)
+                        calls.Append($"{ind}/* computed pixel by pixel inside layer {add} (residual add) */\n");
+                    else if (kp.InPlaceOver != null && kernel == "mcu_depthwise")
+                        calls.Append($"{ind}mcu_depthwise_inplace(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.ScratchRows});\n");
+                    else
+                        calls.Append($"{ind}{kernel}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
                     break;
                 }
                 case FullyConnected:
@@ -208,7 +217,16 @@ public static class CEmitter
                         $"{qa.RequantA.Multiplier}, {qa.RequantB.Multiplier}, {qa.RequantOut.Multiplier}, {qa.OutputZeroPoint}, {qa.ActMin}, {qa.ActMax}, " +
                         $"{qa.RequantA.Shift}, {qa.RequantB.Shift}, {qa.RequantOut.Shift}, {qa.SignB}, {(add.BroadcastsB ? 1 : 0)} }};\n\n");
                     string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
-                    calls.Append($"{ind}mcu_add(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
+                    if (kp.FusedConv is { } c)
+                    {
+                        var conv = g.Layers[c];
+                        bool convIsA = l.Inputs[0] == conv.Output;
+                        var skip = l.Inputs[convIsA ? 1 : 0];
+                        calls.Append($"{ind}mcu_pointwise_add(&{prefix}_l{c}, &{id}, {(convIsA ? 1 : 0)}, {Buf(conv.Inputs[0])}, {BufRegion(conv.Inputs[0])}, " +
+                            $"{Buf(skip)}, {BufRegion(skip)}, {y}, {yr}, {Compute(i)}, {Scratch()});\n");
+                    }
+                    else
+                        calls.Append($"{ind}mcu_add(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
                     break;
                 }
                 case PoolLayer pool:

@@ -2,14 +2,23 @@ using MCUNetV2.Compiler.Graph;
 
 namespace MCUNetV2.Compiler.Planning;
 
-/// <summary>Where a tensor lives: the caller's input/output memory, or a slice of the static arena.</summary>
+/// <summary>
+/// One slice of the static arena: the buffer of one tensor, of several tensors that share it (a layer that runs in
+/// place writes its output over an input that dies there), or a kernel's scratch (no tensors).
+/// </summary>
 public sealed class PlannedBuffer
 {
-    public PlannedBuffer(Tensor tensor, int bytes, int firstStep, int lastStep, bool perPatch)
+    public PlannedBuffer(IReadOnlyList<Tensor> tensors, int bytes, int firstStep, int lastStep, bool perPatch, string? scratchOf = null)
     {
-        Tensor = tensor; Bytes = bytes; FirstStep = firstStep; LastStep = lastStep; PerPatch = perPatch;
+        Tensors = tensors; Bytes = bytes; FirstStep = firstStep; LastStep = lastStep; PerPatch = perPatch; ScratchOf = scratchOf;
     }
-    public Tensor Tensor { get; }
+    /// <summary>The tensors held here, in the order they are written (empty for scratch).</summary>
+    public IReadOnlyList<Tensor> Tensors { get; }
+    /// <summary>For a kernel's scratch: the layer that uses it; else null.</summary>
+    public string? ScratchOf { get; }
+    public bool IsScratch => ScratchOf != null;
+    /// <summary>What the buffer holds, for reports.</summary>
+    public string Name => IsScratch ? $"scratch of {ScratchOf}" : string.Join(" = ", Tensors.Select(t => t.Name));
     public int Bytes { get; }
     /// <summary>Layer index that first writes the buffer.</summary>
     public int FirstStep { get; }
@@ -22,6 +31,21 @@ public sealed class PlannedBuffer
     public bool Overlaps(PlannedBuffer o) => FirstStep <= o.LastStep && o.FirstStep <= LastStep;
 }
 
+/// <summary>How one layer's kernel runs beyond its plain form (see <see cref="ExecutionPlan.Kernels"/>).</summary>
+public sealed record KernelPlan
+{
+    /// <summary>The output is written over this input (its buffer), which dies at this layer.</summary>
+    public Tensor? InPlaceOver { get; init; }
+    /// <summary>A pointwise convolution computed pixel by pixel inside the Add at this index (its output is never stored).</summary>
+    public int? FusedIntoAdd { get; init; }
+    /// <summary>For an Add: the index of the pointwise convolution it computes itself, pixel by pixel.</summary>
+    public int? FusedConv { get; init; }
+    /// <summary>Working memory of the kernel (the rows an in-place depthwise convolution holds back, or one pixel of a fused convolution).</summary>
+    public PlannedBuffer? Scratch { get; init; }
+    /// <summary>In-place depthwise: output rows the scratch holds (a ring).</summary>
+    public int ScratchRows { get; init; }
+}
+
 /// <summary>
 /// The schedule: layers [0, PatchLayerCount) run patch by patch on a GridRows x GridCols grid of the split tensor
 /// (the output of layer PatchLayerCount-1); the rest run layer by layer. PatchLayerCount = 0 is per-layer inference.
@@ -29,11 +53,11 @@ public sealed class PlannedBuffer
 public sealed class ExecutionPlan
 {
     internal ExecutionPlan(ModelGraph graph, int gridRows, int gridCols, int patchLayerCount,
-        IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> patchRegions, IReadOnlyList<PlannedBuffer> buffers)
+        IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> patchRegions, IReadOnlyList<PlannedBuffer> buffers, IReadOnlyDictionary<int, KernelPlan> kernels)
     {
         Graph = graph; GridRows = gridRows; GridCols = gridCols; PatchLayerCount = patchLayerCount;
-        PatchRegions = patchRegions; Buffers = buffers;
-        BufferOf = buffers.ToDictionary(b => b.Tensor);
+        PatchRegions = patchRegions; Buffers = buffers; Kernels = kernels;
+        BufferOf = buffers.SelectMany(b => b.Tensors.Select(t => (t, b))).ToDictionary(x => x.t, x => x.b);
         ArenaAllocator.Assign(buffers);
         ArenaBytes = buffers.Count == 0 ? 0 : buffers.Max(b => b.Offset + b.Bytes);
         PeakLiveBytes = Enumerable.Range(0, graph.Layers.Count)
@@ -51,6 +75,10 @@ public sealed class ExecutionPlan
     /// <summary>Arena buffers (the network input and output live in the caller's memory and are not listed).</summary>
     public IReadOnlyList<PlannedBuffer> Buffers { get; }
     public IReadOnlyDictionary<Tensor, PlannedBuffer> BufferOf { get; }
+    /// <summary>Layers (by index) whose kernel runs in place, fused or with scratch; the others run plainly.</summary>
+    public IReadOnlyDictionary<int, KernelPlan> Kernels { get; }
+    public KernelPlan KernelOf(int layer) => Kernels.TryGetValue(layer, out var k) ? k : Plain;
+    private static readonly KernelPlan Plain = new();
     /// <summary>Size of the static arena after offset assignment.</summary>
     public long ArenaBytes { get; }
     /// <summary>Largest sum of simultaneously live buffers: the lower bound of any arena for this schedule.</summary>

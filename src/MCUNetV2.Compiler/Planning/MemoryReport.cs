@@ -78,7 +78,7 @@ public sealed class MemoryReport
             RamBytes = ramBytes,
             Layers = g.Layers.Select((l, i) => new LayerInfo(i, l.Name, l.Op, l.Inputs.Select(Shape).ToArray(), Shape(l.Output), l.Macs,
                 i < chosen.PatchLayerCount, Live(perLayer, i), Live(chosen, i))).ToList(),
-            Buffers = chosen.Buffers.Select(b => new BufferInfo(b.Tensor.Name, b.Offset, b.Bytes, b.FirstStep, b.LastStep, b.PerPatch)).ToList(),
+            Buffers = chosen.Buffers.Select(b => new BufferInfo(b.Name, b.Offset, b.Bytes, b.FirstStep, b.LastStep, b.PerPatch)).ToList(),
         };
     }
 

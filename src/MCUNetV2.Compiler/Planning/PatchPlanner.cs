@@ -73,18 +73,6 @@ public static class PatchPlanner
                 }
         }
 
-        var lastUse = graph.LastUse();
-        var buffers = new List<PlannedBuffer>();
-        for (int i = 0; i < graph.Layers.Count; i++)
-        {
-            var t = graph.Layers[i].Output;
-            if (t == graph.Output) continue; // written straight into the caller's output
-            bool inStage = i < patchLayerCount - 1;
-            bool isSplit = i == patchLayerCount - 1;
-            int bytes = inStage ? regions.Max(p => p.GetValueOrDefault(t).H * p.GetValueOrDefault(t).W) * t.Shape.C : t.Bytes;
-            int first = isSplit ? 0 : i;
-            buffers.Add(new PlannedBuffer(t, bytes, first, Math.Max(lastUse[t], i), inStage));
-        }
-        return new ExecutionPlan(graph, rows, cols, patchLayerCount, regions, buffers);
+        return MemoryLayout.Plan(graph, rows, cols, patchLayerCount, regions);
     }
 }

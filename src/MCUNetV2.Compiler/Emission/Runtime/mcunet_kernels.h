@@ -150,19 +150,23 @@ MCU_KERNEL void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region 
 }
 
 /* 1x1 convolution, stride 1, no padding, one group: a matrix product per pixel. */
+/* One output pixel of a pointwise convolution: o[0..out_c) from the in_c values at x. */
+static inline void mcu_pointwise_pixel(const mcu_conv_params *p, const int8_t *x, int8_t *o)
+{
+    const int8_t *w = p->weights;
+    for (int oc = 0; oc < p->out_c; ++oc, w += p->in_c) {
+        const int32_t acc = mcu_dot_s8(x, w, p->in_c, p->bias[oc]);
+        o[oc] = mcu_clamp(mcu_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+    }
+}
+
 MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int cin = p->in_c, cout = p->out_c;
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
         const int8_t *x = in + mcu_offset(ib, oy, r.x0, cin);
         int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
-        for (int ox = 0; ox < r.w; ++ox, x += cin, o += cout) {
-            const int8_t *w = p->weights;
-            for (int oc = 0; oc < cout; ++oc, w += cin) {
-                const int32_t acc = mcu_dot_s8(x, w, cin, p->bias[oc]);
-                o[oc] = mcu_clamp(mcu_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
-            }
-        }
+        for (int ox = 0; ox < r.w; ++ox, x += cin, o += cout) mcu_pointwise_pixel(p, x, o);
     }
 }
 
@@ -196,6 +200,56 @@ MCU_KERNEL void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_re
     }
 }
 
+/*
+ * Depthwise convolution written over its own input (MCUNetV2's in-place depthwise): buf holds the input region ib
+ * and receives the output region ob from its first byte, channels last. Output (pixel p, channel ch) lands on input
+ * (pixel p, channel ch), so computing channel by channel only overwrites the channel at hand. Within a channel an
+ * output row waits in a ring of `rows` scratch rows until no later output row reads the input rows it lands on (the
+ * rule of DepthwiseInPlace.SafeAfter in the compiler, which sized the ring).
+ */
+static inline int mcu_dw_safe_after(const mcu_conv_params *p, mcu_region ib, mcu_region ob, int row)
+{
+    int input_row = ((row + 1) * ob.w - 1) / ib.w;
+    if (input_row > ib.h - 1) input_row = ib.h - 1;
+    int y = (ib.y0 + input_row + p->pad_top) / p->sh;
+    if (y > ob.y0 + ob.h - 1) y = ob.y0 + ob.h - 1;
+    return y - ob.y0;
+}
+
+MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int rows)
+{
+    const int c = p->out_c;
+    for (int ch = 0; ch < c; ++ch) {
+        int head = 0;
+        for (int y = 0; y < ob.h; ++y) {
+            int8_t *row = scratch + (y % rows) * ob.w;
+            const int oy = ob.y0 + y, iy0 = oy * p->sh - p->pad_top;
+            for (int x = 0; x < ob.w; ++x) {
+                const int ix0 = (ob.x0 + x) * p->sw - p->pad_left;
+                int32_t acc = p->bias[ch];
+                for (int ky = 0; ky < p->kh; ++ky) {
+                    const int iy = iy0 + ky * p->dh;
+                    if (iy < 0 || iy >= p->in_h) continue;
+                    for (int kx = 0; kx < p->kw; ++kx) {
+                        const int ix = ix0 + kx * p->dw;
+                        if (ix < 0 || ix >= p->in_w) continue;
+                        acc += (buf[mcu_offset(ib, iy, ix, c) + ch] - p->in_zp) * p->weights[(ky * p->kw + kx) * c + ch];
+                    }
+                }
+                row[x] = mcu_clamp(mcu_requant(acc, p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
+            }
+            for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) {
+                const int8_t *held = scratch + (head % rows) * ob.w;
+                for (int x = 0; x < ob.w; ++x) buf[(head * ob.w + x) * c + ch] = held[x];
+            }
+        }
+        for (; head < ob.h; ++head) {
+            const int8_t *held = scratch + (head % rows) * ob.w;
+            for (int x = 0; x < ob.w; ++x) buf[(head * ob.w + x) * c + ch] = held[x];
+        }
+    }
+}
+
 MCU_KERNEL void mcu_fully_connected(const mcu_conv_params *p, const int8_t *in, int8_t *out)
 {
     const int8_t *w = p->weights;
@@ -203,6 +257,14 @@ MCU_KERNEL void mcu_fully_connected(const mcu_conv_params *p, const int8_t *in, 
         const int32_t acc = mcu_dot_s8(in, w, p->in_c, p->bias[o]);
         out[o] = mcu_clamp(mcu_requant(acc, p->mult[o], p->shift[o]) + p->out_zp, p->act_min, p->act_max);
     }
+}
+
+/* One element of an Add (see the integer semantics at the top). */
+static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
+{
+    const int32_t va = mcu_requant((int32_t)((uint32_t)(a - p->zp_a) << 20), p->mult_a, p->shift_a);
+    const int32_t vb = p->sign_b * mcu_requant((int32_t)((uint32_t)(b - p->zp_b) << 20), p->mult_b, p->shift_b);
+    return mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
 }
 
 MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
@@ -214,11 +276,29 @@ MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab,
         const int8_t *pb = p->broadcast_b ? b : b + mcu_offset(bb, y, r.x0, p->c);
         int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
         for (int x = 0; x < r.w; ++x, pa += p->c, pb += b_step, o += p->c)
-            for (int k = 0; k < p->c; ++k) {
-                const int32_t va = mcu_requant((int32_t)((uint32_t)(pa[k] - p->zp_a) << 20), p->mult_a, p->shift_a);
-                const int32_t vb = p->sign_b * mcu_requant((int32_t)((uint32_t)(pb[k] - p->zp_b) << 20), p->mult_b, p->shift_b);
-                o[k] = mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
-            }
+            for (int k = 0; k < p->c; ++k) o[k] = mcu_add_value(p, pa[k], pb[k]);
+    }
+}
+
+/*
+ * A pointwise convolution and the residual Add that reads it, pixel by pixel: the convolution's output pixel goes to
+ * tmp (out_c bytes) and is added to the skip tensor at once, so the convolution's output is never stored. The output
+ * may be the skip tensor's buffer (in place): each pixel is read before it is written, in increasing order.
+ * conv_is_a: the convolution is the Add's first operand.
+ */
+MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_params *pa, int conv_is_a,
+                                  const int8_t *in, mcu_region ib, const int8_t *skip, mcu_region sb,
+                                  int8_t *out, mcu_region ob, mcu_region r, int8_t *tmp)
+{
+    const int c = pa->c;
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        const int8_t *x = in + mcu_offset(ib, oy, r.x0, pc->in_c);
+        const int8_t *s = skip + mcu_offset(sb, oy, r.x0, c);
+        int8_t *o = out + mcu_offset(ob, oy, r.x0, c);
+        for (int ox = 0; ox < r.w; ++ox, x += pc->in_c, s += c, o += c) {
+            mcu_pointwise_pixel(pc, x, tmp);
+            for (int k = 0; k < c; ++k) o[k] = conv_is_a ? mcu_add_value(pa, tmp[k], s[k]) : mcu_add_value(pa, s[k], tmp[k]);
+        }
     }
 }
 

@@ -1,0 +1,162 @@
+using MCUNetV2.Compiler.Graph;
+
+namespace MCUNetV2.Compiler.Planning;
+
+/// <summary>
+/// The memory side of a plan, with the accounting of the MCUNetV2 paper: int8 activations, one buffer per tensor
+/// for as long as it is read, the network input in the caller's memory (streamed, not counted) and the output written
+/// straight into the caller's buffer, and three ways to need less:
+/// <list type="bullet">
+/// <item>A pointwise convolution whose only reader is the residual Add right after it is computed inside that Add, pixel
+/// by pixel (one pixel of scratch): its output is never stored.</item>
+/// <item>A layer runs in place, its output over an input that dies there: depthwise convolutions (channel by channel,
+/// holding back a few output rows in scratch, <see cref="DepthwiseInPlace"/>), Add, Mul and element-wise layers (pixel
+/// by pixel).</item>
+/// <item>Buffers whose lifetimes do not overlap share arena bytes (<see cref="ArenaAllocator"/>).</item>
+/// </list>
+/// Peak SRAM is the largest sum of the buffers live at one layer, scratch included.
+/// </summary>
+internal static class MemoryLayout
+{
+    public static ExecutionPlan Plan(ModelGraph graph, int rows, int cols, int k, IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> regions)
+    {
+        var layers = graph.Layers;
+        int n = layers.Count;
+        var producedAt = new Dictionary<Tensor, int>();
+        for (int i = 0; i < n; i++) producedAt[layers[i].Output] = i;
+        var readers = new Dictionary<Tensor, int>();
+        foreach (var l in layers)
+            foreach (var t in l.Inputs.Distinct()) readers[t] = readers.GetValueOrDefault(t) + 1;
+        var split = k > 0 ? layers[k - 1].Output : null;
+        bool PerPatch(Tensor t) => producedAt.TryGetValue(t, out var i) && i < k - 1;
+        int Bytes(Tensor t) => PerPatch(t) ? regions.Max(p => p.GetValueOrDefault(t).H * p.GetValueOrDefault(t).W) * t.Shape.C : t.Bytes;
+
+        // 1. a pointwise convolution read only by the residual Add right after it runs inside the Add
+        var kernels = new Dictionary<int, KernelPlan>();
+        var step = Enumerable.Range(0, n).ToArray(); // when each layer's work happens
+        for (int i = 0; i + 1 < n; i++)
+        {
+            if (layers[i] is not Conv2D { IsPointwise: true } conv || layers[i + 1] is not Add { BroadcastsB: false } add) continue;
+            if (!add.Inputs.Contains(conv.Output) || add.Inputs[0] == add.Inputs[1] || readers.GetValueOrDefault(conv.Output) != 1) continue;
+            if (conv.Output == graph.Output || i == k - 1) continue;
+            kernels[i] = new KernelPlan { FusedIntoAdd = i + 1 };
+            kernels[i + 1] = new KernelPlan { FusedConv = i };
+            step[i + 1] = i;
+        }
+        bool Stored(Tensor t) => producedAt.TryGetValue(t, out var i) && t != graph.Output && kernels.GetValueOrDefault(i)?.FusedIntoAdd == null;
+
+        var first = new Dictionary<Tensor, int>();
+        var last = new Dictionary<Tensor, int>();
+        for (int i = 0; i < n; i++)
+        {
+            var t = layers[i].Output;
+            first[t] = t == split ? 0 : step[i];
+            last[t] = step[i];
+        }
+        for (int i = 0; i < n; i++)
+            foreach (var t in layers[i].Inputs)
+                if (last.ContainsKey(t)) last[t] = Math.Max(last[t], step[i]);
+
+        // 2. in place: the output takes the buffer of an input that dies at this layer
+        var slotOf = new Dictionary<Tensor, Tensor>(); // union-find: tensor -> a tensor of the same slot
+        Tensor Root(Tensor t) { while (slotOf.TryGetValue(t, out var p) && p != t) t = p; return t; }
+        for (int i = 0; i < n; i++)
+        {
+            var l = layers[i];
+            var t = l.Output;
+            if (!Stored(t) || t == split) continue;
+            IEnumerable<Tensor> candidates = l switch
+            {
+                Conv2D c when c.IsDepthwise && kernels.GetValueOrDefault(i)?.FusedIntoAdd == null => new[] { c.Inputs[0] },
+                Add a when a.BroadcastsB => new[] { a.Inputs[0] },
+                Mul m when m.BroadcastsB => new[] { m.Inputs[0] },
+                Add or Mul => l.Inputs,
+                UnaryElementwise or ChannelPRelu => new[] { l.Inputs[0] },
+                _ => Array.Empty<Tensor>(),
+            };
+            foreach (var u in candidates)
+            {
+                if (!Stored(u) || last[u] != step[i]) continue; // it must die here (earlier readers are done)
+                if (u.Shape.C != t.Shape.C || PerPatch(u) != PerPatch(t)) continue;
+                if (l is not Conv2D && u.Shape != t.Shape) continue;
+                slotOf[t] = Root(u);
+                kernels[i] = (kernels.GetValueOrDefault(i) ?? new KernelPlan()) with { InPlaceOver = u };
+                break;
+            }
+        }
+
+        var buffers = new List<PlannedBuffer>();
+        foreach (var group in producedAt.Keys.Where(Stored).GroupBy(Root))
+        {
+            var ts = group.OrderBy(t => producedAt[t]).ToList();
+            buffers.Add(new PlannedBuffer(ts, ts.Max(Bytes), ts.Min(t => first[t]), ts.Max(t => last[t]), PerPatch(ts[0])));
+        }
+
+        // 3. scratch: one pixel of a fused convolution; the held-back rows of an in-place depthwise convolution
+        foreach (var (i, kp) in kernels.ToList())
+        {
+            var l = layers[i];
+            if (kp.FusedConv is { } c)
+            {
+                var conv = (Conv2D)layers[c];
+                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), conv.OutChannels, step[i], step[i], false, conv.Name);
+                buffers.Add(scratch);
+                kernels[i] = kp with { Scratch = scratch };
+            }
+            else if (kp.InPlaceOver != null && l is Conv2D { IsDepthwise: true } dw)
+            {
+                var runs = PerPatch(dw.Output) || dw.Output == split
+                    ? regions.Select(p => (In: p.GetValueOrDefault(dw.Inputs[0]), Out: p.GetValueOrDefault(dw.Output)))
+                    : new[] { (In: Region.Full(dw.Inputs[0].Shape), Out: Region.Full(dw.Output.Shape)) };
+                var list = runs.Where(r => !r.Out.IsEmpty).ToList(); // none: a layer nothing reads
+                int ring = list.Select(r => DepthwiseInPlace.HeldRows(dw.Window, r.In, r.Out)).DefaultIfEmpty(1).Max();
+                int width = list.Select(r => r.Out.W).DefaultIfEmpty(0).Max();
+                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), ring * width, step[i], step[i], false, dw.Name);
+                buffers.Add(scratch);
+                kernels[i] = kp with { Scratch = scratch, ScratchRows = ring };
+            }
+        }
+        return new ExecutionPlan(graph, rows, cols, k, regions, buffers, kernels);
+    }
+}
+
+/// <summary>
+/// A depthwise convolution that writes its output over its input (channels last, both buffers starting at the same
+/// byte, each holding its own region of its tensor). Output element (pixel p, channel c) lands on input element
+/// (pixel p, channel c), so computing channel by channel only ever overwrites the channel being computed. Within a
+/// channel, an output row is held back in a ring of scratch rows until no later output row reads the input rows it
+/// lands on; the C kernel <c>mcu_depthwise_inplace</c> flushes with the same rule.
+/// </summary>
+public static class DepthwiseInPlace
+{
+    /// <summary>
+    /// The last output row (relative to <paramref name="output"/>) that may still read the input row held at
+    /// <paramref name="inputRow"/> of <paramref name="input"/> (conservatively: every row whose window starts at or above it).
+    /// </summary>
+    public static int LastReader(Window w, Region input, Region output, int inputRow)
+    {
+        int r = input.Y0 + inputRow;
+        int y = (r + w.Pad.Top) / w.StrideH;
+        return Math.Min(y, output.Y1 - 1) - output.Y0;
+    }
+
+    /// <summary>The output row (relative) after whose computation row <paramref name="row"/> may be written.</summary>
+    public static int SafeAfter(Window w, Region input, Region output, int row)
+    {
+        int lastPixel = (row + 1) * output.W - 1;
+        int inputRow = Math.Min(lastPixel / input.W, input.H - 1);
+        return LastReader(w, input, output, inputRow);
+    }
+
+    /// <summary>The most output rows held back at once: the scratch ring needs this many rows of <c>output.W</c> bytes.</summary>
+    public static int HeldRows(Window w, Region input, Region output)
+    {
+        int head = 0, most = 0;
+        for (int y = 0; y < output.H; y++)
+        {
+            most = Math.Max(most, y - head + 1);
+            while (head <= y && SafeAfter(w, input, output, head) <= y) head++;
+        }
+        return Math.Max(most, 1);
+    }
+}

@@ -1,0 +1,47 @@
+using MCUNetV2.Compiler.Graph;
+using MCUNetV2.Compiler.Onnx;
+using MCUNetV2.Compiler.Planning;
+
+namespace MCUNetV2.Compiler.Tests;
+
+/// <summary>
+/// The MCUNetV2 paper's memory figures for MobileNetV2-1.0 at 224x224 (int8, depthwise in place, residual add fused
+/// into the projection, network input streamed): per-layer inference peaks at 1,404,928 B (block 2's expansion:
+/// 112x112x16 in, 112x112x96 out), patch-based on a 4x4 grid at no more than 172 KiB.
+/// </summary>
+[TestClass]
+public sealed class MobileNetV2MemoryTests
+{
+    private static readonly Lazy<ModelGraph> Graph = new(() =>
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mcunet-mbv2-1.0-224-{Environment.ProcessId}.onnx");
+        try { return OnnxImporter.Load(MobileNetV2Model.Save(path, 1.0, 224)); }
+        finally { File.Delete(path); }
+    });
+
+    [TestMethod]
+    public void PerLayer_PeaksAt1404928Bytes_AtBlock2sExpansion()
+    {
+        var g = Graph.Value;
+        var plan = PatchPlanner.PerLayer(g);
+        Console.WriteLine($"per-layer peak {plan.PeakLiveBytes:N0} B, arena {plan.ArenaBytes:N0} B, {g.TotalMacs:N0} MACs");
+        Assert.AreEqual(1_404_928, plan.PeakLiveBytes);
+        Assert.AreEqual(plan.PeakLiveBytes, plan.ArenaBytes, "the arena reaches the lower bound");
+        // the peak step: the first 1x1 expansion, 112x112x16 -> 112x112x96
+        int peakStep = Enumerable.Range(0, g.Layers.Count).MaxBy(s => plan.Buffers.Where(b => b.LiveAt(s)).Sum(b => (long)b.Bytes));
+        var l = g.Layers[peakStep];
+        Assert.AreEqual(new TensorShape(112, 112, 16), l.Inputs[0].Shape, l.ToString());
+        Assert.AreEqual(new TensorShape(112, 112, 96), l.Output.Shape, l.ToString());
+    }
+
+    [TestMethod]
+    public void PatchBased4x4_PeaksAtMost172KiB()
+    {
+        var g = Graph.Value;
+        var plan = PatchPlanner.BestForGrid(g, 4, 4)!;
+        Console.WriteLine($"4x4: peak {plan.PeakLiveBytes:N0} B ({plan.PeakLiveBytes / 1024.0:F1} KiB), arena {plan.ArenaBytes:N0} B, {plan.Describe()}; " +
+                          $"MACs {g.TotalMacs:N0} -> {plan.ExecutedMacs:N0} (+{100.0 * (plan.ExecutedMacs - g.TotalMacs) / g.TotalMacs:F1}%)");
+        Assert.IsTrue(plan.PeakLiveBytes <= 172 * 1024, $"{plan.PeakLiveBytes} B");
+        Assert.AreEqual(new TensorShape(28, 28, 32), plan.SplitTensor!.Shape, "the split after block 4");
+    }
+}
