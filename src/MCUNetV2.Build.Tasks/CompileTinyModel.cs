@@ -143,7 +143,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
 
         if (result.Memory is not null)
         {
-            foreach (var line in MemorySummaryFormatter.Format(options.Prefix, options.PatchRows, options.PatchCols, result.Memory))
+            foreach (var line in MemorySummaryFormatter.Format(options.Prefix, options.AutoPatchGrid ? "auto" : $"{options.PatchRows}x{options.PatchCols}", result.Memory))
                 Log.LogMessage(MessageImportance.High, line);
         }
         if (Library is not null)
@@ -181,6 +181,9 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         try
         {
             var (rows, cols) = TinyModelMetadata.ParsePatchGrid(Model.GetMetadata(TinyModelMetadata.PatchGrid));
+            bool autoGrid = TinyModelMetadata.IsAutoPatchGrid(Model.GetMetadata(TinyModelMetadata.PatchGrid));
+            double maxMacOverhead = TinyModelMetadata.ParseMaxMacOverhead(Model.GetMetadata(TinyModelMetadata.MaxMacOverhead));
+            var patchSplit = Model.GetMetadata(TinyModelMetadata.PatchSplit);
             var prefix = TinyModelMetadata.ResolvePrefix(Model.GetMetadata(TinyModelMetadata.Prefix), modelPath);
             var channels = TinyModelMetadata.ParseChannelOrder(Model.GetMetadata(TinyModelMetadata.ChannelOrder));
             int channelCount = TinyModelMetadata.ChannelCount(channels);
@@ -239,6 +242,9 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 Prefix = prefix,
                 PatchRows = rows,
                 PatchCols = cols,
+                AutoPatchGrid = autoGrid,
+                MaxMacOverhead = maxMacOverhead,
+                PatchSplit = string.IsNullOrWhiteSpace(patchSplit) ? null : patchSplit.Trim(),
                 CalibrationFiles = calibration,
                 CalibrationLimit = limit,
                 InputLayout = layout,

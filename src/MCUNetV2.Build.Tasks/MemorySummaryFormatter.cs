@@ -6,11 +6,12 @@ namespace MCUNetV2.Build.Tasks;
 /// <summary>The few aligned lines that the build log shows for one model.</summary>
 internal static class MemorySummaryFormatter
 {
-    public static IReadOnlyList<string> Format(string prefix, int patchRows, int patchCols, MemorySummary memory)
+    /// <param name="patchGrid">The PatchGrid asked for ("2x2", "auto"); the schedule line says what was chosen.</param>
+    public static IReadOnlyList<string> Format(string prefix, string patchGrid, MemorySummary memory)
     {
         var lines = new List<string>
         {
-            $"{prefix}: memory (patch grid {patchRows}x{patchCols})",
+            $"{prefix}: memory (patch grid {patchGrid})",
             Row("per-layer peak SRAM", memory.PerLayerPeakBytes),
             Row("patch-based peak SRAM", memory.PatchBasedPeakBytes) + Saving(memory.PerLayerPeakBytes, memory.PatchBasedPeakBytes),
             Row("arena", memory.ArenaBytes),

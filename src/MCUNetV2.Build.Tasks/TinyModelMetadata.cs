@@ -42,6 +42,8 @@ internal static partial class TinyModelMetadata
     public const string BiasCorrection = "BiasCorrection";
     public const string MinLayerSqnr = "MinLayerSqnr";
     public const string DequantizeOutput = "DequantizeOutput";
+    public const string MaxMacOverhead = "MaxMacOverhead";
+    public const string PatchSplit = "PatchSplit";
 
     public const double DefaultCalibrationPercentile = 99.99;
 
@@ -60,15 +62,33 @@ internal static partial class TinyModelMetadata
     [GeneratedRegex(@"^\s*(\d{1,15}(?:\.\d{1,9})?)\s*(B|K|KB|KiB|M|MB|MiB)?\s*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
     private static partial Regex ByteSizePattern();
 
-    /// <summary>"RxC" (for example "2x2" or "3x4"); empty means 1x1.</summary>
+    /// <summary>"auto" (searched with the split, case-insensitive): true; else false and <see cref="ParsePatchGrid"/> applies.</summary>
+    public static bool IsAutoPatchGrid(string? value) => string.Equals(value?.Trim(), "auto", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// MaxMacOverhead: a fraction ("0.3") or a percentage ("30%") of extra MACs, >= 0; empty = the compiler's default.
+    /// </summary>
+    public static double ParseMaxMacOverhead(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return Compiler.Planning.PatchSearch.DefaultMaxMacOverhead;
+        var v = value.Trim();
+        bool percent = v.EndsWith('%');
+        if (percent) v = v[..^1].TrimEnd();
+        if (!double.TryParse(v, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double x) || !double.IsFinite(x))
+            throw new MetadataException(MaxMacOverhead,
+                $"MaxMacOverhead '{value}' is not a fraction or percentage of extra MACs (for example 0.3 or 30%; '.' is the decimal point).");
+        return percent ? x / 100 : x;
+    }
+
+    /// <summary>"RxC" (for example "2x2" or "3x4"); empty means 1x1. "auto" is handled by <see cref="IsAutoPatchGrid"/>.</summary>
     public static (int Rows, int Cols) ParsePatchGrid(string? value)
     {
-        if (string.IsNullOrWhiteSpace(value))
+        if (string.IsNullOrWhiteSpace(value) || IsAutoPatchGrid(value))
             return (1, 1);
         var match = PatchGridPattern().Match(value);
         if (!match.Success)
             throw new MetadataException(PatchGrid,
-                $"PatchGrid '{value}' is not of the form RxC (rows x columns, for example 2x2 or 1x1).");
+                $"PatchGrid '{value}' is not of the form RxC (rows x columns, for example 2x2 or 1x1) or 'auto'.");
         int rows = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
         int cols = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
         if (rows < 1 || cols < 1 || rows > MaxPatchGridDimension || cols > MaxPatchGridDimension)

@@ -152,7 +152,26 @@ public sealed class CompileTinyModelTests
     }
 
     [TestMethod]
+    [DataRow("auto", "30%", "13", true, 0.3)]
+    [DataRow("AUTO", "0.15", "", true, 0.15)]
+    [DataRow("2x2", "", "LAYER_32", false, 0.3)]
+    public void PatchSearchMetadata_BecomesOptions(string grid, string overhead, string split, bool auto, double expectedOverhead)
+    {
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" />", ("PatchGrid", grid), ("MaxMacOverhead", overhead), ("PatchSplit", split));
+        s.Task.CalibrationFiles = TwoImages();
+
+        var options = s.Task.ReadOptions();
+
+        Assert.IsNotNull(options, s.Engine.Transcript());
+        Assert.AreEqual(auto, options.AutoPatchGrid);
+        Assert.AreEqual(expectedOverhead, options.MaxMacOverhead, 1e-12);
+        Assert.AreEqual(split.Length == 0 ? null : split, options.PatchSplit);
+    }
+
+    [TestMethod]
     [DataRow("ResizeMode", "Fill", 35)]
+    [DataRow("MaxMacOverhead", "lots", 35)]
+    [DataRow("PatchGrid", "automatic", 35)]
     [DataRow("Interpolation", "Bicubic", 35)]
     [DataRow("InputLayout", "CHW", 35)]
     [DataRow("CalibrationLimit", "0", 35)]

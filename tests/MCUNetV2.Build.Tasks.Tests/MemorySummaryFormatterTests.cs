@@ -12,7 +12,7 @@ public sealed class MemorySummaryFormatterTests
             PerLayerPeakBytes: 196_608, PatchBasedPeakBytes: 65_536, ArenaBytes: 70_000,
             FlashBytes: 1_234_567, RamBytes: 80_000, Schedule: "patches: layers 0-12 (2x2)\nper-layer: layers 13-65");
 
-        var lines = MemorySummaryFormatter.Format("vww", 2, 2, memory);
+        var lines = MemorySummaryFormatter.Format("vww", "2x2", memory);
 
         Assert.AreEqual("vww: memory (patch grid 2x2)", lines[0]);
         StringAssert.Contains(lines[1], "per-layer peak SRAM");
@@ -40,7 +40,7 @@ public sealed class MemorySummaryFormatterTests
     public void PerLayerRun_SaysNoSaving()
     {
         var memory = new MemorySummary(1000, 1000, 1000, 2000, 1000, "");
-        var lines = MemorySummaryFormatter.Format("m", 1, 1, memory);
+        var lines = MemorySummaryFormatter.Format("m", "1x1", memory);
         Assert.AreEqual(6, lines.Count);
         Assert.IsFalse(lines[2].Contains("smaller"));
     }
@@ -51,7 +51,7 @@ public sealed class MemorySummaryFormatterTests
         var memory = new MemorySummary(1000, 500, 500, 2000, 500, "2x2", Verification: "4 image(s)",
             Quantization: "MinMax, output SQNR 28.8 dB, top-1 agreement 12/12, worst layer LAYER_48/Conv2D PointwiseConv2D 17.4 dB");
 
-        var lines = MemorySummaryFormatter.Format("vww", 2, 2, memory);
+        var lines = MemorySummaryFormatter.Format("vww", "2x2", memory);
 
         var q = lines.Single(l => l.TrimStart().StartsWith("quantization", StringComparison.Ordinal));
         Assert.AreEqual("  quantization          : MinMax, output SQNR 28.8 dB, top-1 agreement 12/12, worst layer LAYER_48/Conv2D PointwiseConv2D 17.4 dB", q);

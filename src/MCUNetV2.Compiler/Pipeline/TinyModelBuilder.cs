@@ -102,21 +102,55 @@ public static class TinyModelBuilder
         var int8 = Quantizer.Quantize(graph, ranges, new QuantizerOptions { BiasCorrection = options.BiasCorrection });
         var quantization = AnalyzeQuantization(options, int8, inputs, sink, report);
 
-        var perLayer = PatchPlanner.PerLayer(graph);
-        var plan = perLayer;
-        if (options.PatchRows * options.PatchCols > 1)
-        {
-            var best = PatchPlanner.BestForGrid(graph, options.PatchRows, options.PatchCols);
-            if (best == null || best.PeakLiveBytes >= perLayer.PeakLiveBytes)
-                report(new CompilerDiagnostic(DiagnosticSeverity.Warning, ErrorCodes.PatchingDoesNotHelp,
-                    best == null
-                        ? $"no leading layers of this model can run on a {options.PatchRows}x{options.PatchCols} patch grid; building it layer by layer"
-                        : $"a {options.PatchRows}x{options.PatchCols} patch grid would need {best.PeakLiveBytes:N0} bytes of SRAM, no less than layer-by-layer inference ({perLayer.PeakLiveBytes:N0}); building it layer by layer",
-                    options.ModelPath));
-            else plan = best;
-        }
+        var (perLayer, plan) = ChoosePlan(options, graph, sink, report);
         CheckSramBudget(options, graph, perLayer, plan);
         return new CompiledModel(graph, int8, perLayer, plan, samples, quantization);
+    }
+
+    /// <summary>
+    /// The schedule: PatchGrid="auto" searches grids and splits jointly (within MaxMacOverhead); an explicit grid searches
+    /// the split (or takes PatchSplit). A plan that does not lower peak SRAM is never used: MCU3002 and layer by layer.
+    /// </summary>
+    private static (ExecutionPlan PerLayer, ExecutionPlan Plan) ChoosePlan(TinyModelOptions options, ModelGraph graph, IDiagnosticSink sink, Action<CompilerDiagnostic> report)
+    {
+        var perLayer = PatchPlanner.PerLayer(graph);
+        int? split = string.IsNullOrWhiteSpace(options.PatchSplit) ? null : PatchSearch.ResolveSplit(graph, options.PatchSplit.Trim(), options.ModelPath);
+        void Warn(string message) => report(new CompilerDiagnostic(DiagnosticSeverity.Warning, ErrorCodes.PatchingDoesNotHelp, message, options.ModelPath));
+        if (options.AutoPatchGrid)
+        {
+            if (!(options.MaxMacOverhead >= 0))
+                throw new CompilerException(ErrorCodes.BadPatchGrid, $"MaxMacOverhead {options.MaxMacOverhead} is invalid; use a fraction >= 0 (0.3 = 30% more MACs)", options.ModelPath);
+            var best = PatchSearch.Best(graph, options.MaxMacOverhead, split);
+            if (!best.IsPatchBased)
+            {
+                Warn($"PatchGrid=\"auto\": no patch grid up to {PatchSearch.MaxGridDimension}x{PatchSearch.MaxGridDimension}" + (split != null ? $" with PatchSplit {split}" : "") +
+                     $" lowers peak SRAM below layer-by-layer inference ({perLayer.PeakLiveBytes:N0} B) within MaxMacOverhead {options.MaxMacOverhead:P0}; building it layer by layer");
+                return (perLayer, perLayer);
+            }
+            sink.Info($"PatchGrid auto: {best.GridRows}x{best.GridCols}, {best.Describe()}; peak {best.PeakLiveBytes:N0} B (per-layer {perLayer.PeakLiveBytes:N0} B), " +
+                      $"{(double)best.ExecutedMacs / graph.TotalMacs - 1:P1} more MACs (MaxMacOverhead {options.MaxMacOverhead:P0})");
+            return (perLayer, best);
+        }
+        if (options.PatchRows * options.PatchCols == 1)
+        {
+            if (split != null)
+                throw new CompilerException(ErrorCodes.BadPatchGrid, "PatchSplit needs a PatchGrid other than 1x1 (or PatchGrid=\"auto\")", options.ModelPath);
+            return (perLayer, perLayer);
+        }
+        var forGrid = PatchSearch.BestForGrid(graph, options.PatchRows, options.PatchCols, split);
+        if (forGrid == null && split != null)
+            throw new CompilerException(ErrorCodes.BadPatchGrid,
+                $"PatchSplit {split} ('{graph.Layers[split.Value - 1].Output.Name}') cannot end the per-patch stage on a {options.PatchRows}x{options.PatchCols} grid " +
+                $"(every earlier layer must be spatially local and the split tensor the only one crossing it). Possible splits: {PatchSearch.DescribeCandidates(graph, options.PatchRows, options.PatchCols)}",
+                options.ModelPath);
+        if (forGrid == null || forGrid.PeakLiveBytes >= perLayer.PeakLiveBytes)
+        {
+            Warn(forGrid == null
+                ? $"no leading layers of this model can run on a {options.PatchRows}x{options.PatchCols} patch grid; building it layer by layer"
+                : $"a {options.PatchRows}x{options.PatchCols} patch grid would need {forGrid.PeakLiveBytes:N0} bytes of SRAM, no less than layer-by-layer inference ({perLayer.PeakLiveBytes:N0}); building it layer by layer");
+            return (perLayer, perLayer);
+        }
+        return (perLayer, forGrid);
     }
 
     /// <summary>The quantization analysis compares int8 with float on at most this many calibration samples (the first ones).</summary>
@@ -207,7 +241,7 @@ public static class TinyModelBuilder
             : "use a smaller input resolution or a smaller width multiplier (fewer channels in the first layers)" +
               (best.Plan == null ? "" : ", together with a PatchGrid") + ", or raise MaxSramBytes if the device has more SRAM";
         throw new CompilerException(ErrorCodes.SramBudgetExceeded,
-            $"the planned arena needs {plan.ArenaBytes:N0} bytes of SRAM (patch grid {options.PatchRows}x{options.PatchCols}: {plan.Describe()}), " +
+            $"the planned arena needs {plan.ArenaBytes:N0} bytes of SRAM ({plan.Describe()}), " +
             $"more than MaxSramBytes = {limit:N0} bytes. Per-layer peak {perLayer.PeakLiveBytes:N0} B; {patches}. To fit: {advice}.",
             options.ModelPath);
     }

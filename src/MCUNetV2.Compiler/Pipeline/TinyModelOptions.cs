@@ -17,6 +17,15 @@ public sealed class TinyModelOptions
     public int PatchRows { get; init; } = 1;
     public int PatchCols { get; init; } = 1;
     /// <summary>
+    /// PatchGrid="auto": search the grid (1x1 to 8x8, square or not) and the split jointly for the smallest peak SRAM
+    /// within <see cref="MaxMacOverhead"/> (<see cref="Planning.PatchSearch"/>); <see cref="PatchRows"/>/<see cref="PatchCols"/> are ignored.
+    /// </summary>
+    public bool AutoPatchGrid { get; init; }
+    /// <summary>Largest accepted halo recomputation of an automatically chosen plan: executed MACs / layer-by-layer MACs - 1.</summary>
+    public double MaxMacOverhead { get; init; } = Planning.PatchSearch.DefaultMaxMacOverhead;
+    /// <summary>Forces the end of the per-patch stage: a count of leading layers ("13") or the name of the layer or tensor that ends it; null = searched.</summary>
+    public string? PatchSplit { get; init; }
+    /// <summary>
     /// Files used to calibrate activation ranges: images (PNG, JPEG, BMP), IDX files of images (plain or gzip), and raw
     /// model inputs as NumPy <c>.npy</c> or ONNX TensorProto <c>.pb</c> files (see <see cref="Input.CalibrationData"/>).
     /// They are read sorted by path, the samples of a file in file order.

@@ -30,18 +30,7 @@ public static class PatchPlanner
     }
 
     /// <summary>The split that minimises peak SRAM on this grid (ties: fewer executed MACs); null if none is possible.</summary>
-    public static ExecutionPlan? BestForGrid(ModelGraph graph, int rows, int cols)
-    {
-        ExecutionPlan? best = null;
-        foreach (var k in SplitCandidates(graph, rows, cols))
-        {
-            var p = Build(graph, rows, cols, k);
-            if (best == null || p.PeakLiveBytes < best.PeakLiveBytes
-                || (p.PeakLiveBytes == best.PeakLiveBytes && p.ExecutedMacs < best.ExecutedMacs))
-                best = p;
-        }
-        return best;
-    }
+    public static ExecutionPlan? BestForGrid(ModelGraph graph, int rows, int cols) => PatchSearch.BestForGrid(graph, rows, cols);
 
     public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount)
     {

@@ -17,13 +17,7 @@ namespace MCUNetV2.Compiler.Tests;
 [TestClass]
 public sealed class ChannelBroadcastTests
 {
-    private static string _work = null!;
-
-    [ClassInitialize]
-    public static void Setup(TestContext _) => _work = Directory.CreateTempSubdirectory("mcunet-broadcast-").FullName;
-
-    [ClassCleanup]
-    public static void Cleanup() { try { Directory.Delete(_work, true); } catch (IOException) { } }
+    private static string Work => TestWork.Folder("mcunet-broadcast-");
 
     private static readonly long[] Dims = { 1, 8, 6, 6 };
 
@@ -32,7 +26,7 @@ public sealed class ChannelBroadcastTests
     {
         var r = new Random(5);
         IEnumerable<float> W(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() - 0.5) * scale));
-        var path = Path.Combine(_work, $"se-{vectorFirst}.onnx");
+        var path = Path.Combine(Work, $"se-{vectorFirst}.onnx");
         return new OnnxModelBuilder(13).Input("x", Dims).Output("y", 1, 8, 6, 6)
             .Floats("w0", new long[] { 8, 8, 3, 3 }, W(576, 0.5)).Floats("b0", new long[] { 8 }, W(8, 0.2))
             .Floats("w1", new long[] { 4, 8, 1, 1 }, W(32, 1.0)).Floats("b1", new long[] { 4 }, W(4, 0.2))
@@ -89,7 +83,7 @@ public sealed class ChannelBroadcastTests
         // the broadcast ends the per-patch stage: only the first convolution runs patch by patch
         var patched = PatchPlanner.Build(graph, 2, 2, 1);
         var sources = CortexM7Check.AssertBitExact(q, new[] { ("per-layer", PatchPlanner.PerLayer(graph)), ("2x2", patched) },
-            inputs.Select(q.QuantizeInput).ToList(), _work);
+            inputs.Select(q.QuantizeInput).ToList(), Work);
         StringAssert.Contains(sources[0], "mcu_mul(");
         Assert.AreEqual(1, PatchPlanner.SplitCandidates(graph, 2, 2).Max(), "GlobalAveragePool ends the spatially local prefix");
     }
@@ -112,7 +106,7 @@ public sealed class ChannelBroadcastTests
 
     private static string BroadcastModel(string a, string b, string op)
     {
-        var path = Path.Combine(_work, $"bcast-{op}.onnx");
+        var path = Path.Combine(Work, $"bcast-{op}.onnx");
         return new OnnxModelBuilder(13).Input("x", Dims).Output("y", 1, 8, 6, 6)
             .Floats("w", new long[] { 8, 8, 1, 1 }, Enumerable.Range(0, 64).Select(i => (i % 9 - 4) / 8f))
             .Floats("wr", new long[] { 6, 8, 1, 1 }, Enumerable.Range(0, 48).Select(i => (i % 7 - 3) / 5f))
@@ -130,14 +124,14 @@ public sealed class ChannelBroadcastTests
         // a product of two rounded operands: each one's half step times the other's magnitude, a few output steps
         double worst = Int8Agreement.WorstOutputSteps(graph, q, inputs);
         Assert.IsTrue(worst < 8, $"int8 differs from float by {worst:F2} output steps");
-        var sources = CortexM7Check.AssertBitExact(q, new[] { ("per-layer", PatchPlanner.PerLayer(graph)) }, inputs.Select(q.QuantizeInput).ToList(), _work);
+        var sources = CortexM7Check.AssertBitExact(q, new[] { ("per-layer", PatchPlanner.PerLayer(graph)) }, inputs.Select(q.QuantizeInput).ToList(), Work);
         StringAssert.Contains(sources[0], "mcu_relayout(");
     }
 
     [TestMethod]
     public void ShapesThatDoNotBroadcast_AreACodedError()
     {
-        var path = Path.Combine(_work, "nobcast.onnx");
+        var path = Path.Combine(Work, "nobcast.onnx");
         new OnnxModelBuilder(13).Input("x", Dims).Input("z", 1, 8, 5, 6).Output("y", 1, 8, 6, 6)
             .Node("Add", new[] { "x", "z" }, "y").Save(path);
         var e = Assert.ThrowsExactly<CompilerException>(() => OnnxImporter.Load(path));

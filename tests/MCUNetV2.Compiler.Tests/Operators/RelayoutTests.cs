@@ -20,13 +20,7 @@ namespace MCUNetV2.Compiler.Tests;
 [TestClass]
 public sealed class RelayoutTests
 {
-    private static string _work = null!;
-
-    [ClassInitialize]
-    public static void Setup(TestContext _) => _work = Directory.CreateTempSubdirectory("mcunet-relayout-").FullName;
-
-    [ClassCleanup]
-    public static void Cleanup() { try { Directory.Delete(_work, true); } catch (IOException) { } }
+    private static string Work => TestWork.Folder("mcunet-relayout-");
 
     private static readonly long[] InputDims = { 1, 3, 8, 8 };
 
@@ -35,7 +29,7 @@ public sealed class RelayoutTests
     {
         var r = new Random(11);
         IEnumerable<float> W(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() - 0.5) * scale));
-        var path = Path.Combine(_work, "shuffle.onnx");
+        var path = Path.Combine(Work, "shuffle.onnx");
         if (File.Exists(path)) return path;
         return new OnnxModelBuilder(13).Input("x", InputDims).Output("y", 8, 128)
             .Floats("w0", new long[] { 8, 3, 3, 3 }, W(216, 0.8)).Floats("b0", new long[] { 8 }, W(8, 0.2))
@@ -91,7 +85,7 @@ public sealed class RelayoutTests
         Assert.AreEqual(1, PatchPlanner.SplitCandidates(graph, 2, 2).Max());
         var patched = PatchPlanner.Build(graph, 2, 2, 1);
         var sources = CortexM7Check.AssertBitExact(q, new[] { ("per-layer", PatchPlanner.PerLayer(graph)), ("2x2", patched) },
-            inputs.Select(q.QuantizeInput).ToList(), _work);
+            inputs.Select(q.QuantizeInput).ToList(), Work);
         StringAssert.Contains(sources[0], "mcu_relayout(");
     }
 
@@ -101,7 +95,7 @@ public sealed class RelayoutTests
         var graph = OnnxImporter.Load(Model());
         var inputs = Inputs(3);
         var q = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, inputs.Select(Nhwc).ToList()));
-        var path = Path.Combine(_work, "shuffle.qdq.onnx");
+        var path = Path.Combine(Work, "shuffle.qdq.onnx");
         QdqExporter.Write(q, path);
         using var session = new InferenceSession(path);
         foreach (var x in inputs)
@@ -118,7 +112,7 @@ public sealed class RelayoutTests
     public void TensorsNoLayerCanHold_AreRefusedWhereTheyAreComputedOn()
     {
         // a rank-5 tensor fed to a Relu (not a data move) is a coded error, not a wrong result
-        var path = Path.Combine(_work, "rank5-relu.onnx");
+        var path = Path.Combine(Work, "rank5-relu.onnx");
         new OnnxModelBuilder(13).Input("x", InputDims).Output("y", 1, 3, 2, 4, 8)
             .Int64s("s", new long[] { 5 }, new long[] { 1, 3, 2, 4, 8 })
             .Node("Reshape", new[] { "x", "s" }, "r").Node("Relu", new[] { "r" }, "y").Save(path);

@@ -44,4 +44,16 @@ public sealed class MobileNetV2MemoryTests
         Assert.IsTrue(plan.PeakLiveBytes <= 172 * 1024, $"{plan.PeakLiveBytes} B");
         Assert.AreEqual(new TensorShape(28, 28, 32), plan.SplitTensor!.Shape, "the split after block 4");
     }
+
+    [TestMethod]
+    public void Auto_FindsAPlanNoWorseThanThePapers4x4()
+    {
+        var g = Graph.Value;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var auto = PatchSearch.Best(g, PatchSearch.DefaultMaxMacOverhead);
+        Console.WriteLine($"auto ({watch.Elapsed.TotalSeconds:F1} s): {auto.GridRows}x{auto.GridCols}, {auto.Describe()}; peak {auto.PeakLiveBytes:N0} B " +
+                          $"({auto.PeakLiveBytes / 1024.0:F1} KiB), MACs +{(double)auto.ExecutedMacs / g.TotalMacs - 1:P1}");
+        Assert.IsTrue(auto.PeakLiveBytes <= PatchPlanner.BestForGrid(g, 4, 4)!.PeakLiveBytes);
+        Assert.IsTrue(auto.ExecutedMacs <= g.TotalMacs * (1 + PatchSearch.DefaultMaxMacOverhead));
+    }
 }

@@ -19,7 +19,7 @@ internal static class MobileNetV2Model
     }
 
     /// <summary>Writes the model to <paramref name="path"/> (if not there yet) and returns the path.</summary>
-    /// <param name="blocks">Only the first this many inverted-residual blocks, then the head (for small test models); null = all 17.</param>
+    /// <param name="blocks">Only the first this many inverted-residual blocks, then pooling and the classifier (for small test models); null = all 17.</param>
     public static string Save(string path, double width, int resolution, int seed = 1, int? blocks = null)
     {
         if (File.Exists(path)) return path;
@@ -62,8 +62,13 @@ internal static class MobileNetV2Model
                 channels = cout;
             }
         }
-        int last = width > 1 ? Divisible(1280 * width) : 1280;
-        t = Conv(t, channels, last, 1, 1, 1, relu6: true);
+        // the 1x1 conv to 1280 channels (left out of a truncated model, where it would dwarf the blocks it follows)
+        int last = channels;
+        if (blocks == null)
+        {
+            last = width > 1 ? Divisible(1280 * width) : 1280;
+            t = Conv(t, channels, last, 1, 1, 1, relu6: true);
+        }
         b.Node("GlobalAveragePool", new[] { t }, "pool").Node("Flatten", new[] { "pool" }, "features");
         b.Floats("fc_w", new long[] { 1000, last }, Enumerable.Range(0, 1000 * last).Select(_ => (float)((r.NextDouble() * 2 - 1) * Math.Sqrt(3.0 / last))));
         b.Floats("fc_b", new long[] { 1000 }, new float[1000]);

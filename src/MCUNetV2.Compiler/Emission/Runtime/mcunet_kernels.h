@@ -216,6 +216,13 @@ static inline int mcu_dw_safe_after(const mcu_conv_params *p, mcu_region ib, mcu
     return y - ob.y0;
 }
 
+/* Output row `row` of channel ch, held in the scratch ring, to its place in the buffer. */
+static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int ch, int row, const int8_t *scratch, int rows)
+{
+    const int8_t *held = scratch + (row % rows) * ob.w;
+    for (int x = 0; x < ob.w; ++x) buf[(row * ob.w + x) * c + ch] = held[x];
+}
+
 MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int rows)
 {
     const int c = p->out_c;
@@ -238,15 +245,9 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                 }
                 row[x] = mcu_clamp(mcu_requant(acc, p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
             }
-            for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) {
-                const int8_t *held = scratch + (head % rows) * ob.w;
-                for (int x = 0; x < ob.w; ++x) buf[(head * ob.w + x) * c + ch] = held[x];
-            }
+            for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) mcu_dw_write_row(buf, ob, c, ch, head, scratch, rows);
         }
-        for (; head < ob.h; ++head) {
-            const int8_t *held = scratch + (head % rows) * ob.w;
-            for (int x = 0; x < ob.w; ++x) buf[(head * ob.w + x) * c + ch] = held[x];
-        }
+        for (; head < ob.h; ++head) mcu_dw_write_row(buf, ob, c, ch, head, scratch, rows);
     }
 }
 
