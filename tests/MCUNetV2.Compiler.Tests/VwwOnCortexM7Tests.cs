@@ -12,28 +12,25 @@ namespace MCUNetV2.Compiler.Tests;
 [TestClass]
 public sealed class VwwOnCortexM7Tests
 {
+    private static string Work => TestWork.Folder("mcunet-vww-");
 
-    private static string _work = null!;
-
-    [ClassInitialize]
-    public static void Setup(TestContext _) => _work = Directory.CreateTempSubdirectory("mcunet-vww-").FullName;
-
-    [ClassCleanup]
-    public static void Cleanup() { try { Directory.Delete(_work, true); } catch (IOException) { } }
-
-    private static (TinyModelResult Result, TinyModelBuilder.CompiledModel Model) Build(int rows, int cols)
+    private static TinyModelOptions Options(int rows, int cols, bool auto = false, string? split = null) => new()
     {
-        var options = new TinyModelOptions
-        {
-            ModelPath = TestData.VwwModel,
-            OutputDirectory = Path.Combine(_work, $"{rows}x{cols}"),
-            Prefix = "vww",
-            PatchRows = rows,
-            PatchCols = cols,
-            CalibrationFiles = TestData.VwwImages.Select(i => i.Path).ToList(),
-            Verify = true,
-            VerifyImages = 1,
-        };
+        ModelPath = TestData.VwwModel,
+        OutputDirectory = Path.Combine(Work, auto ? "auto" : $"{rows}x{cols}{split}"),
+        Prefix = "vww",
+        PatchRows = rows,
+        PatchCols = cols,
+        AutoPatchGrid = auto,
+        PatchSplit = split,
+        CalibrationFiles = TestData.VwwImages.Select(i => i.Path).ToList(),
+        Verify = true,
+        VerifyImages = 1,
+    };
+
+    private static (TinyModelResult Result, TinyModelBuilder.CompiledModel Model) Build(int rows, int cols, bool auto = false)
+    {
+        var options = Options(rows, cols, auto);
         var sink = new RecordingSink();
         var result = TinyModelBuilder.Build(options, sink);
         Assert.IsTrue(result.Succeeded, string.Join("\n", sink.Diagnostics));
@@ -45,24 +42,42 @@ public sealed class VwwOnCortexM7Tests
     {
         var (perLayer, model) = Build(1, 1);
         var (patch, _) = Build(2, 2);
+        var (auto, autoModel) = Build(1, 1, auto: true);
+        Assert.AreEqual((4, 4), (autoModel.Plan.GridRows, autoModel.Plan.GridCols), autoModel.Plan.Describe());
         Assert.IsTrue(patch.Memory!.PatchBasedPeakBytes < perLayer.Memory!.PerLayerPeakBytes,
             $"2x2 peak {patch.Memory.PatchBasedPeakBytes} vs per-layer {perLayer.Memory.PerLayerPeakBytes}");
         var inputs = model.CalibrationInputs.Select(model.Int8.QuantizeInput).ToList();
         var bytes = inputs.SelectMany(q => q.Select(b => (byte)b)).ToArray();
         var harness = new QemuHarness(new ArmToolchain(new ToolchainOptions()), "qemu-system-arm");
-        var runPerLayer = harness.Run(perLayer.LibraryPath!, perLayer.HeaderPath!, "vww", bytes, inputs.Count, Path.Combine(_work, "run1x1"));
-        var runPatch = harness.Run(patch.LibraryPath!, patch.HeaderPath!, "vww", bytes, inputs.Count, Path.Combine(_work, "run2x2"));
+        var runPerLayer = harness.Run(perLayer.LibraryPath!, perLayer.HeaderPath!, "vww", bytes, inputs.Count, Path.Combine(Work, "run1x1"));
+        var runPatch = harness.Run(patch.LibraryPath!, patch.HeaderPath!, "vww", bytes, inputs.Count, Path.Combine(Work, "run2x2"));
+        var runAuto = harness.Run(auto.LibraryPath!, auto.HeaderPath!, "vww", bytes, inputs.Count, Path.Combine(Work, "runauto"));
         for (int i = 0; i < inputs.Count; i++)
         {
             var name = Path.GetFileName(TestData.VwwImages[i].Path);
             var reference = Int8Executor.Run(model.Int8, inputs[i]).Select(b => (byte)b).ToArray();
             CollectionAssert.AreEqual(reference, runPerLayer.Output(i).ToArray(), $"per-layer library vs C# reference on {name}");
             CollectionAssert.AreEqual(reference, runPatch.Output(i).ToArray(), $"2x2 library vs C# reference on {name}");
+            CollectionAssert.AreEqual(reference, runAuto.Output(i).ToArray(), $"auto (4x4) library vs C# reference on {name}");
             Assert.AreEqual(TestData.VwwImages[i].Label, TestData.ArgMax(reference.Select(b => (sbyte)b).ToArray()), $"int8 class of {name}");
         }
         Assert.IsTrue(runPatch.ArenaHighWaterBytes <= patch.Memory.ArenaBytes);
         Assert.IsTrue(runPerLayer.ArenaHighWaterBytes <= perLayer.Memory.ArenaBytes);
+        Assert.IsTrue(runAuto.ArenaHighWaterBytes <= auto.Memory!.ArenaBytes);
         Console.WriteLine($"per-layer: peak {perLayer.Memory.PerLayerPeakBytes} arena {perLayer.Memory.ArenaBytes} high-water {runPerLayer.ArenaHighWaterBytes} flash {perLayer.Memory.FlashBytes}");
         Console.WriteLine($"2x2: peak {patch.Memory.PatchBasedPeakBytes} arena {patch.Memory.ArenaBytes} high-water {runPatch.ArenaHighWaterBytes} flash {patch.Memory.FlashBytes}");
+        Console.WriteLine($"auto (4x4): peak {auto.Memory.PatchBasedPeakBytes} arena {auto.Memory.ArenaBytes} high-water {runAuto.ArenaHighWaterBytes} flash {auto.Memory.FlashBytes}");
+    }
+
+    [TestMethod]
+    public void PatchSplit_ForcesTheSplit_OrIsMCU3001WhenTheGridCannotSplitThere()
+    {
+        var forced = TinyModelBuilder.Compile(Options(2, 2, split: "6"), new RecordingSink());
+        Assert.AreEqual(6, forced.Plan.PatchLayerCount, forced.Plan.Describe());
+        var e = Assert.ThrowsExactly<CompilerException>(() => TinyModelBuilder.Compile(Options(2, 2, split: "64"), new RecordingSink()));
+        Assert.AreEqual(ErrorCodes.BadPatchGrid, e.Diagnostic.Code);
+        StringAssert.Contains(e.Diagnostic.Message, "Possible splits");
+        e = Assert.ThrowsExactly<CompilerException>(() => TinyModelBuilder.Compile(Options(2, 2, split: "no-such-layer"), new RecordingSink()));
+        Assert.AreEqual(ErrorCodes.BadPatchGrid, e.Diagnostic.Code);
     }
 }

@@ -56,4 +56,17 @@ public sealed class MobileNetV2MemoryTests
         Assert.IsTrue(auto.PeakLiveBytes <= PatchPlanner.BestForGrid(g, 4, 4)!.PeakLiveBytes);
         Assert.IsTrue(auto.ExecutedMacs <= g.TotalMacs * (1 + PatchSearch.DefaultMaxMacOverhead));
     }
+
+    [TestMethod]
+    public void PatchBased4x4_IsByteIdenticalToPerLayer_InTheInt8Reference()
+    {
+        var g = Graph.Value;
+        var r = new Random(2);
+        var x = Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var q = Quantization.Quantizer.Quantize(g, Quantization.CalibrationRanges.Observe(g, new[] { x }));
+        var input = q.QuantizeInput(x);
+        var perLayer = Quantization.Int8Executor.Run(q, input);
+        var patched = Quantization.Int8Executor.Run(q, PatchPlanner.BestForGrid(g, 4, 4)!, input);
+        CollectionAssert.AreEqual(perLayer, patched);
+    }
 }

@@ -106,4 +106,18 @@ public sealed class PatchSearchTests
         }
         Assert.IsTrue(auto.IsPatchBased && auto.PeakLiveBytes < PatchPlanner.PerLayer(g).PeakLiveBytes);
     }
+
+    [TestMethod]
+    public void ChosenPlans_OfASmallMobileNetV2_AreBitExactOnCortexM7()
+    {
+        var g = OnnxImporter.Load(ModelPath("mobilenetv2-0.35-48"));
+        var q = Quantize(g, 9, out var input);
+        var r = new Random(12);
+        var inputs = new List<sbyte[]> { input, Enumerable.Range(0, input.Length).Select(_ => (sbyte)r.Next(-128, 128)).ToArray() };
+        var plans = new[] { ("per-layer", PatchPlanner.PerLayer(g)), ("auto-30", PatchSearch.Best(g, 0.3)), ("auto-1000", PatchSearch.Best(g, 10.0)) };
+        foreach (var (name, plan) in plans) Console.WriteLine($"{name}: {plan.Describe()}, peak {plan.PeakLiveBytes:N0} B, {plan.Kernels.Count} layers in place, fused or with scratch");
+        var sources = CortexM7Check.AssertBitExact(q, plans, inputs, Work);
+        StringAssert.Contains(sources[0], "mcu_depthwise_inplace(");
+        StringAssert.Contains(sources[0], "mcu_pointwise_add(");
+    }
 }
