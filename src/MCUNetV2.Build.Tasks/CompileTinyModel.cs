@@ -47,7 +47,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
     [Output] public ITaskItem? Header { get; private set; }
     /// <summary>&lt;prefix&gt;.memory.json</summary>
     [Output] public ITaskItem? MemoryReport { get; private set; }
-    /// <summary>&lt;prefix&gt;.report.html, the standalone HTML report (memory and per-layer quantization error).</summary>
+    /// <summary>&lt;prefix&gt;.memory.html, the standalone HTML report (memory and per-layer quantization error).</summary>
     [Output] public ITaskItem? HtmlReport { get; private set; }
     /// <summary>&lt;prefix&gt;.qdq.onnx, the int8 model as QDQ ONNX, when the item asks for it (ExportQdq="true").</summary>
     [Output] public ITaskItem? QdqModel { get; private set; }
@@ -328,7 +328,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         Check(result.LibraryPath, $"lib{options.Prefix}.a");
         Check(result.HeaderPath, $"{options.Prefix}.h");
         Check(result.MemoryReportPath, $"{options.Prefix}.memory.json");
-        Check(result.HtmlReportPath, $"{options.Prefix}.report.html");
+        Check(result.HtmlReportPath, $"{options.Prefix}.memory.html");
         Check(result.QdqModelPath, $"{options.Prefix}.qdq.onnx");
     }
 

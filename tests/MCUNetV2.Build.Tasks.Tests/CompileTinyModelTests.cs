@@ -284,7 +284,7 @@ public sealed class CompileTinyModelTests
             Assert.IsTrue(layers[0].TryGetProperty(name, out _), name);
 
         var html = s.Task.HtmlReport!.ItemSpec;
-        Assert.AreEqual(Path.Combine(s.Out, "vww", "vww.report.html"), html);
+        Assert.AreEqual(Path.Combine(s.Out, "vww", "vww.memory.html"), html);
         var page = File.ReadAllText(html);
         StringAssert.Contains(page, "<svg");
         StringAssert.Contains(page, "class=\"worst\"");

@@ -101,7 +101,8 @@ public sealed class ExportAndBudgetTests
 
         var error = s.Engine.Errors.Single(e => e.Code == ErrorCodes.SramBudgetExceeded);
         Console.WriteLine(error.Message);
-        StringAssert.Contains(error.Message, "patch grid 2x2: 2x2 patches");
+        StringAssert.Contains(error.Message, "of SRAM (2x2 patches");
+        StringAssert.Contains(error.Message, "PatchGrid=\"auto\"");
         StringAssert.Contains(error.Message, "smaller input resolution or a smaller width multiplier");
         AssertNothingLeftBehind(s);
     }

@@ -85,7 +85,7 @@ public sealed class TargetsTests
         var project = DotnetBuild.WriteProject(dir,
             """    <TinyModel Include="vww.onnx" PatchGrid="2x2" Calibration="calib/**/*.png" Verify="false" />""");
         var modelDir = Path.Combine(dir, "bin", "Debug", "net10.0", "tinymodels", "vww");
-        var outputs = new[] { "libvww.a", "vww.h", "vww.memory.json", "vww.report.html" }.Select(f => Path.Combine(modelDir, f)).ToArray();
+        var outputs = new[] { "libvww.a", "vww.h", "vww.memory.json", "vww.memory.html" }.Select(f => Path.Combine(modelDir, f)).ToArray();
 
         // 1: whatever the core does now, the log is clean.
         var first = DotnetBuild.Run(dir, "build", project);
@@ -187,7 +187,7 @@ public sealed class TargetsTests
         Assert.AreEqual(0, fourth.ExitCode, fourth.ToString());
         Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "a new ResizeMode rebuilds the model\n" + fourth);
         StringAssert.Contains(File.ReadAllText(cacheFile), "resizemode=CenterCrop");
-        var html = Path.Combine(Path.GetDirectoryName(library)!, "mnist.report.html");
+        var html = Path.Combine(Path.GetDirectoryName(library)!, "mnist.memory.html");
         Assert.IsTrue(File.Exists(html), fourth.ToString());
         // mnist-8 with the default MinLayerSqnr (10 dB): no MCU2005
         Assert.IsFalse(fourth.Output.Contains("warning MCU", StringComparison.Ordinal), fourth.ToString());

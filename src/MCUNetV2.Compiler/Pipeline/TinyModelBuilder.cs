@@ -240,9 +240,13 @@ public static class TinyModelBuilder
             ? $"set PatchGrid=\"{fits.Name}\" (arena {fits.Plan.ArenaBytes:N0} B, within the budget), or use a smaller input resolution or width multiplier"
             : "use a smaller input resolution or a smaller width multiplier (fewer channels in the first layers)" +
               (best.Plan == null ? "" : ", together with a PatchGrid") + ", or raise MaxSramBytes if the device has more SRAM";
+        var auto = options.AutoPatchGrid ? plan : PatchSearch.Best(graph, options.MaxMacOverhead);
+        string search = auto.IsPatchBased
+            ? $"PatchGrid=\"auto\" (grids up to {PatchSearch.MaxGridDimension}x{PatchSearch.MaxGridDimension} within MaxMacOverhead {options.MaxMacOverhead:P0}) finds {auto.GridRows}x{auto.GridCols} with an arena of {auto.ArenaBytes:N0} B"
+            : $"PatchGrid=\"auto\" finds no patch grid that helps within MaxMacOverhead {options.MaxMacOverhead:P0}";
         throw new CompilerException(ErrorCodes.SramBudgetExceeded,
             $"the planned arena needs {plan.ArenaBytes:N0} bytes of SRAM ({plan.Describe()}), " +
-            $"more than MaxSramBytes = {limit:N0} bytes. Per-layer peak {perLayer.PeakLiveBytes:N0} B; {patches}. To fit: {advice}.",
+            $"more than MaxSramBytes = {limit:N0} bytes. Per-layer peak {perLayer.PeakLiveBytes:N0} B; {patches}; {search}. To fit: {advice}.",
             options.ModelPath);
     }
 
@@ -289,7 +293,7 @@ public static class TinyModelBuilder
         memory.Quantization = m.Quantization;
         var reportPath = Path.Combine(staging, prefix + ".memory.json");
         File.WriteAllText(reportPath, memory.ToJson());
-        var htmlPath = Path.Combine(staging, prefix + ".report.html");
+        var htmlPath = Path.Combine(staging, prefix + ".memory.html");
         File.WriteAllText(htmlPath, HtmlReport.Render(prefix, memory, options.MinLayerSqnrDb));
 
         var v = memory.Verification;

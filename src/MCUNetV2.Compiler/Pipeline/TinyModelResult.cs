@@ -9,7 +9,7 @@ public sealed class TinyModelResult
     public string? LibraryPath { get; init; }
     public string? HeaderPath { get; init; }
     public string? MemoryReportPath { get; init; }
-    /// <summary>&lt;prefix&gt;.report.html: the memory and quantization report as one standalone HTML page.</summary>
+    /// <summary>&lt;prefix&gt;.memory.html: the memory and quantization report as one standalone HTML page.</summary>
     public string? HtmlReportPath { get; init; }
     /// <summary>&lt;prefix&gt;.qdq.onnx when <see cref="TinyModelOptions.ExportQdq"/> asked for it, else null.</summary>
     public string? QdqModelPath { get; init; }

@@ -84,23 +84,40 @@ public sealed class ExecutionPlan
     /// <summary>Largest sum of simultaneously live buffers: the lower bound of any arena for this schedule.</summary>
     public long PeakLiveBytes { get; }
 
+    /// <summary>Sum of the buffers live at a layer (scratch included).</summary>
+    public long LiveBytesAt(int step) => Buffers.Where(b => b.LiveAt(step)).Sum(b => (long)b.Bytes);
+
+    /// <summary>
+    /// Peak SRAM if the whole input frame had to sit in SRAM as well, for as long as it is read (through the whole
+    /// per-patch stage of a patch-based plan). <see cref="PeakLiveBytes"/> counts it as the caller's (streamed) memory.
+    /// </summary>
+    public long PeakLiveBytesWithInput
+    {
+        get
+        {
+            int inputLast = Math.Max(Graph.LastUse()[Graph.Input], PatchLayerCount - 1);
+            return Enumerable.Range(0, Graph.Layers.Count).Select(s => LiveBytesAt(s) + (s <= inputLast ? Graph.Input.Bytes : 0)).DefaultIfEmpty(0).Max();
+        }
+    }
+
+    /// <summary>
+    /// Per layer of the per-patch stage, the MACs it executes over all patches (its own MACs plus the halo it
+    /// recomputes); empty for a per-layer plan.
+    /// </summary>
+    public IReadOnlyList<long> PatchStageExecutedMacs =>
+        Enumerable.Range(0, PatchLayerCount).Select(i =>
+        {
+            var l = Graph.Layers[i];
+            long perPixel = l.Macs / (l.Output.Shape.H * l.Output.Shape.W);
+            return PatchRegions.Sum(p => (long)p.GetValueOrDefault(l.Output).H * p.GetValueOrDefault(l.Output).W * perPixel);
+        }).ToList();
+
     /// <summary>MACs actually executed, including the halo recomputation of the per-patch stage.</summary>
     public long ExecutedMacs
     {
         get
         {
-            long macs = 0;
-            for (int i = 0; i < Graph.Layers.Count; i++)
-            {
-                var l = Graph.Layers[i];
-                if (i < PatchLayerCount)
-                {
-                    long perPixel = l.Macs / (l.Output.Shape.H * l.Output.Shape.W);
-                    macs += PatchRegions.Sum(p => (long)p.GetValueOrDefault(l.Output).H * p.GetValueOrDefault(l.Output).W * perPixel);
-                }
-                else macs += l.Macs;
-            }
-            return macs;
+            return PatchStageExecutedMacs.Sum() + Graph.Layers.Skip(PatchLayerCount).Sum(l => l.Macs);
         }
     }
 
