@@ -184,6 +184,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             bool autoGrid = TinyModelMetadata.IsAutoPatchGrid(Model.GetMetadata(TinyModelMetadata.PatchGrid));
             double maxMacOverhead = TinyModelMetadata.ParseMaxMacOverhead(Model.GetMetadata(TinyModelMetadata.MaxMacOverhead));
             var patchSplit = Model.GetMetadata(TinyModelMetadata.PatchSplit);
+            bool streamInput = TinyModelMetadata.ParseBool(TinyModelMetadata.StreamInput, Model.GetMetadata(TinyModelMetadata.StreamInput), false);
             var prefix = TinyModelMetadata.ResolvePrefix(Model.GetMetadata(TinyModelMetadata.Prefix), modelPath);
             var channels = TinyModelMetadata.ParseChannelOrder(Model.GetMetadata(TinyModelMetadata.ChannelOrder));
             int channelCount = TinyModelMetadata.ChannelCount(channels);
@@ -243,6 +244,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 PatchRows = rows,
                 PatchCols = cols,
                 AutoPatchGrid = autoGrid,
+                StreamInput = streamInput,
                 MaxMacOverhead = maxMacOverhead,
                 PatchSplit = string.IsNullOrWhiteSpace(patchSplit) ? null : patchSplit.Trim(),
                 CalibrationFiles = calibration,

@@ -44,6 +44,7 @@ internal static partial class TinyModelMetadata
     public const string DequantizeOutput = "DequantizeOutput";
     public const string MaxMacOverhead = "MaxMacOverhead";
     public const string PatchSplit = "PatchSplit";
+    public const string StreamInput = "StreamInput";
 
     public const double DefaultCalibrationPercentile = 99.99;
 

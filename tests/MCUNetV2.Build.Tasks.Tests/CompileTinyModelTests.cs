@@ -157,7 +157,7 @@ public sealed class CompileTinyModelTests
     [DataRow("2x2", "", "LAYER_32", false, 0.3)]
     public void PatchSearchMetadata_BecomesOptions(string grid, string overhead, string split, bool auto, double expectedOverhead)
     {
-        var s = NewTask("<TinyModel Include=\"vww.onnx\" />", ("PatchGrid", grid), ("MaxMacOverhead", overhead), ("PatchSplit", split));
+        var s = NewTask("<TinyModel Include=\"vww.onnx\" />", ("PatchGrid", grid), ("MaxMacOverhead", overhead), ("PatchSplit", split), ("StreamInput", auto ? "true" : ""));
         s.Task.CalibrationFiles = TwoImages();
 
         var options = s.Task.ReadOptions();
@@ -166,12 +166,14 @@ public sealed class CompileTinyModelTests
         Assert.AreEqual(auto, options.AutoPatchGrid);
         Assert.AreEqual(expectedOverhead, options.MaxMacOverhead, 1e-12);
         Assert.AreEqual(split.Length == 0 ? null : split, options.PatchSplit);
+        Assert.AreEqual(auto, options.StreamInput);
     }
 
     [TestMethod]
     [DataRow("ResizeMode", "Fill", 35)]
     [DataRow("MaxMacOverhead", "lots", 35)]
     [DataRow("PatchGrid", "automatic", 35)]
+    [DataRow("StreamInput", "sometimes", 35)]
     [DataRow("Interpolation", "Bicubic", 35)]
     [DataRow("InputLayout", "CHW", 35)]
     [DataRow("CalibrationLimit", "0", 35)]

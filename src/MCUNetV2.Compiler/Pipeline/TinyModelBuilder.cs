@@ -103,6 +103,10 @@ public static class TinyModelBuilder
         var quantization = AnalyzeQuantization(options, int8, inputs, sink, report);
 
         var (perLayer, plan) = ChoosePlan(options, graph, sink, report);
+        if (options.StreamInput && !plan.IsPatchBased)
+            report(new CompilerDiagnostic(DiagnosticSeverity.Warning, ErrorCodes.PatchingDoesNotHelp,
+                $"StreamInput needs a patch-based plan (the first layer of a layer-by-layer plan reads the whole frame); the model is built layer by layer, so {options.Prefix}_invoke_streamed is not generated",
+                options.ModelPath));
         CheckSramBudget(options, graph, perLayer, plan);
         return new CompiledModel(graph, int8, perLayer, plan, samples, quantization);
     }
@@ -120,13 +124,14 @@ public static class TinyModelBuilder
         {
             if (!(options.MaxMacOverhead >= 0))
                 throw new CompilerException(ErrorCodes.BadPatchGrid, $"MaxMacOverhead {options.MaxMacOverhead} is invalid; use a fraction >= 0 (0.3 = 30% more MACs)", options.ModelPath);
-            var best = PatchSearch.Best(graph, options.MaxMacOverhead, split);
+            var best = PatchSearch.Best(graph, options.MaxMacOverhead, split, streamInput: options.StreamInput);
             if (!best.IsPatchBased)
             {
                 Warn($"PatchGrid=\"auto\": no patch grid up to {PatchSearch.MaxGridDimension}x{PatchSearch.MaxGridDimension}" + (split != null ? $" with PatchSplit {split}" : "") +
                      $" lowers peak SRAM below layer-by-layer inference ({perLayer.PeakLiveBytes:N0} B) within MaxMacOverhead {options.MaxMacOverhead:P0}; building it layer by layer");
                 return (perLayer, perLayer);
             }
+            if (options.StreamInput) sink.Info($"StreamInput: each patch's input region is read through {options.Prefix}_invoke_streamed's callback into {best.InputStaging!.Bytes:N0} arena bytes");
             sink.Info($"PatchGrid auto: {best.GridRows}x{best.GridCols}, {best.Describe()}; peak {best.PeakLiveBytes:N0} B (per-layer {perLayer.PeakLiveBytes:N0} B), " +
                       $"{(double)best.ExecutedMacs / graph.TotalMacs - 1:P1} more MACs (MaxMacOverhead {options.MaxMacOverhead:P0})");
             return (perLayer, best);
@@ -137,7 +142,7 @@ public static class TinyModelBuilder
                 throw new CompilerException(ErrorCodes.BadPatchGrid, "PatchSplit needs a PatchGrid other than 1x1 (or PatchGrid=\"auto\")", options.ModelPath);
             return (perLayer, perLayer);
         }
-        var forGrid = PatchSearch.BestForGrid(graph, options.PatchRows, options.PatchCols, split);
+        var forGrid = PatchSearch.BestForGrid(graph, options.PatchRows, options.PatchCols, split, options.StreamInput);
         if (forGrid == null && split != null)
             throw new CompilerException(ErrorCodes.BadPatchGrid,
                 $"PatchSplit {split} ('{graph.Layers[split.Value - 1].Output.Name}') cannot end the per-patch stage on a {options.PatchRows}x{options.PatchCols} grid " +
@@ -341,7 +346,11 @@ public static class TinyModelBuilder
         if (run.ArenaHighWaterBytes > m.Plan.ArenaBytes)
             throw new CompilerException(ErrorCodes.VerificationMismatch,
                 $"the library wrote {run.ArenaHighWaterBytes} arena bytes, more than the planned {m.Plan.ArenaBytes}. This is a compiler bug: please report it.", options.ModelPath);
-        sink.Info($"verified under QEMU (mps2-an500, Cortex-M7): {n} input(s) byte-identical to the C# int8 reference; arena high-water {run.ArenaHighWaterBytes:N0} of {m.Plan.ArenaBytes:N0} bytes, stack {run.StackHighWaterBytes:N0} bytes");
+        if (m.Plan.InputStaging != null && run.StreamedReads is not > 0)
+            throw new CompilerException(ErrorCodes.VerificationMismatch, "the streamed entry point was not exercised under QEMU. This is a compiler bug: please report it.", options.ModelPath);
+        sink.Info($"verified under QEMU (mps2-an500, Cortex-M7): {n} input(s) byte-identical to the C# int8 reference" +
+                  (run.StreamedReads is { } reads ? $", also through {options.Prefix}_invoke_streamed ({reads:N0} region reads)" : "") +
+                  $"; arena high-water {run.ArenaHighWaterBytes:N0} of {m.Plan.ArenaBytes:N0} bytes, stack {run.StackHighWaterBytes:N0} bytes");
         return new MemoryReport.VerificationInfo(n, true, run.ArenaHighWaterBytes, run.StackHighWaterBytes);
     }
 

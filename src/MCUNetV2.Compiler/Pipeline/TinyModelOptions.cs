@@ -23,6 +23,11 @@ public sealed class TinyModelOptions
     public bool AutoPatchGrid { get; init; }
     /// <summary>Largest accepted halo recomputation of an automatically chosen plan: executed MACs / layer-by-layer MACs - 1.</summary>
     public double MaxMacOverhead { get; init; } = Planning.PatchSearch.DefaultMaxMacOverhead;
+    /// <summary>
+    /// Plan and emit a streamed input: a patch-based library also gets &lt;prefix&gt;_invoke_streamed, which reads each
+    /// patch's input region through a callback into an arena buffer (counted), so the whole frame never has to be in SRAM.
+    /// </summary>
+    public bool StreamInput { get; init; }
     /// <summary>Forces the end of the per-patch stage: a count of leading layers ("13") or the name of the layer or tensor that ends it; null = searched.</summary>
     public string? PatchSplit { get; init; }
     /// <summary>

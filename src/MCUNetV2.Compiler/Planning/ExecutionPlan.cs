@@ -8,17 +8,18 @@ namespace MCUNetV2.Compiler.Planning;
 /// </summary>
 public sealed class PlannedBuffer
 {
-    public PlannedBuffer(IReadOnlyList<Tensor> tensors, int bytes, int firstStep, int lastStep, bool perPatch, string? scratchOf = null)
+    public PlannedBuffer(IReadOnlyList<Tensor> tensors, int bytes, int firstStep, int lastStep, bool perPatch, string? scratchOf = null, string? name = null)
     {
-        Tensors = tensors; Bytes = bytes; FirstStep = firstStep; LastStep = lastStep; PerPatch = perPatch; ScratchOf = scratchOf;
+        Tensors = tensors; Bytes = bytes; FirstStep = firstStep; LastStep = lastStep; PerPatch = perPatch; ScratchOf = scratchOf; _name = name;
     }
+    private readonly string? _name;
     /// <summary>The tensors held here, in the order they are written (empty for scratch).</summary>
     public IReadOnlyList<Tensor> Tensors { get; }
     /// <summary>For a kernel's scratch: the layer that uses it; else null.</summary>
     public string? ScratchOf { get; }
     public bool IsScratch => ScratchOf != null;
     /// <summary>What the buffer holds, for reports.</summary>
-    public string Name => IsScratch ? $"scratch of {ScratchOf}" : string.Join(" = ", Tensors.Select(t => t.Name));
+    public string Name => _name ?? (IsScratch ? $"scratch of {ScratchOf}" : string.Join(" = ", Tensors.Select(t => t.Name)));
     public int Bytes { get; }
     /// <summary>Layer index that first writes the buffer.</summary>
     public int FirstStep { get; }
@@ -53,10 +54,11 @@ public sealed record KernelPlan
 public sealed class ExecutionPlan
 {
     internal ExecutionPlan(ModelGraph graph, int gridRows, int gridCols, int patchLayerCount,
-        IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> patchRegions, IReadOnlyList<PlannedBuffer> buffers, IReadOnlyDictionary<int, KernelPlan> kernels)
+        IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> patchRegions, IReadOnlyList<PlannedBuffer> buffers, IReadOnlyDictionary<int, KernelPlan> kernels,
+        PlannedBuffer? inputStaging = null)
     {
         Graph = graph; GridRows = gridRows; GridCols = gridCols; PatchLayerCount = patchLayerCount;
-        PatchRegions = patchRegions; Buffers = buffers; Kernels = kernels;
+        PatchRegions = patchRegions; Buffers = buffers; Kernels = kernels; InputStaging = inputStaging;
         BufferOf = buffers.SelectMany(b => b.Tensors.Select(t => (t, b))).ToDictionary(x => x.t, x => x.b);
         ArenaAllocator.Assign(buffers);
         ArenaBytes = buffers.Count == 0 ? 0 : buffers.Max(b => b.Offset + b.Bytes);
@@ -78,6 +80,11 @@ public sealed class ExecutionPlan
     /// <summary>Layers (by index) whose kernel runs in place, fused or with scratch; the others run plainly.</summary>
     public IReadOnlyDictionary<int, KernelPlan> Kernels { get; }
     public KernelPlan KernelOf(int layer) => Kernels.TryGetValue(layer, out var k) ? k : Plain;
+    /// <summary>
+    /// With a streamed input (StreamInput): the arena buffer that receives one patch's input region from the caller's
+    /// read callback, live through the per-patch stage; null otherwise (the caller passes the whole frame).
+    /// </summary>
+    public PlannedBuffer? InputStaging { get; }
     private static readonly KernelPlan Plain = new();
     /// <summary>Size of the static arena after offset assignment.</summary>
     public long ArenaBytes { get; }

@@ -18,7 +18,8 @@ namespace MCUNetV2.Compiler.Planning;
 /// </summary>
 internal static class MemoryLayout
 {
-    public static ExecutionPlan Plan(ModelGraph graph, int rows, int cols, int k, IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> regions)
+    /// <param name="streamInput">Add the buffer that receives each patch's input region from a read callback (patch-based plans only).</param>
+    public static ExecutionPlan Plan(ModelGraph graph, int rows, int cols, int k, IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> regions, bool streamInput = false)
     {
         var layers = graph.Layers;
         int n = layers.Count;
@@ -116,7 +117,15 @@ internal static class MemoryLayout
                 kernels[i] = kp with { Scratch = scratch, ScratchRows = ring };
             }
         }
-        return new ExecutionPlan(graph, rows, cols, k, regions, buffers, kernels);
+        PlannedBuffer? staging = null;
+        if (streamInput && k > 0)
+        {
+            var input = graph.Input;
+            int bytes = regions.Max(p => p.GetValueOrDefault(input).H * p.GetValueOrDefault(input).W) * input.Shape.C;
+            staging = new PlannedBuffer(Array.Empty<Tensor>(), bytes, 0, k - 1, true, name: "streamed input region");
+            buffers.Add(staging);
+        }
+        return new ExecutionPlan(graph, rows, cols, k, regions, buffers, kernels, staging);
     }
 }
 

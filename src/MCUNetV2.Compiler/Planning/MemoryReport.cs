@@ -22,6 +22,8 @@ public sealed class MemoryReport
     public required IReadOnlyList<BufferInfo> Buffers { get; init; }
     /// <summary>Arena bytes above the lower bound (the chosen schedule's peak of live bytes): what offset assignment loses.</summary>
     public required long ArenaGapBytes { get; init; }
+    /// <summary>StreamInput: the arena bytes that receive one patch's input region (included in the patch-based peak); null without streaming.</summary>
+    public long? StreamedInputRegionBytes { get; init; }
     /// <summary>Network redistribution analysis of the per-patch stage (null for a per-layer plan).</summary>
     public RedistributionInfo? Redistribution { get; init; }
 
@@ -92,6 +94,7 @@ public sealed class MemoryReport
                 perLayer.PeakLiveBytesWithInput, chosen.PeakLiveBytesWithInput),
             ArenaGapBytes = chosen.ArenaBytes - chosen.PeakLiveBytes,
             Redistribution = Redistribute(chosen),
+            StreamedInputRegionBytes = chosen.InputStaging?.Bytes,
             Schedule = new ScheduleInfo(new[] { chosen.GridRows, chosen.GridCols }, chosen.PatchLayerCount, chosen.SplitTensor?.Name, chosen.Describe()),
             Macs = new MacInfo(perLayer.ExecutedMacs, chosen.ExecutedMacs),
             ArenaBytes = chosen.ArenaBytes,

@@ -32,7 +32,8 @@ public static class PatchPlanner
     /// <summary>The split that minimises peak SRAM on this grid (ties: fewer executed MACs); null if none is possible.</summary>
     public static ExecutionPlan? BestForGrid(ModelGraph graph, int rows, int cols) => PatchSearch.BestForGrid(graph, rows, cols);
 
-    public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount)
+    /// <param name="streamInput">Plan for a streamed input: each patch's input region is read into an arena buffer.</param>
+    public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount, bool streamInput = false)
     {
         if (rows < 1 || cols < 1) throw new ArgumentOutOfRangeException(nameof(rows), "grid must be at least 1x1");
         if (patchLayerCount == 0) rows = cols = 1;
@@ -62,6 +63,6 @@ public static class PatchPlanner
                 }
         }
 
-        return MemoryLayout.Plan(graph, rows, cols, patchLayerCount, regions);
+        return MemoryLayout.Plan(graph, rows, cols, patchLayerCount, regions, streamInput);
     }
 }

@@ -19,7 +19,8 @@ public static class PatchSearch
 
     /// <summary>The best plan over all grids up to <paramref name="maxGridDimension"/> and all splits (or only <paramref name="forcedSplit"/>).</summary>
     /// <param name="maxMacOverhead">Largest accepted (executed MACs / layer-by-layer MACs) - 1.</param>
-    public static ExecutionPlan Best(ModelGraph graph, double maxMacOverhead, int? forcedSplit = null, int maxGridDimension = MaxGridDimension)
+    /// <param name="streamInput">Plans with a streamed input (its staging buffer counts in every patch-based plan).</param>
+    public static ExecutionPlan Best(ModelGraph graph, double maxMacOverhead, int? forcedSplit = null, int maxGridDimension = MaxGridDimension, bool streamInput = false)
     {
         var best = PatchPlanner.PerLayer(graph);
         long budget = (long)Math.Floor(graph.TotalMacs * (1 + maxMacOverhead));
@@ -30,7 +31,7 @@ public static class PatchSearch
                 foreach (var k in PatchPlanner.SplitCandidates(graph, rows, cols))
                 {
                     if (forcedSplit is { } f && k != f) continue;
-                    var p = PatchPlanner.Build(graph, rows, cols, k);
+                    var p = PatchPlanner.Build(graph, rows, cols, k, streamInput);
                     if (p.ExecutedMacs <= budget && Better(p, best)) best = p;
                 }
             }
@@ -38,13 +39,13 @@ public static class PatchSearch
     }
 
     /// <summary>The best split for one grid (the plan with the smallest peak; ties: fewer MACs), or only <paramref name="forcedSplit"/>; null when no split fits the grid.</summary>
-    public static ExecutionPlan? BestForGrid(ModelGraph graph, int rows, int cols, int? forcedSplit = null)
+    public static ExecutionPlan? BestForGrid(ModelGraph graph, int rows, int cols, int? forcedSplit = null, bool streamInput = false)
     {
         ExecutionPlan? best = null;
         foreach (var k in PatchPlanner.SplitCandidates(graph, rows, cols))
         {
             if (forcedSplit is { } f && k != f) continue;
-            var p = PatchPlanner.Build(graph, rows, cols, k);
+            var p = PatchPlanner.Build(graph, rows, cols, k, streamInput);
             if (best == null || Better(p, best)) best = p;
         }
         return best;

@@ -17,6 +17,10 @@ namespace MCUNetV2.Compiler.Toolchain;
 /// <param name="StandardError">QEMU's stderr.</param>
 /// <param name="ElfPath">The linked harness executable (in the work directory).</param>
 /// <param name="Elapsed">Wall-clock time of the QEMU run.</param>
+/// <param name="StreamedReads">
+/// For a streamed-input library: how many regions its read callback delivered while every sample also ran through
+/// &lt;prefix&gt;_invoke_streamed with bytes identical to &lt;prefix&gt;_invoke (the harness fails otherwise); null when there is none.
+/// </param>
 public sealed record HarnessRunResult(
     byte[] Outputs,
     int SampleCount,
@@ -29,7 +33,8 @@ public sealed record HarnessRunResult(
     string StandardOutput,
     string StandardError,
     string ElfPath,
-    TimeSpan Elapsed)
+    TimeSpan Elapsed,
+    long? StreamedReads = null)
 {
     /// <summary>The output of one sample.</summary>
     public ReadOnlySpan<byte> Output(int sample) => Outputs.AsSpan(sample * OutputBytesPerSample, OutputBytesPerSample);
@@ -172,6 +177,9 @@ public sealed class QemuHarness
             $"-DMODEL_ARENA_BYTES={upper}_ARENA_BYTES",
             $"-DMODEL_ARENA={prefix}_arena",
         };
+        // a streamed-input library (StreamInput) is also run through <prefix>_invoke_streamed and must give the same bytes
+        if (File.ReadAllText(header).Contains($"{prefix}_invoke_streamed(", StringComparison.Ordinal))
+            defines = defines.Concat(new[] { $"-DMODEL_INVOKE_STREAMED={prefix}_invoke_streamed", $"-DMODEL_INPUT_WIDTH={upper}_INPUT_WIDTH", $"-DMODEL_INPUT_CHANNELS={upper}_INPUT_CHANNELS" }).ToArray();
         var includeDirs = new[] { Path.GetDirectoryName(header)! };
         var startupObj = Path.Combine(work, "startup.o");
         var mainObj = Path.Combine(work, "harness_main.o");
@@ -226,7 +234,7 @@ public sealed class QemuHarness
 
         return new HarnessRunResult(outputs, sampleCount, inBytes, outBytes, Get("arena_bytes"),
             Get("arena_high_water"), Get("stack_high_water"), instructions,
-            run.StandardOutput, run.StandardError, elf, run.Elapsed);
+            run.StandardOutput, run.StandardError, elf, run.Elapsed, stats.TryGetValue("streamed_reads", out var reads) ? reads : null);
     }
 
     private static CompilerException Failed(string what, string elf, ProcessResult run) =>

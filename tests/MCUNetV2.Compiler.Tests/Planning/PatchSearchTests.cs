@@ -25,20 +25,20 @@ public sealed class PatchSearchTests
         return q;
     }
 
-    /// <summary>A small plain CNN: strided 3x3 convs, a 5x5 depthwise, a max pool, a residual block, global pooling.</summary>
+    /// <summary>A small plain CNN on a non-square input: strided 3x3 convs, a 5x5 depthwise, a max pool, a dilated 3x3 conv, a residual block, global pooling.</summary>
     private static string PlainCnn()
     {
         var r = new Random(3);
         IEnumerable<float> W(int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() - 0.5));
         return new OnnxModelBuilder(13).Input("x", 1, 3, 40, 36).Output("y", 1, 6)
             .Floats("w0", new long[] { 8, 3, 3, 3 }, W(216)).Floats("w1", new long[] { 8, 1, 5, 5 }, W(200))
-            .Floats("w2", new long[] { 12, 8, 3, 3 }, W(864)).Floats("w3", new long[] { 12, 12, 1, 1 }, W(144))
+            .Floats("w2", new long[] { 12, 8, 3, 3 }, W(864)).Floats("w3", new long[] { 12, 12, 3, 3 }, W(1296))
             .Floats("w4", new long[] { 12, 12, 3, 3 }, W(1296)).Floats("fc", new long[] { 6, 12 }, W(72))
             .Node("Conv", new[] { "x", "w0" }, "c0", OnnxModelBuilder.Ints("pads", 1, 1, 1, 1), OnnxModelBuilder.Ints("strides", 2, 2)).Node("Relu", new[] { "c0" }, "r0")
             .Node("Conv", new[] { "r0", "w1" }, "c1", OnnxModelBuilder.Ints("pads", 2, 2, 2, 2), OnnxModelBuilder.Int("group", 8))
             .Node("MaxPool", new[] { "c1" }, "p1", OnnxModelBuilder.Ints("kernel_shape", 2, 2), OnnxModelBuilder.Ints("strides", 2, 2))
             .Node("Conv", new[] { "p1", "w2" }, "c2", OnnxModelBuilder.Ints("pads", 1, 1, 1, 1)).Node("Relu", new[] { "c2" }, "r2")
-            .Node("Conv", new[] { "r2", "w3" }, "c3").Node("Relu", new[] { "c3" }, "r3")
+            .Node("Conv", new[] { "r2", "w3" }, "c3", OnnxModelBuilder.Ints("dilations", 2, 2), OnnxModelBuilder.Ints("kernel_shape", 3, 3), OnnxModelBuilder.Ints("pads", 2, 2, 2, 2)).Node("Relu", new[] { "c3" }, "r3")
             .Node("Conv", new[] { "r3", "w4" }, "c4", OnnxModelBuilder.Ints("pads", 1, 1, 1, 1))
             .Node("Add", new[] { "c4", "r2" }, "a4")
             .Node("GlobalAveragePool", new[] { "a4" }, "g").Node("Flatten", new[] { "g" }, "f")

@@ -8,6 +8,9 @@
  *   MODEL_OUTPUT_BYTES  bytes of one output                                         e.g. VWW_OUTPUT_BYTES
  *   MODEL_ARENA_BYTES   size of the library's static arena                          e.g. VWW_ARENA_BYTES
  *   MODEL_ARENA         the arena array (int8_t[], non-static in the library)       e.g. vww_arena
+ *   MODEL_INVOKE_STREAMED  optional: int f(read_fn, void *ctx, int8_t *output), the streamed-input entry point
+ *                       (StreamInput), with MODEL_INPUT_WIDTH and MODEL_INPUT_CHANNELS. Each sample is then also
+ *                       run through it, reading regions of the sample, and its output must equal the plain one.
  *
  * Files (relative to QEMU's working directory):
  *   input.bin   N samples of MODEL_INPUT_BYTES, concatenated (N >= 1)
@@ -29,8 +32,8 @@
  *                     40 guest instructions.
  *
  * Exit status: 0 on success; non-zero when a file cannot be opened/read/written, input.bin is empty or not a
- * multiple of MODEL_INPUT_BYTES, invoke returns non-zero, outputs of the repeated sample differ, or the stack
- * overflows its painted region.
+ * multiple of MODEL_INPUT_BYTES, invoke returns non-zero, outputs of the repeated sample differ, the streamed
+ * entry point gives other bytes than the plain one (7), or the stack overflows its painted region.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -121,14 +124,36 @@ static void scan_arena(uint8_t pattern)
     if (n > arena_high_water) arena_high_water = n;
 }
 
+static int invoke_plain(void) { return MODEL_INVOKE(harness_input, harness_output); }
+
+#ifdef MODEL_INVOKE_STREAMED
+static uint32_t streamed_reads;
+
+/* The read callback of the streamed entry point: copies a region of the current sample. */
+static int read_region(void *ctx, int y0, int x0, int h, int w, int8_t *dst)
+{
+    (void)ctx;
+    if (y0 < 0 || x0 < 0 || h < 0 || w < 0 || (uint32_t)(y0 + h) * MODEL_INPUT_WIDTH * MODEL_INPUT_CHANNELS > (uint32_t)MODEL_INPUT_BYTES
+        || x0 + w > MODEL_INPUT_WIDTH)
+        return 99;
+    for (int y = 0; y < h; ++y)
+        memcpy(dst + (size_t)y * w * MODEL_INPUT_CHANNELS,
+               harness_input + ((size_t)(y0 + y) * MODEL_INPUT_WIDTH + x0) * MODEL_INPUT_CHANNELS, (size_t)w * MODEL_INPUT_CHANNELS);
+    ++streamed_reads;
+    return 0;
+}
+
+static int invoke_streamed(void) { return MODEL_INVOKE_STREAMED(read_region, 0, harness_output); }
+#endif
+
 /* One measured invocation: paint, time, invoke, scan. Returns the invoke status, or exits on stack overflow. */
-static int run_one(uint8_t arena_pattern, uint32_t *ticks)
+static int run_one(int (*invoke)(void), uint8_t arena_pattern, uint32_t *ticks)
 {
     paint_arena(arena_pattern);
     paint_stack();
     uint32_t sp_at_call = current_sp();
     uint32_t start = TIMER0_VALUE;
-    int status = MODEL_INVOKE(harness_input, harness_output);
+    int status = invoke();
     uint32_t stop = TIMER0_VALUE;
     *ticks = start - stop;
     uint32_t lowest = lowest_touched_stack();
@@ -177,25 +202,38 @@ int main(void)
         uint32_t ticks = 0;
         int status;
         if (samples == 0) {
-            status = run_one(ARENA_PATTERN_A, &ticks);
+            status = run_one(invoke_plain, ARENA_PATTERN_A, &ticks);
             if (status != 0) {
                 printf("harness: invoke returned %d for sample 0\n", status);
                 return 5;
             }
             memcpy(first_output, harness_output, (size_t)MODEL_OUTPUT_BYTES);
-            status = run_one(ARENA_PATTERN_B, &ticks);
+            status = run_one(invoke_plain, ARENA_PATTERN_B, &ticks);
             if (status == 0 && memcmp(first_output, harness_output, (size_t)MODEL_OUTPUT_BYTES) != 0) {
                 printf("harness: sample 0 gave different outputs on two runs (output depends on arena contents)\n");
                 return 6;
             }
         } else {
-            status = run_one((samples & 1u) ? ARENA_PATTERN_A : ARENA_PATTERN_B, &ticks);
+            status = run_one(invoke_plain, (samples & 1u) ? ARENA_PATTERN_A : ARENA_PATTERN_B, &ticks);
         }
         if (status != 0) {
             printf("harness: invoke returned %d for sample %lu\n", status, (unsigned long)samples);
             return 5;
         }
         fprintf(stats, "ticks.%lu=%lu\n", (unsigned long)samples, (unsigned long)ticks);
+#ifdef MODEL_INVOKE_STREAMED
+        {
+            memcpy(first_output, harness_output, (size_t)MODEL_OUTPUT_BYTES);
+            uint32_t streamed_ticks = 0;
+            int streamed_status = run_one(invoke_streamed, (samples & 1u) ? ARENA_PATTERN_B : ARENA_PATTERN_A, &streamed_ticks);
+            if (streamed_status != 0 || memcmp(first_output, harness_output, (size_t)MODEL_OUTPUT_BYTES) != 0) {
+                printf("harness: the streamed entry point gave %s for sample %lu\n",
+                       streamed_status != 0 ? "an error" : "other bytes than the plain one", (unsigned long)samples);
+                return 7;
+            }
+            fprintf(stats, "streamed_ticks.%lu=%lu\n", (unsigned long)samples, (unsigned long)streamed_ticks);
+        }
+#endif
         if (fwrite(harness_output, 1, (size_t)MODEL_OUTPUT_BYTES, out) != (size_t)MODEL_OUTPUT_BYTES) {
             printf("harness: cannot write output.bin\n");
             return 2;
@@ -218,6 +256,9 @@ int main(void)
     fprintf(stats, "arena_bytes=%lu\n", (unsigned long)MODEL_ARENA_BYTES);
     fprintf(stats, "arena_high_water=%lu\n", (unsigned long)arena_high_water);
     fprintf(stats, "stack_high_water=%lu\n", (unsigned long)stack_high_water);
+#ifdef MODEL_INVOKE_STREAMED
+    fprintf(stats, "streamed_reads=%lu\n", (unsigned long)streamed_reads);
+#endif
     fprintf(stats, "done=1\n");
     if (fclose(stats) != 0) {
         printf("harness: cannot write stats.txt\n");
