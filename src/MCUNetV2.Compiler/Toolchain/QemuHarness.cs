@@ -17,6 +17,10 @@ namespace MCUNetV2.Compiler.Toolchain;
 /// <param name="StandardError">QEMU's stderr.</param>
 /// <param name="ElfPath">The linked harness executable (in the work directory).</param>
 /// <param name="Elapsed">Wall-clock time of the QEMU run.</param>
+/// <param name="LayerInstructions">
+/// Guest instructions per layer of sample 0 (timer0 ticks x 40, so +-40 each), when the library was compiled with
+/// -DMCU_PROFILE and instructions were counted; else null.
+/// </param>
 /// <param name="StreamedReads">
 /// For a streamed-input library: how many regions its read callback delivered while every sample also ran through
 /// &lt;prefix&gt;_invoke_streamed with bytes identical to &lt;prefix&gt;_invoke (the harness fails otherwise); null when there is none.
@@ -34,7 +38,8 @@ public sealed record HarnessRunResult(
     string StandardError,
     string ElfPath,
     TimeSpan Elapsed,
-    long? StreamedReads = null)
+    long? StreamedReads = null,
+    IReadOnlyList<long>? LayerInstructions = null)
 {
     /// <summary>The output of one sample.</summary>
     public ReadOnlySpan<byte> Output(int sample) => Outputs.AsSpan(sample * OutputBytesPerSample, OutputBytesPerSample);
@@ -176,6 +181,8 @@ public sealed class QemuHarness
             $"-DMODEL_OUTPUT_BYTES={upper}_OUTPUT_BYTES",
             $"-DMODEL_ARENA_BYTES={upper}_ARENA_BYTES",
             $"-DMODEL_ARENA={prefix}_arena",
+            $"-DMODEL_PROFILE={prefix}_profile",
+            $"-DMODEL_LAYER_COUNT={upper}_LAYER_COUNT",
         };
         // a streamed-input library (StreamInput) is also run through <prefix>_invoke_streamed and must give the same bytes
         if (File.ReadAllText(header).Contains($"{prefix}_invoke_streamed(", StringComparison.Ordinal))
@@ -234,7 +241,10 @@ public sealed class QemuHarness
 
         return new HarnessRunResult(outputs, sampleCount, inBytes, outBytes, Get("arena_bytes"),
             Get("arena_high_water"), Get("stack_high_water"), instructions,
-            run.StandardOutput, run.StandardError, elf, run.Elapsed, stats.TryGetValue("streamed_reads", out var reads) ? reads : null);
+            run.StandardOutput, run.StandardError, elf, run.Elapsed, stats.TryGetValue("streamed_reads", out var reads) ? reads : null,
+            countInstructions && stats.ContainsKey("layer.0")
+                ? Enumerable.Range(0, stats.Keys.Count(k => k.StartsWith("layer.", StringComparison.Ordinal))).Select(i => Get($"layer.{i}") * InstructionsPerTick).ToList()
+                : null);
     }
 
     private static CompilerException Failed(string what, string elf, ProcessResult run) =>

@@ -39,6 +39,20 @@
 
 typedef struct { int16_t y0, x0, h, w; } mcu_region;
 
+/*
+ * Layer profiling for benchmarks only (compile with -DMCU_PROFILE): after each layer the time since the previous
+ * mark is added to that layer's slot, read from CMSDK timer0 of the mps2-an500 board (counting down at 25 MHz; under
+ * QEMU -icount shift=0 one tick is 40 instructions). Without MCU_PROFILE the marks compile to nothing.
+ */
+#ifdef MCU_PROFILE
+#define MCU_PROFILE_TIMER (*(volatile uint32_t *)0x40000004u)
+#define MCU_PROFILE_START() uint32_t mcu_profile_last = MCU_PROFILE_TIMER
+#define MCU_PROFILE_MARK(slots, i) do { uint32_t mcu_now = MCU_PROFILE_TIMER; (slots)[i] += mcu_profile_last - mcu_now; mcu_profile_last = mcu_now; } while (0)
+#else
+#define MCU_PROFILE_START() ((void)0)
+#define MCU_PROFILE_MARK(slots, i) ((void)0)
+#endif
+
 typedef struct {
     int16_t in_h, in_w, in_c, out_c, groups;
     uint8_t kh, kw, sh, sw, dh, dw;

@@ -8,6 +8,9 @@
  *   MODEL_OUTPUT_BYTES  bytes of one output                                         e.g. VWW_OUTPUT_BYTES
  *   MODEL_ARENA_BYTES   size of the library's static arena                          e.g. VWW_ARENA_BYTES
  *   MODEL_ARENA         the arena array (int8_t[], non-static in the library)       e.g. vww_arena
+ *   MODEL_PROFILE, MODEL_LAYER_COUNT  the library's per-layer tick array (<prefix>_profile, present only when it was
+ *                       compiled with -DMCU_PROFILE; weak here) and its length: sample 0's ticks per layer are written
+ *                       to stats.txt as layer.<i>=<ticks>.
  *   MODEL_INVOKE_STREAMED  optional: int f(read_fn, void *ctx, int8_t *output), the streamed-input entry point
  *                       (StreamInput), with MODEL_INPUT_WIDTH and MODEL_INPUT_CHANNELS. Each sample is then also
  *                       run through it, reading regions of the sample, and its output must equal the plain one.
@@ -59,6 +62,9 @@
 #endif
 
 extern int8_t MODEL_ARENA[];
+#if defined(MODEL_PROFILE) && defined(MODEL_LAYER_COUNT)
+extern uint32_t MODEL_PROFILE[] __attribute__((weak));
+#endif
 
 extern uint32_t __stack_bottom[];
 extern uint32_t __stack_top[];
@@ -149,6 +155,9 @@ static int invoke_streamed(void) { return MODEL_INVOKE_STREAMED(read_region, 0, 
 /* One measured invocation: paint, time, invoke, scan. Returns the invoke status, or exits on stack overflow. */
 static int run_one(int (*invoke)(void), uint8_t arena_pattern, uint32_t *ticks)
 {
+#if defined(MODEL_PROFILE) && defined(MODEL_LAYER_COUNT)
+    if (MODEL_PROFILE) memset(MODEL_PROFILE, 0, sizeof(uint32_t) * (size_t)MODEL_LAYER_COUNT);
+#endif
     paint_arena(arena_pattern);
     paint_stack();
     uint32_t sp_at_call = current_sp();
@@ -221,6 +230,10 @@ int main(void)
             return 5;
         }
         fprintf(stats, "ticks.%lu=%lu\n", (unsigned long)samples, (unsigned long)ticks);
+#if defined(MODEL_PROFILE) && defined(MODEL_LAYER_COUNT)
+        if (samples == 0 && MODEL_PROFILE)
+            for (int i = 0; i < MODEL_LAYER_COUNT; ++i) fprintf(stats, "layer.%d=%lu\n", i, (unsigned long)MODEL_PROFILE[i]);
+#endif
 #ifdef MODEL_INVOKE_STREAMED
         {
             memcpy(first_output, harness_output, (size_t)MODEL_OUTPUT_BYTES);

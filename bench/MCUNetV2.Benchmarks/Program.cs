@@ -1,0 +1,213 @@
+using System.Globalization;
+using System.Text;
+using MCUNetV2.Compiler.Emission;
+using MCUNetV2.Compiler.Graph;
+using MCUNetV2.Compiler.Onnx;
+using MCUNetV2.Compiler.Pipeline;
+using MCUNetV2.Compiler.Planning;
+using MCUNetV2.Compiler.Quantization;
+using MCUNetV2.Compiler.Tests;
+using MCUNetV2.Compiler.Toolchain;
+
+namespace MCUNetV2.Benchmarks;
+
+/// <summary>
+/// Counts guest instructions of the generated code under <c>qemu-system-arm -machine mps2-an500 -icount shift=0</c>
+/// (CMSDK timer0: one tick = 40 instructions) per layer (the library compiled with -DMCU_PROFILE) and per model, and
+/// measures code size by optimisation level. Writes a markdown report (default docs/benchmarks.md).
+/// Usage: dotnet run -c Release --project bench/MCUNetV2.Benchmarks [-- --out FILE] [--quick]
+/// </summary>
+public static class Program
+{
+    private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
+
+    public static int Main(string[] args)
+    {
+        string root = FindRoot();
+        string output = Path.Combine(root, "docs", "benchmarks.md");
+        bool quick = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--out" && i + 1 < args.Length) output = Path.GetFullPath(args[++i]);
+            else if (args[i] == "--quick") quick = true;
+            else { Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: [--out FILE] [--quick]"); return 2; }
+        }
+        var work = Directory.CreateTempSubdirectory("mcunet-bench-").FullName;
+        try
+        {
+            var md = new StringBuilder();
+            var started = DateTime.UtcNow;
+            md.Append("# Benchmarks: instructions on Cortex-M7 (QEMU)\n\n")
+              .Append("Guest instructions of the generated code, counted under `qemu-system-arm -machine mps2-an500 -icount shift=0` ")
+              .Append("(virtual time is 1 ns per instruction, CMSDK timer0 runs at 25 MHz, so one timer tick is 40 instructions; ")
+              .Append("per-layer figures are +-40). Per-layer counts come from timer reads between the layer calls (the library ")
+              .Append("compiled with `-DMCU_PROFILE`, which adds a few instructions per layer). `-mcpu=cortex-m7 -mthumb -mfloat-abi=hard ")
+              .Append("-mfpu=fpv5-d16 -O2` unless stated. QEMU counts instructions, not cycles: it models no pipeline, caches or ")
+              .Append("memory wait states, so these are instruction counts, not timings.\n\n")
+              .Append("Reproduce: `dotnet run -c Release --project bench/MCUNetV2.Benchmarks` (writes this file).\n\n");
+
+            var vww = VwwModel(root);
+            Section(md, "VWW sample (MobileNetV2 0.5, 128x128), layer by layer", vww, PatchPlanner.PerLayer(vww.Graph), work, "vww-layer", perLayerTable: true);
+            var summary = new List<(string Plan, long Instructions, long Macs)>();
+            foreach (var (name, plan) in new[]
+                     {
+                         ("per-layer", PatchPlanner.PerLayer(vww.Graph)),
+                         ("2x2 patches", PatchSearch.BestForGrid(vww.Graph, 2, 2)!),
+                         ("auto (4x4 patches)", PatchSearch.Best(vww.Graph, PatchSearch.DefaultMaxMacOverhead)),
+                     })
+            {
+                var run = Run(vww, plan, work, "vww-" + name.Split(' ')[0], profile: false);
+                summary.Add((name, run.InstructionsPerSample![0], plan.ExecutedMacs));
+            }
+            WholeModel(md, vww.Graph, summary);
+            CodeSize(md, vww, work);
+
+            if (!quick)
+            {
+                var mbv2 = MobileNetV2(work);
+                Section(md, "MobileNetV2-1.0, 224x224 (random weights), layer by layer", mbv2, PatchPlanner.PerLayer(mbv2.Graph), work, "mbv2", perLayerTable: false);
+            }
+            md.Append(Ci, $"Measured {DateTime.UtcNow:yyyy-MM-dd} in {(DateTime.UtcNow - started).TotalSeconds:F0} s (.NET {Environment.Version}).\n");
+            Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+            File.WriteAllText(output, md.ToString());
+            Console.WriteLine(md);
+            Console.WriteLine($"written: {output}");
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(work, true); } catch (IOException) { }
+        }
+    }
+
+    private sealed record Model(string Name, ModelGraph Graph, QuantizedModel Int8, sbyte[] Input);
+
+    private static string FindRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir != null && !File.Exists(Path.Combine(dir, "MCUNetV2.Build.sln"))) dir = Path.GetDirectoryName(dir);
+        return dir ?? throw new InvalidOperationException("run from inside the repository (MCUNetV2.Build.sln not found)");
+    }
+
+    private static Model VwwModel(string root)
+    {
+        var images = Directory.GetFiles(Path.Combine(root, "samples", "VisualWakeWords", "calibration"), "*.png", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).ToList();
+        var options = new TinyModelOptions
+        {
+            ModelPath = Path.Combine(root, "samples", "VisualWakeWords", "vww.onnx"),
+            OutputDirectory = Path.GetTempPath(),
+            Prefix = "vww",
+            CalibrationFiles = images,
+        };
+        var compiled = TinyModelBuilder.Compile(options, new ConsoleSink());
+        return new Model("vww", compiled.Graph, compiled.Int8, compiled.Int8.QuantizeInput(compiled.CalibrationInputs[0]));
+    }
+
+    private static Model MobileNetV2(string work)
+    {
+        var graph = OnnxImporter.Load(MobileNetV2Model.Save(Path.Combine(work, "mbv2.onnx"), 1.0, 224));
+        var r = new Random(1);
+        var x = Enumerable.Range(0, graph.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var q = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, new[] { x }));
+        return new Model("mbv2", graph, q, q.QuantizeInput(x));
+    }
+
+    private static HarnessRunResult Run(Model m, ExecutionPlan plan, string work, string name, bool profile, string optimization = "-O2")
+    {
+        var dir = Path.Combine(work, name + optimization);
+        var src = CEmitter.Emit(m.Int8, plan, m.Name, Path.Combine(dir, "src"));
+        var tc = new ArmToolchain(new ToolchainOptions { OptimizationFlags = optimization + (profile ? " -DMCU_PROFILE" : "") });
+        tc.CompileObject(src.ModelSourcePath, Path.Combine(dir, "m.o"), new[] { Path.GetDirectoryName(src.HeaderPath)! });
+        var lib = Path.Combine(dir, $"lib{m.Name}.a");
+        tc.Archive(new[] { Path.Combine(dir, "m.o") }, lib);
+        var run = new QemuHarness(tc, "qemu-system-arm").Run(lib, src.HeaderPath, m.Name, m.Input.Select(b => (byte)b).ToArray(), 1,
+            Path.Combine(dir, "run"), countInstructions: true, timeout: TimeSpan.FromMinutes(10));
+        var reference = Int8Executor.Run(m.Int8, plan, m.Input).Select(b => (byte)b).ToArray();
+        if (!run.Output(0).SequenceEqual(reference))
+            throw new InvalidOperationException($"{name}: QEMU output differs from the C# int8 reference");
+        return run;
+    }
+
+    private static string Describe(Layer l, ExecutionPlan plan, int index)
+    {
+        var k = plan.KernelOf(index);
+        string extra = k.InPlaceOver != null ? ", in place" : k.FusedConv != null ? ", with its pointwise conv" : k.FusedIntoAdd != null ? ", in the Add" : "";
+        return l switch
+        {
+            Conv2D c => $"{c.Op} {c.Window.KernelH}x{c.Window.KernelW} s{c.Window.StrideH}{extra}",
+            PoolLayer p => $"{p.Op} {p.Window.KernelH}x{p.Window.KernelW}",
+            _ => l.Op + extra,
+        };
+    }
+
+    private static void Section(StringBuilder md, string title, Model m, ExecutionPlan plan, string work, string name, bool perLayerTable)
+    {
+        var run = Run(m, plan, work, name, profile: true);
+        var ins = run.LayerInstructions ?? throw new InvalidOperationException("no per-layer counts (MCU_PROFILE)");
+        var g = m.Graph;
+        md.Append(Ci, $"## {title}\n\n");
+        // fused convolutions are counted in their Add
+        long Macs(int i) => g.Layers[i].Macs + (plan.KernelOf(i).FusedConv is { } c ? g.Layers[c].Macs : 0);
+        if (perLayerTable)
+        {
+            md.Append("| # | layer | input -> output | MACs | instructions | instr/MAC |\n|---|---|---|---|---|---|\n");
+            for (int i = 0; i < g.Layers.Count; i++)
+            {
+                if (plan.KernelOf(i).FusedIntoAdd != null) continue;
+                var l = g.Layers[i];
+                long macs = Macs(i);
+                md.Append(Ci, $"| {i} | {Describe(l, plan, i)} | {l.Inputs[0].Shape} -> {l.Output.Shape} | {macs:N0} | {ins[i]:N0} | {(macs == 0 ? "-" : ((double)ins[i] / macs).ToString("F2", Ci))} |\n");
+            }
+            md.Append('\n');
+        }
+        // by kind of layer
+        var kinds = Enumerable.Range(0, g.Layers.Count).Where(i => plan.KernelOf(i).FusedIntoAdd == null)
+            .GroupBy(i => Describe(g.Layers[i], plan, i).Replace(", in place", "").Split(" s")[0] + (g.Layers[i] is Conv2D c ? $" s{c.Window.StrideH}" : ""))
+            .Select(grp => (Kind: grp.Key, Count: grp.Count(), Macs: grp.Sum(Macs), Instructions: grp.Sum(i => ins[i])))
+            .OrderByDescending(x => x.Instructions).ToList();
+        md.Append("| kind of layer | layers | MACs | instructions | instr/MAC | share of instructions |\n|---|---|---|---|---|---|\n");
+        long total = ins.Sum();
+        foreach (var k in kinds)
+            md.Append(Ci, $"| {k.Kind} | {k.Count} | {k.Macs:N0} | {k.Instructions:N0} | {(k.Macs == 0 ? "-" : ((double)k.Instructions / k.Macs).ToString("F2", Ci))} | {(double)k.Instructions / total:P1} |\n");
+        md.Append(Ci, $"\nTotal: {total:N0} instructions for {g.TotalMacs:N0} MACs = {(double)total / g.TotalMacs:F2} instructions per MAC (sum over layers).\n\n");
+    }
+
+    private static void WholeModel(StringBuilder md, ModelGraph g, List<(string Plan, long Instructions, long Macs)> runs)
+    {
+        md.Append("## VWW whole model\n\nOne inference (`vww_invoke`, no profiling marks), per schedule. The bound is the issue's: ")
+          .Append("patch-based instructions at most (1 + MAC overhead) x per-layer instructions + 5%.\n\n")
+          .Append("| schedule | MACs executed | MAC overhead | instructions | instr/MAC | bound | within |\n|---|---|---|---|---|---|---|\n");
+        var perLayer = runs[0];
+        foreach (var r in runs)
+        {
+            double overhead = (double)r.Macs / g.TotalMacs - 1;
+            double bound = (1 + overhead) * perLayer.Instructions * 1.05;
+            md.Append(Ci, $"| {r.Plan} | {r.Macs:N0} | {overhead:P1} | {r.Instructions:N0} | {(double)r.Instructions / g.TotalMacs:F2} | {(r == perLayer ? "-" : bound.ToString("N0", Ci))} | {(r == perLayer ? "-" : r.Instructions <= bound ? "yes" : "no")} |\n");
+        }
+        md.Append('\n');
+    }
+
+    private static void CodeSize(StringBuilder md, Model m, string work)
+    {
+        md.Append("## Code size and speed by optimisation level (VWW, layer by layer)\n\n")
+          .Append("Flash of the library (`.text` + `.data`: code, weights and parameter tables) and the code alone (flash minus the weights).\n\n")
+          .Append("| flags | flash (B) | code (B) | instructions | instr/MAC |\n|---|---|---|---|---|\n");
+        var plan = PatchPlanner.PerLayer(m.Graph);
+        foreach (var flags in new[] { "-Os", "-O2", "-O3" })
+        {
+            var run = Run(m, plan, work, "size", profile: false, optimization: flags);
+            var lib = Path.Combine(work, "size" + flags, $"lib{m.Name}.a");
+            var sizes = ElfSizes.Measure(lib);
+            long weights = CEmitter.Emit(m.Int8, plan, m.Name, Path.Combine(work, "size-src" + flags)).WeightBytes;
+            long ins = run.InstructionsPerSample![0];
+            md.Append(Ci, $"| `{flags}` | {sizes.FlashBytes:N0} | {sizes.FlashBytes - weights:N0} | {ins:N0} | {(double)ins / m.Graph.TotalMacs:F2} |\n");
+        }
+        md.Append('\n');
+    }
+
+    private sealed class ConsoleSink : MCUNetV2.Compiler.Diagnostics.IDiagnosticSink
+    {
+        public void Report(MCUNetV2.Compiler.Diagnostics.CompilerDiagnostic d) => Console.Error.WriteLine(d);
+        public void Info(string message) => Console.Error.WriteLine(message);
+    }
+}
