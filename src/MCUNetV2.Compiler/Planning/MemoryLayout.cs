@@ -8,8 +8,8 @@ namespace MCUNetV2.Compiler.Planning;
 /// straight into the caller's buffer, and three ways to need less:
 /// <list type="bullet">
 /// <item>A pointwise convolution whose only reader is the residual Add right after it is computed inside that Add, pixel
-/// by pixel (one pixel of scratch): its output is never stored.</item>
-/// <item>A layer runs in place, its output over an input that dies there: depthwise convolutions (channel by channel,
+/// by pixel (two pixels of scratch): its output is never stored.</item>
+/// <item>A layer runs in place, its output over an input that dies there: depthwise convolutions (four channels at a time,
 /// holding back a few output rows in scratch, <see cref="DepthwiseInPlace"/>), Add, Mul and element-wise layers (pixel
 /// by pixel).</item>
 /// <item>Buffers whose lifetimes do not overlap share arena bytes (<see cref="ArenaAllocator"/>).</item>
@@ -93,14 +93,15 @@ internal static class MemoryLayout
             buffers.Add(new PlannedBuffer(ts, ts.Max(Bytes), ts.Min(t => first[t]), ts.Max(t => last[t]), PerPatch(ts[0])));
         }
 
-        // 3. scratch: one pixel of a fused convolution; the held-back rows of an in-place depthwise convolution
+        // 3. scratch: two pixels of a fused convolution; the held-back rows of an in-place depthwise convolution
         foreach (var (i, kp) in kernels.ToList())
         {
             var l = layers[i];
             if (kp.FusedConv is { } c)
             {
                 var conv = (Conv2D)layers[c];
-                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), conv.OutChannels, step[i], step[i], false, conv.Name);
+                // two output pixels of the convolution (mcu_pointwise_add works on pixel pairs)
+                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), 2 * conv.OutChannels, step[i], step[i], false, conv.Name);
                 buffers.Add(scratch);
                 kernels[i] = kp with { Scratch = scratch };
             }
@@ -112,7 +113,7 @@ internal static class MemoryLayout
                 var list = runs.Where(r => !r.Out.IsEmpty).ToList(); // none: a layer nothing reads
                 int ring = list.Select(r => DepthwiseInPlace.HeldRows(dw.Window, r.In, r.Out)).DefaultIfEmpty(1).Max();
                 int width = list.Select(r => r.Out.W).DefaultIfEmpty(0).Max();
-                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), ring * width, step[i], step[i], false, dw.Name);
+                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), ring * width * DepthwiseInPlace.ChannelBlock, step[i], step[i], false, dw.Name);
                 buffers.Add(scratch);
                 kernels[i] = kp with { Scratch = scratch, ScratchRows = ring };
             }
@@ -132,12 +133,15 @@ internal static class MemoryLayout
 /// <summary>
 /// A depthwise convolution that writes its output over its input (channels last, both buffers starting at the same
 /// byte, each holding its own region of its tensor). Output element (pixel p, channel c) lands on input element
-/// (pixel p, channel c), so computing channel by channel only ever overwrites the channel being computed. Within a
+/// (pixel p, channel c), so computing a block of channels at a time only ever overwrites that block. Within a
 /// channel, an output row is held back in a ring of scratch rows until no later output row reads the input rows it
 /// lands on; the C kernel <c>mcu_depthwise_inplace</c> flushes with the same rule.
 /// </summary>
 public static class DepthwiseInPlace
 {
+    /// <summary>Channels computed together (MCU_DW_BLOCK in the kernels): the scratch ring holds rows of this many channels.</summary>
+    public const int ChannelBlock = 4;
+
     /// <summary>
     /// The last output row (relative to <paramref name="output"/>) that may still read the input row held at
     /// <paramref name="inputRow"/> of <paramref name="input"/> (conservatively: every row whose window starts at or above it).
@@ -157,7 +161,7 @@ public static class DepthwiseInPlace
         return LastReader(w, input, output, inputRow);
     }
 
-    /// <summary>The most output rows held back at once: the scratch ring needs this many rows of <c>output.W</c> bytes.</summary>
+    /// <summary>The most output rows held back at once: the scratch ring needs this many rows of <c>output.W</c> x <see cref="ChannelBlock"/> bytes.</summary>
     public static int HeldRows(Window w, Region input, Region output)
     {
         int head = 0, most = 0;

@@ -181,11 +181,13 @@ public sealed class QemuHarness
             $"-DMODEL_OUTPUT_BYTES={upper}_OUTPUT_BYTES",
             $"-DMODEL_ARENA_BYTES={upper}_ARENA_BYTES",
             $"-DMODEL_ARENA={prefix}_arena",
-            $"-DMODEL_PROFILE={prefix}_profile",
-            $"-DMODEL_LAYER_COUNT={upper}_LAYER_COUNT",
         };
+        var headerText = File.ReadAllText(header);
+        // per-layer profile of a library built with -DMCU_PROFILE (the array is weak in the harness: absent otherwise)
+        if (headerText.Contains($"#define {upper}_LAYER_COUNT ", StringComparison.Ordinal))
+            defines = defines.Concat(new[] { $"-DMODEL_PROFILE={prefix}_profile", $"-DMODEL_LAYER_COUNT={upper}_LAYER_COUNT" }).ToArray();
         // a streamed-input library (StreamInput) is also run through <prefix>_invoke_streamed and must give the same bytes
-        if (File.ReadAllText(header).Contains($"{prefix}_invoke_streamed(", StringComparison.Ordinal))
+        if (headerText.Contains($"{prefix}_invoke_streamed(", StringComparison.Ordinal))
             defines = defines.Concat(new[] { $"-DMODEL_INVOKE_STREAMED={prefix}_invoke_streamed", $"-DMODEL_INPUT_WIDTH={upper}_INPUT_WIDTH", $"-DMODEL_INPUT_CHANNELS={upper}_INPUT_CHANNELS" }).ToArray();
         var includeDirs = new[] { Path.GetDirectoryName(header)! };
         var startupObj = Path.Combine(work, "startup.o");

@@ -174,13 +174,68 @@ static inline void mcu_pointwise_pixel(const mcu_conv_params *p, const int8_t *x
     }
 }
 
+#if MCU_USE_DSP
+/* Two output pixels of a pointwise convolution at once, two output channels at a time: each loaded input word is
+   used for two channels and each weight word for two pixels (SMLAD on sign-extended halves). Same sums as
+   mcu_pointwise_pixel, so the same bytes. */
+static inline void mcu_pointwise_pixel_pair(const mcu_conv_params *p, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1)
+{
+    const int cin = p->in_c, cout = p->out_c;
+    const int8_t *w = p->weights;
+    int oc = 0;
+    for (; oc + 2 <= cout; oc += 2, w += 2 * cin) {
+        const int8_t *wb = w + cin;
+        int32_t a0 = p->bias[oc], a1 = a0, b0 = p->bias[oc + 1], b1 = b0;
+        int i = 0;
+        for (; i + 4 <= cin; i += 4) {
+            uint32_t xv0, xv1, wva, wvb;
+            memcpy(&xv0, x0 + i, 4);
+            memcpy(&xv1, x1 + i, 4);
+            memcpy(&wva, w + i, 4);
+            memcpy(&wvb, wb + i, 4);
+            uint32_t xe0 = __sxtb16(xv0), xe1 = __sxtb16(xv1), wea = __sxtb16(wva), web = __sxtb16(wvb);
+            a0 = __smlad(xe0, wea, a0);
+            a1 = __smlad(xe1, wea, a1);
+            b0 = __smlad(xe0, web, b0);
+            b1 = __smlad(xe1, web, b1);
+            xe0 = __sxtb16((xv0 >> 8) | (xv0 << 24));
+            xe1 = __sxtb16((xv1 >> 8) | (xv1 << 24));
+            wea = __sxtb16((wva >> 8) | (wva << 24));
+            web = __sxtb16((wvb >> 8) | (wvb << 24));
+            a0 = __smlad(xe0, wea, a0);
+            a1 = __smlad(xe1, wea, a1);
+            b0 = __smlad(xe0, web, b0);
+            b1 = __smlad(xe1, web, b1);
+        }
+        for (; i < cin; ++i) {
+            a0 += x0[i] * w[i];
+            a1 += x1[i] * w[i];
+            b0 += x0[i] * wb[i];
+            b1 += x1[i] * wb[i];
+        }
+        o0[oc] = mcu_clamp(mcu_requant(a0, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+        o1[oc] = mcu_clamp(mcu_requant(a1, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+        o0[oc + 1] = mcu_clamp(mcu_requant(b0, p->mult[oc + 1], p->shift[oc + 1]) + p->out_zp, p->act_min, p->act_max);
+        o1[oc + 1] = mcu_clamp(mcu_requant(b1, p->mult[oc + 1], p->shift[oc + 1]) + p->out_zp, p->act_min, p->act_max);
+    }
+    for (; oc < cout; ++oc, w += cin) {
+        o0[oc] = mcu_clamp(mcu_requant(mcu_dot_s8(x0, w, cin, p->bias[oc]), p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+        o1[oc] = mcu_clamp(mcu_requant(mcu_dot_s8(x1, w, cin, p->bias[oc]), p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+    }
+}
+#endif
+
 MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int cin = p->in_c, cout = p->out_c;
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
         const int8_t *x = in + mcu_offset(ib, oy, r.x0, cin);
         int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
-        for (int ox = 0; ox < r.w; ++ox, x += cin, o += cout) mcu_pointwise_pixel(p, x, o);
+        int ox = 0;
+#if MCU_USE_DSP
+        for (; ox + 2 <= r.w; ox += 2, x += 2 * cin, o += 2 * cout) mcu_pointwise_pixel_pair(p, x, x + cin, o, o + cout);
+#endif
+        for (; ox < r.w; ++ox, x += cin, o += cout) mcu_pointwise_pixel(p, x, o);
     }
 }
 
@@ -217,10 +272,14 @@ MCU_KERNEL void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_re
 /*
  * Depthwise convolution written over its own input (MCUNetV2's in-place depthwise): buf holds the input region ib
  * and receives the output region ob from its first byte, channels last. Output (pixel p, channel ch) lands on input
- * (pixel p, channel ch), so computing channel by channel only overwrites the channel at hand. Within a channel an
- * output row waits in a ring of `rows` scratch rows until no later output row reads the input rows it lands on (the
- * rule of DepthwiseInPlace.SafeAfter in the compiler, which sized the ring).
+ * (pixel p, channel ch), so computing a block of MCU_DW_BLOCK channels at a time only overwrites the block at hand.
+ * Within a block an output row waits in a ring of `rows` scratch rows (ob.w pixels x MCU_DW_BLOCK bytes) until no
+ * later output row reads the input rows it lands on (the rule of DepthwiseInPlace.SafeAfter in the compiler, which
+ * sized the ring). acc = bias + sum x*w - in_zp * sum w over the taps inside the tensor (the same integer as the
+ * reference's bias + sum (x - in_zp)*w).
  */
+#define MCU_DW_BLOCK 4
+
 static inline int mcu_dw_safe_after(const mcu_conv_params *p, mcu_region ib, mcu_region ob, int row)
 {
     int input_row = ((row + 1) * ob.w - 1) / ib.w;
@@ -230,38 +289,123 @@ static inline int mcu_dw_safe_after(const mcu_conv_params *p, mcu_region ib, mcu
     return y - ob.y0;
 }
 
-/* Output row `row` of channel ch, held in the scratch ring, to its place in the buffer. */
-static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int ch, int row, const int8_t *scratch, int rows)
+/* Output row `row` of the channel block at cb (n channels), held in the scratch ring, to its place in the buffer. */
+static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, int n, int row, const int8_t *scratch, int rows)
 {
-    const int8_t *held = scratch + (row % rows) * ob.w;
-    for (int x = 0; x < ob.w; ++x) buf[(row * ob.w + x) * c + ch] = held[x];
+    const int8_t *held = scratch + (row % rows) * ob.w * MCU_DW_BLOCK;
+    int8_t *dst = buf + row * ob.w * c + cb;
+    if (n == MCU_DW_BLOCK)
+        for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) memcpy(dst, held, MCU_DW_BLOCK);
+    else
+        for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) for (int j = 0; j < n; ++j) dst[j] = held[j];
 }
+
+/* Sum of the weights of channel ch over the taps [ky0, ky1) x [kx0, kx1). */
+static inline int32_t mcu_dw_weight_sum(const mcu_conv_params *p, int ch, int ky0, int ky1, int kx0, int kx1)
+{
+    int32_t sum = 0;
+    for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = kx0; kx < kx1; ++kx) sum += p->weights[(ky * p->kw + kx) * p->out_c + ch];
+    return sum;
+}
+
+#if MCU_USE_DSP
+#if defined(__GNUC__)
+#define MCU_NOINLINE __attribute__((noinline))
+#else
+#define MCU_NOINLINE
+#endif
+/* sum x*w of four channels over a full 3x3 window: s at the window's top-left input (channel block), `step` bytes
+   between taps of a row, `down` bytes between rows; w the weights of the block at tap (0,0), c bytes between taps. */
+static MCU_NOINLINE void mcu_dw4_3x3(const int8_t *s, int step, int down, const int8_t *w, int c, int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int ky = 0; ky < 3; ++ky, s += down) {
+        const int8_t *t = s;
+        for (int kx = 0; kx < 3; ++kx, t += step, w += c) {
+            uint32_t xv, wv;
+            memcpy(&xv, t, 4);
+            memcpy(&wv, w, 4);
+            const uint32_t x02 = __sxtb16(xv), x13 = __sxtb16((xv >> 8) | (xv << 24));
+            const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16((wv >> 8) | (wv << 24));
+            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
+            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
+            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
+            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+        }
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+#endif
 
 MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int rows)
 {
-    const int c = p->out_c;
-    for (int ch = 0; ch < c; ++ch) {
+    const int c = p->out_c, step = p->dw * c;
+    for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
+        const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
+        int32_t full[MCU_DW_BLOCK] = {0, 0, 0, 0};
+        for (int j = 0; j < n; ++j) full[j] = mcu_dw_weight_sum(p, cb + j, 0, p->kh, 0, p->kw);
         int head = 0;
         for (int y = 0; y < ob.h; ++y) {
-            int8_t *row = scratch + (y % rows) * ob.w;
-            const int oy = ob.y0 + y, iy0 = oy * p->sh - p->pad_top;
-            for (int x = 0; x < ob.w; ++x) {
+            int8_t *row = scratch + (y % rows) * ob.w * MCU_DW_BLOCK;
+            const int iy0 = (ob.y0 + y) * p->sh - p->pad_top;
+            int ky0 = 0, ky1 = p->kh;
+            while (ky0 < ky1 && iy0 + ky0 * p->dh < 0) ++ky0;
+            while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dh >= p->in_h) --ky1;
+            for (int x = 0; x < ob.w; ++x, row += MCU_DW_BLOCK) {
                 const int ix0 = (ob.x0 + x) * p->sw - p->pad_left;
-                int32_t acc = p->bias[ch];
-                for (int ky = 0; ky < p->kh; ++ky) {
-                    const int iy = iy0 + ky * p->dh;
-                    if (iy < 0 || iy >= p->in_h) continue;
-                    for (int kx = 0; kx < p->kw; ++kx) {
-                        const int ix = ix0 + kx * p->dw;
-                        if (ix < 0 || ix >= p->in_w) continue;
-                        acc += (buf[mcu_offset(ib, iy, ix, c) + ch] - p->in_zp) * p->weights[(ky * p->kw + kx) * c + ch];
+                int kx0 = 0, kx1 = p->kw;
+                while (kx0 < kx1 && ix0 + kx0 * p->dw < 0) ++kx0;
+                while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dw >= p->in_w) --kx1;
+                const int interior = ky0 == 0 && ky1 == p->kh && kx0 == 0 && kx1 == p->kw;
+#if MCU_USE_DSP
+                if (interior && n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3) {
+                    int32_t acc[MCU_DW_BLOCK];
+                    mcu_dw4_3x3(buf + mcu_offset(ib, iy0, ix0, c) + cb, step, ib.w * c * p->dh, p->weights + cb, c, acc);
+                    for (int j = 0; j < MCU_DW_BLOCK; ++j) {
+                        const int ch = cb + j;
+                        row[j] = mcu_clamp(mcu_requant(p->bias[ch] + acc[j] - p->in_zp * full[j], p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
+                    }
+                    continue;
+                }
+#endif
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                for (int ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *src = buf + mcu_offset(ib, iy0 + ky * p->dh, ix0 + kx0 * p->dw, c) + cb;
+                    const int8_t *w = p->weights + (ky * p->kw + kx0) * c + cb;
+                    int kx = kx0;
+#if MCU_USE_DSP
+                    if (n == MCU_DW_BLOCK)
+                        for (; kx < kx1; ++kx, src += step, w += c) {
+                            uint32_t xv, wv;
+                            memcpy(&xv, src, 4);
+                            memcpy(&wv, w, 4);
+                            const uint32_t x02 = __sxtb16(xv), x13 = __sxtb16((xv >> 8) | (xv << 24));
+                            const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16((wv >> 8) | (wv << 24));
+                            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
+                            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
+                            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
+                            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+                        }
+#endif
+                    for (; kx < kx1; ++kx, src += step, w += c) {
+                        a0 += src[0] * w[0];
+                        if (n > 1) a1 += src[1] * w[1];
+                        if (n > 2) a2 += src[2] * w[2];
+                        if (n > 3) a3 += src[3] * w[3];
                     }
                 }
-                row[x] = mcu_clamp(mcu_requant(acc, p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
+                const int32_t acc[MCU_DW_BLOCK] = {a0, a1, a2, a3};
+                for (int j = 0; j < n; ++j) {
+                    const int ch = cb + j;
+                    const int32_t wsum = interior ? full[j] : mcu_dw_weight_sum(p, ch, ky0, ky1, kx0, kx1);
+                    const int32_t total = p->bias[ch] + acc[j] - p->in_zp * wsum;
+                    row[j] = mcu_clamp(mcu_requant(total, p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
+                }
             }
-            for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) mcu_dw_write_row(buf, ob, c, ch, head, scratch, rows);
+            for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
         }
-        for (; head < ob.h; ++head) mcu_dw_write_row(buf, ob, c, ch, head, scratch, rows);
+        for (; head < ob.h; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
     }
 }
 
@@ -296,8 +440,8 @@ MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab,
 }
 
 /*
- * A pointwise convolution and the residual Add that reads it, pixel by pixel: the convolution's output pixel goes to
- * tmp (out_c bytes) and is added to the skip tensor at once, so the convolution's output is never stored. The output
+ * A pointwise convolution and the residual Add that reads it, pixel by pixel: the convolution's output pixels go to
+ * tmp (two pixels, 2 x out_c bytes) and are added to the skip tensor at once, so the convolution's output is never stored. The output
  * may be the skip tensor's buffer (in place): each pixel is read before it is written, in increasing order.
  * conv_is_a: the convolution is the Add's first operand.
  */
@@ -310,7 +454,14 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
         const int8_t *x = in + mcu_offset(ib, oy, r.x0, pc->in_c);
         const int8_t *s = skip + mcu_offset(sb, oy, r.x0, c);
         int8_t *o = out + mcu_offset(ob, oy, r.x0, c);
-        for (int ox = 0; ox < r.w; ++ox, x += pc->in_c, s += c, o += c) {
+        int ox = 0;
+#if MCU_USE_DSP
+        for (; ox + 2 <= r.w; ox += 2, x += 2 * pc->in_c, s += 2 * c, o += 2 * c) {
+            mcu_pointwise_pixel_pair(pc, x, x + pc->in_c, tmp, tmp + c);
+            for (int k = 0; k < 2 * c; ++k) o[k] = conv_is_a ? mcu_add_value(pa, tmp[k], s[k]) : mcu_add_value(pa, s[k], tmp[k]);
+        }
+#endif
+        for (; ox < r.w; ++ox, x += pc->in_c, s += c, o += c) {
             mcu_pointwise_pixel(pc, x, tmp);
             for (int k = 0; k < c; ++k) o[k] = conv_is_a ? mcu_add_value(pa, tmp[k], s[k]) : mcu_add_value(pa, s[k], tmp[k]);
         }
