@@ -315,6 +315,20 @@ static inline int32_t mcu_dw_weight_sum(const mcu_conv_params *p, int ch, int ky
 #else
 #define MCU_NOINLINE
 #endif
+/* a[j] += x[j] * w[j] for the four channels at x and w (one word each, sign-extended in halves). */
+static inline void mcu_dw4_mac(const int8_t *x, const int8_t *w, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3)
+{
+    uint32_t xv, wv;
+    memcpy(&xv, x, 4);
+    memcpy(&wv, w, 4);
+    const uint32_t x02 = __sxtb16(xv), x13 = __sxtb16((xv >> 8) | (xv << 24));
+    const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16((wv >> 8) | (wv << 24));
+    *a0 = __smlabb((int32_t)x02, (int32_t)w02, *a0);
+    *a2 = __smlatt((int32_t)x02, (int32_t)w02, *a2);
+    *a1 = __smlabb((int32_t)x13, (int32_t)w13, *a1);
+    *a3 = __smlatt((int32_t)x13, (int32_t)w13, *a3);
+}
+
 /* sum x*w of four channels over a full 3x3 window: s at the window's top-left input (channel block), `step` bytes
    between taps of a row, `down` bytes between rows; w the weights of the block at tap (0,0), c bytes between taps. */
 static MCU_NOINLINE void mcu_dw4_3x3(const int8_t *s, int step, int down, const int8_t *w, int c, int32_t *acc)
@@ -323,15 +337,7 @@ static MCU_NOINLINE void mcu_dw4_3x3(const int8_t *s, int step, int down, const 
     for (int ky = 0; ky < 3; ++ky, s += down) {
         const int8_t *t = s;
         for (int kx = 0; kx < 3; ++kx, t += step, w += c) {
-            uint32_t xv, wv;
-            memcpy(&xv, t, 4);
-            memcpy(&wv, w, 4);
-            const uint32_t x02 = __sxtb16(xv), x13 = __sxtb16((xv >> 8) | (xv << 24));
-            const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16((wv >> 8) | (wv << 24));
-            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
-            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
-            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
-            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+            mcu_dw4_mac(t, w, &a0, &a1, &a2, &a3);
         }
     }
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
@@ -377,15 +383,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 #if MCU_USE_DSP
                     if (n == MCU_DW_BLOCK)
                         for (; kx < kx1; ++kx, src += step, w += c) {
-                            uint32_t xv, wv;
-                            memcpy(&xv, src, 4);
-                            memcpy(&wv, w, 4);
-                            const uint32_t x02 = __sxtb16(xv), x13 = __sxtb16((xv >> 8) | (xv << 24));
-                            const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16((wv >> 8) | (wv << 24));
-                            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
-                            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
-                            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
-                            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+                            mcu_dw4_mac(src, w, &a0, &a1, &a2, &a3);
                         }
 #endif
                     for (; kx < kx1; ++kx, src += step, w += c) {
