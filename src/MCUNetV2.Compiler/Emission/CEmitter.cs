@@ -19,6 +19,9 @@ public static class CEmitter
 {
     public const string KernelsFileName = "mcunet_kernels.h";
 
+    /// <summary>MCU_IM2COL_MAX of the kernels: the largest window (kh x kw x in_c) that mcu_conv_im2col gathers on the stack.</summary>
+    private const int ImColumnMax = 256;
+
     /// <param name="dequantizeOutput">
     /// Also emit &lt;prefix&gt;_dequantize_output and &lt;prefix&gt;_invoke_float, which return the output as float
     /// (the only floating-point code; &lt;prefix&gt;_invoke stays integer-only).
@@ -208,9 +211,10 @@ public static class CEmitter
                     {
                         var qc = (QuantizedConv)q;
                         string kernel = conv.IsPointwise ? "mcu_pointwise"
-                            : conv.IsDepthwise && (kp.InPlaceOver != null || conv.Window.KernelH * conv.Window.KernelW <= 64) ? "mcu_depthwise" : "mcu_conv";
+                            : conv.IsDepthwise && (kp.InPlaceOver != null || conv.Window.KernelH * conv.Window.KernelW <= 64) ? "mcu_depthwise"
+                            : conv.Groups == 1 && conv.Window.KernelH * conv.Window.KernelW * conv.InChannels <= ImColumnMax ? "mcu_conv_im2col" : "mcu_conv";
                         sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
-                        int[] bias = kernel == "mcu_pointwise" ? FoldZeroPoint(qc) : qc.Bias;
+                        int[] bias = kernel is "mcu_pointwise" or "mcu_conv_im2col" ? FoldZeroPoint(qc) : qc.Bias;
                         EmitConvTables(w, id, weights, bias, qc);
                         var win = conv.Window;
                         w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +

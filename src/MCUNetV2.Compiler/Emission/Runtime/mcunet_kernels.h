@@ -163,6 +163,38 @@ MCU_KERNEL void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region 
     }
 }
 
+/*
+ * A convolution of one group whose window holds at most MCU_IM2COL_MAX values (the first RGB layer, say): per output
+ * pixel the window is gathered into a column (taps outside the input filled with in_zp, which then contribute
+ * nothing), and each output channel is one dot product. The bias is folded: bias - in_zp * sum(w), so
+ * sum x*w + folded bias is the reference's bias + sum (x - in_zp) * w over the taps inside the input.
+ */
+#define MCU_IM2COL_MAX 256
+
+MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    const int cin = p->in_c, taps = p->kh * p->kw * cin;
+    int8_t col[MCU_IM2COL_MAX] __attribute__((aligned(4)));
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
+            const int iy0 = oy * p->sh - p->pad_top, ix0 = ox * p->sw - p->pad_left;
+            int8_t *c = col;
+            for (int ky = 0; ky < p->kh; ++ky) {
+                const int iy = iy0 + ky * p->dh;
+                for (int kx = 0; kx < p->kw; ++kx, c += cin) {
+                    const int ix = ix0 + kx * p->dw;
+                    if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) memset(c, (int8_t)p->in_zp, (size_t)cin);
+                    else memcpy(c, in + mcu_offset(ib, iy, ix, cin), (size_t)cin);
+                }
+            }
+            int8_t *o = out + mcu_offset(ob, oy, ox, p->out_c);
+            const int8_t *w = p->weights;
+            for (int oc = 0; oc < p->out_c; ++oc, w += taps)
+                o[oc] = mcu_clamp(mcu_requant(mcu_dot_s8(col, w, taps, p->bias[oc]), p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+        }
+    }
+}
+
 /* 1x1 convolution, stride 1, no padding, one group: a matrix product per pixel. */
 /* One output pixel of a pointwise convolution: o[0..out_c) from the in_c values at x. */
 static inline void mcu_pointwise_pixel(const mcu_conv_params *p, const int8_t *x, int8_t *o)
