@@ -105,7 +105,14 @@ typedef struct {
 
 static inline int32_t mcu_requant(int32_t acc, int32_t mult, int shift)
 {
-    return (int32_t)(((int64_t)acc * mult + ((int64_t)1 << (shift - 1))) >> shift);
+    const int64_t product = (int64_t)acc * mult;
+    /* shift > 32 (the usual case): the rounding bit 2^(shift-1) falls in the high word, and the low word can never
+       carry a sum of integers across a multiple of 2^(shift-32), so only the high word matters. Same value. */
+    if (shift > 32) {
+        const int32_t high = (int32_t)(product >> 32);
+        return (high + (1 << (shift - 33))) >> (shift - 32);
+    }
+    return (int32_t)((product + ((int64_t)1 << (shift - 1))) >> shift);
 }
 
 static inline int8_t mcu_clamp(int32_t v, int32_t lo, int32_t hi)
@@ -363,7 +370,7 @@ static inline void mcu_dw4_mac(const int8_t *x, const int8_t *w, int32_t *a0, in
 
 /* sum x*w of four channels over a full 3x3 window: s at the window's top-left input (channel block), `step` bytes
    between taps of a row, `down` bytes between rows; w the weights of the block at tap (0,0), c bytes between taps. */
-static MCU_NOINLINE void mcu_dw4_3x3(const int8_t *s, int step, int down, const int8_t *w, int c, int32_t *acc)
+static inline void mcu_dw4_3x3(const int8_t *s, int step, int down, const int8_t *w, int c, int32_t *acc)
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (int ky = 0; ky < 3; ++ky, s += down) {
@@ -383,6 +390,17 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         int32_t full[MCU_DW_BLOCK] = {0, 0, 0, 0};
         for (int j = 0; j < n; ++j) full[j] = mcu_dw_weight_sum(p, cb + j, 0, p->kh, 0, p->kw);
+#if MCU_USE_DSP
+        /* the fast path's constants: bias with the zero point folded over a full window, multipliers, shifts */
+        int32_t fb[MCU_DW_BLOCK] = {0, 0, 0, 0}, fm[MCU_DW_BLOCK] = {0, 0, 0, 0};
+        int fs[MCU_DW_BLOCK] = {1, 1, 1, 1};
+        for (int j = 0; j < n; ++j) { fb[j] = p->bias[cb + j] - p->in_zp * full[j]; fm[j] = p->mult[cb + j]; fs[j] = p->shift[cb + j]; }
+        /* output columns whose 3x3 window lies inside the input's columns */
+        int xa = 0, xb = ob.w;
+        while (xa < xb && (ob.x0 + xa) * p->sw - p->pad_left < 0) ++xa;
+        while (xb > xa && (ob.x0 + xb - 1) * p->sw - p->pad_left + (p->kw - 1) * p->dw >= p->in_w) --xb;
+        const int fast = n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3;
+#endif
         int head = 0;
         for (int y = 0; y < ob.h; ++y) {
             int8_t *row = scratch + (y % rows) * ob.w * MCU_DW_BLOCK;
@@ -391,22 +409,25 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
             while (ky0 < ky1 && iy0 + ky0 * p->dh < 0) ++ky0;
             while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dh >= p->in_h) --ky1;
             for (int x = 0; x < ob.w; ++x, row += MCU_DW_BLOCK) {
+#if MCU_USE_DSP
+                if (fast && x == xa && ky0 == 0 && ky1 == 3) {
+                    /* the interior of the row: every tap inside the input */
+                    const int8_t *src = buf + mcu_offset(ib, iy0, (ob.x0 + x) * p->sw - p->pad_left, c) + cb;
+                    const int down = ib.w * c * p->dh, advance = p->sw * c;
+                    for (; x < xb; ++x, row += MCU_DW_BLOCK, src += advance) {
+                        int32_t acc[MCU_DW_BLOCK];
+                        mcu_dw4_3x3(src, step, down, p->weights + cb, c, acc);
+                        for (int j = 0; j < MCU_DW_BLOCK; ++j)
+                            row[j] = mcu_clamp(mcu_requant(fb[j] + acc[j], fm[j], fs[j]) + p->out_zp, p->act_min, p->act_max);
+                    }
+                    if (x >= ob.w) break;
+                }
+#endif
                 const int ix0 = (ob.x0 + x) * p->sw - p->pad_left;
                 int kx0 = 0, kx1 = p->kw;
                 while (kx0 < kx1 && ix0 + kx0 * p->dw < 0) ++kx0;
                 while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dw >= p->in_w) --kx1;
                 const int interior = ky0 == 0 && ky1 == p->kh && kx0 == 0 && kx1 == p->kw;
-#if MCU_USE_DSP
-                if (interior && n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3) {
-                    int32_t acc[MCU_DW_BLOCK];
-                    mcu_dw4_3x3(buf + mcu_offset(ib, iy0, ix0, c) + cb, step, ib.w * c * p->dh, p->weights + cb, c, acc);
-                    for (int j = 0; j < MCU_DW_BLOCK; ++j) {
-                        const int ch = cb + j;
-                        row[j] = mcu_clamp(mcu_requant(p->bias[ch] + acc[j] - p->in_zp * full[j], p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
-                    }
-                    continue;
-                }
-#endif
                 int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 for (int ky = ky0; ky < ky1; ++ky) {
                     const int8_t *src = buf + mcu_offset(ib, iy0 + ky * p->dh, ix0 + kx0 * p->dw, c) + cb;
