@@ -125,6 +125,16 @@ static inline int mcu_offset(mcu_region b, int y, int x, int c)
     return ((y - b.y0) * b.w + (x - b.x0)) * c;
 }
 
+#if MCU_USE_DSP
+/* Bytes 1 and 3 of x, sign-extended to halfwords: SXTB16 with its rotate operand (GCC does not fold the rotate). */
+static inline uint32_t mcu_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#endif
+
 /* sum a[i] * b[i] for i < n, added to acc. */
 static inline int32_t mcu_dot_s8(const int8_t *a, const int8_t *b, int n, int32_t acc)
 {
@@ -135,7 +145,7 @@ static inline int32_t mcu_dot_s8(const int8_t *a, const int8_t *b, int n, int32_
         memcpy(&va, a + i, 4);
         memcpy(&vb, b + i, 4);
         acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-        acc = __smlad(__sxtb16((va >> 8) | (va << 24)), __sxtb16((vb >> 8) | (vb << 24)), acc);
+        acc = __smlad(mcu_sxtb16_ror8(va), mcu_sxtb16_ror8(vb), acc);
     }
 #endif
     for (; i < n; ++i) acc += a[i] * b[i];
@@ -237,10 +247,10 @@ static inline void mcu_pointwise_pixel_pair(const mcu_conv_params *p, const int8
             a1 = __smlad(xe1, wea, a1);
             b0 = __smlad(xe0, web, b0);
             b1 = __smlad(xe1, web, b1);
-            xe0 = __sxtb16((xv0 >> 8) | (xv0 << 24));
-            xe1 = __sxtb16((xv1 >> 8) | (xv1 << 24));
-            wea = __sxtb16((wva >> 8) | (wva << 24));
-            web = __sxtb16((wvb >> 8) | (wvb << 24));
+            xe0 = mcu_sxtb16_ror8(xv0);
+            xe1 = mcu_sxtb16_ror8(xv1);
+            wea = mcu_sxtb16_ror8(wva);
+            web = mcu_sxtb16_ror8(wvb);
             a0 = __smlad(xe0, wea, a0);
             a1 = __smlad(xe1, wea, a1);
             b0 = __smlad(xe0, web, b0);
@@ -360,27 +370,49 @@ static inline void mcu_dw4_mac(const int8_t *x, const int8_t *w, int32_t *a0, in
     uint32_t xv, wv;
     memcpy(&xv, x, 4);
     memcpy(&wv, w, 4);
-    const uint32_t x02 = __sxtb16(xv), x13 = __sxtb16((xv >> 8) | (xv << 24));
-    const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16((wv >> 8) | (wv << 24));
+    const uint32_t x02 = __sxtb16(xv), x13 = mcu_sxtb16_ror8(xv);
+    const uint32_t w02 = __sxtb16(wv), w13 = mcu_sxtb16_ror8(wv);
     *a0 = __smlabb((int32_t)x02, (int32_t)w02, *a0);
     *a2 = __smlatt((int32_t)x02, (int32_t)w02, *a2);
     *a1 = __smlabb((int32_t)x13, (int32_t)w13, *a1);
     *a3 = __smlatt((int32_t)x13, (int32_t)w13, *a3);
 }
 
-/* sum x*w of four channels over a full 3x3 window: s at the window's top-left input (channel block), `step` bytes
-   between taps of a row, `down` bytes between rows; w the weights of the block at tap (0,0), c bytes between taps. */
-static inline void mcu_dw4_3x3(const int8_t *s, int step, int down, const int8_t *w, int c, int32_t *acc)
+/* What a row of 4-channel 3x3 depthwise outputs needs: the folded biases, multipliers and shifts, the clamp. */
+typedef struct {
+    int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK];
+    int32_t shift[MCU_DW_BLOCK];
+    int32_t out_zp, act_min, act_max;
+} mcu_dw4_consts;
+
+/* `count` outputs of a 4-channel 3x3 depthwise row whose windows lie inside the input: src at the first window's
+   top-left tap; `step` bytes between taps, `down` between tap rows, `advance` between windows; w the block's weights. */
+static MCU_NOINLINE void mcu_dw4_3x3_row(const int8_t *src, int step, int down, int advance, int count,
+                                         const int8_t *w, int c, const mcu_dw4_consts *k, int8_t *out)
+{
+    for (int x = 0; x < count; ++x, src += advance, out += MCU_DW_BLOCK) {
+        int32_t a0 = k->bias[0], a1 = k->bias[1], a2 = k->bias[2], a3 = k->bias[3];
+        const int8_t *t = src, *v = w;
+        for (int ky = 0; ky < 3; ++ky, t += down - 3 * step) {
+            mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
+            mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
+            mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
+        }
+        out[0] = mcu_clamp(mcu_requant(a0, k->mult[0], k->shift[0]) + k->out_zp, k->act_min, k->act_max);
+        out[1] = mcu_clamp(mcu_requant(a1, k->mult[1], k->shift[1]) + k->out_zp, k->act_min, k->act_max);
+        out[2] = mcu_clamp(mcu_requant(a2, k->mult[2], k->shift[2]) + k->out_zp, k->act_min, k->act_max);
+        out[3] = mcu_clamp(mcu_requant(a3, k->mult[3], k->shift[3]) + k->out_zp, k->act_min, k->act_max);
+    }
+}
+
+/* sum x*w of four channels over 3x3 taps stored one after the other (4 bytes each): a gathered border window. */
+static inline void mcu_dw4_3x3_taps(const int8_t *taps, const int8_t *w, int c, int32_t *acc)
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (int ky = 0; ky < 3; ++ky, s += down) {
-        const int8_t *t = s;
-        for (int kx = 0; kx < 3; ++kx, t += step, w += c) {
-            mcu_dw4_mac(t, w, &a0, &a1, &a2, &a3);
-        }
-    }
+    for (int t = 0; t < 9; ++t, taps += MCU_DW_BLOCK, w += c) mcu_dw4_mac(taps, w, &a0, &a1, &a2, &a3);
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
 }
+
 #endif
 
 MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int rows)
@@ -395,6 +427,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
         int32_t fb[MCU_DW_BLOCK] = {0, 0, 0, 0}, fm[MCU_DW_BLOCK] = {0, 0, 0, 0};
         int fs[MCU_DW_BLOCK] = {1, 1, 1, 1};
         for (int j = 0; j < n; ++j) { fb[j] = p->bias[cb + j] - p->in_zp * full[j]; fm[j] = p->mult[cb + j]; fs[j] = p->shift[cb + j]; }
+        mcu_dw4_consts consts = {{fb[0], fb[1], fb[2], fb[3]}, {fm[0], fm[1], fm[2], fm[3]}, {fs[0], fs[1], fs[2], fs[3]}, p->out_zp, p->act_min, p->act_max};
         /* output columns whose 3x3 window lies inside the input's columns */
         int xa = 0, xb = ob.w;
         while (xa < xb && (ob.x0 + xa) * p->sw - p->pad_left < 0) ++xa;
@@ -413,13 +446,9 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                 if (fast && x == xa && ky0 == 0 && ky1 == 3) {
                     /* the interior of the row: every tap inside the input */
                     const int8_t *src = buf + mcu_offset(ib, iy0, (ob.x0 + x) * p->sw - p->pad_left, c) + cb;
-                    const int down = ib.w * c * p->dh, advance = p->sw * c;
-                    for (; x < xb; ++x, row += MCU_DW_BLOCK, src += advance) {
-                        int32_t acc[MCU_DW_BLOCK];
-                        mcu_dw4_3x3(src, step, down, p->weights + cb, c, acc);
-                        for (int j = 0; j < MCU_DW_BLOCK; ++j)
-                            row[j] = mcu_clamp(mcu_requant(fb[j] + acc[j], fm[j], fs[j]) + p->out_zp, p->act_min, p->act_max);
-                    }
+                    mcu_dw4_3x3_row(src, step, ib.w * c * p->dh, p->sw * c, xb - x, p->weights + cb, c, &consts, row);
+                    row += (xb - x) * MCU_DW_BLOCK;
+                    x = xb;
                     if (x >= ob.w) break;
                 }
 #endif
@@ -428,6 +457,24 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                 while (kx0 < kx1 && ix0 + kx0 * p->dw < 0) ++kx0;
                 while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dw >= p->in_w) --kx1;
                 const int interior = ky0 == 0 && ky1 == p->kh && kx0 == 0 && kx1 == p->kw;
+#if MCU_USE_DSP
+                if (fast) {
+                    /* a border pixel: its 3x3 window gathered, taps outside the input holding in_zp (which then
+                       contribute nothing next to the folded bias) */
+                    int8_t patch[9 * MCU_DW_BLOCK] __attribute__((aligned(4)));
+                    for (int ky = 0; ky < 3; ++ky)
+                        for (int kx = 0; kx < 3; ++kx) {
+                            int8_t *d = patch + (ky * 3 + kx) * MCU_DW_BLOCK;
+                            if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) memset(d, (int8_t)p->in_zp, MCU_DW_BLOCK);
+                            else memcpy(d, buf + mcu_offset(ib, iy0 + ky * p->dh, ix0 + kx * p->dw, c) + cb, MCU_DW_BLOCK);
+                        }
+                    int32_t acc[MCU_DW_BLOCK];
+                    mcu_dw4_3x3_taps(patch, p->weights + cb, c, acc);
+                    for (int j = 0; j < MCU_DW_BLOCK; ++j)
+                        row[j] = mcu_clamp(mcu_requant(fb[j] + acc[j], fm[j], fs[j]) + p->out_zp, p->act_min, p->act_max);
+                    continue;
+                }
+#endif
                 int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 for (int ky = ky0; ky < ky1; ++ky) {
                     const int8_t *src = buf + mcu_offset(ib, iy0 + ky * p->dh, ix0 + kx0 * p->dw, c) + cb;
