@@ -24,8 +24,10 @@
 /* A model uses only some kernels; the others must not warn (-Wall) in the user's build. */
 #if defined(__GNUC__)
 #define MCU_KERNEL static __attribute__((unused))
+#define MCU_NOINLINE __attribute__((noinline))
 #else
 #define MCU_KERNEL static
+#define MCU_NOINLINE
 #endif
 
 #include <stdint.h>
@@ -227,7 +229,7 @@ static inline void mcu_pointwise_pixel(const mcu_conv_params *p, const int8_t *x
 /* Two output pixels of a pointwise convolution at once, two output channels at a time: each loaded input word is
    used for two channels and each weight word for two pixels (SMLAD on sign-extended halves). Same sums as
    mcu_pointwise_pixel, so the same bytes. */
-static inline void mcu_pointwise_pixel_pair(const mcu_conv_params *p, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1)
+static MCU_NOINLINE void mcu_pointwise_pixel_pair(const mcu_conv_params *p, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1)
 {
     const int cin = p->in_c, cout = p->out_c;
     const int8_t *w = p->weights;
@@ -235,28 +237,33 @@ static inline void mcu_pointwise_pixel_pair(const mcu_conv_params *p, const int8
     for (; oc + 2 <= cout; oc += 2, w += 2 * cin) {
         const int8_t *wb = w + cin;
         int32_t a0 = p->bias[oc], a1 = a0, b0 = p->bias[oc + 1], b1 = b0;
-        int i = 0;
-        for (; i + 4 <= cin; i += 4) {
+        /* the second pixel and the second channel's weights lie cin bytes further: one pointer each for input and
+           weights keeps the loop in registers */
+        const int8_t *xp = x0, *wp = w;
+        const int8_t *const xend = x0 + (cin & ~3);
+        for (; xp < xend; xp += 4, wp += 4) {
             uint32_t xv0, xv1, wva, wvb;
-            memcpy(&xv0, x0 + i, 4);
-            memcpy(&xv1, x1 + i, 4);
-            memcpy(&wva, w + i, 4);
-            memcpy(&wvb, wb + i, 4);
-            uint32_t xe0 = __sxtb16(xv0), xe1 = __sxtb16(xv1), wea = __sxtb16(wva), web = __sxtb16(wvb);
-            a0 = __smlad(xe0, wea, a0);
-            a1 = __smlad(xe1, wea, a1);
-            b0 = __smlad(xe0, web, b0);
-            b1 = __smlad(xe1, web, b1);
+            memcpy(&xv0, xp, 4);
+            memcpy(&wva, wp, 4);
+            memcpy(&xv1, xp + cin, 4);
+            memcpy(&wvb, wp + cin, 4);
+            uint32_t xe0 = __sxtb16(xv0), we = __sxtb16(wva);
+            a0 = __smlad(xe0, we, a0);
+            uint32_t xe1 = __sxtb16(xv1);
+            a1 = __smlad(xe1, we, a1);
+            we = __sxtb16(wvb);
+            b0 = __smlad(xe0, we, b0);
+            b1 = __smlad(xe1, we, b1);
             xe0 = mcu_sxtb16_ror8(xv0);
+            we = mcu_sxtb16_ror8(wva);
+            a0 = __smlad(xe0, we, a0);
             xe1 = mcu_sxtb16_ror8(xv1);
-            wea = mcu_sxtb16_ror8(wva);
-            web = mcu_sxtb16_ror8(wvb);
-            a0 = __smlad(xe0, wea, a0);
-            a1 = __smlad(xe1, wea, a1);
-            b0 = __smlad(xe0, web, b0);
-            b1 = __smlad(xe1, web, b1);
+            a1 = __smlad(xe1, we, a1);
+            we = mcu_sxtb16_ror8(wvb);
+            b0 = __smlad(xe0, we, b0);
+            b1 = __smlad(xe1, we, b1);
         }
-        for (; i < cin; ++i) {
+        for (int i = cin & ~3; i < cin; ++i) {
             a0 += x0[i] * w[i];
             a1 += x1[i] * w[i];
             b0 += x0[i] * wb[i];
@@ -359,11 +366,6 @@ static inline int32_t mcu_dw_weight_sum(const mcu_conv_params *p, int ch, int ky
 }
 
 #if MCU_USE_DSP
-#if defined(__GNUC__)
-#define MCU_NOINLINE __attribute__((noinline))
-#else
-#define MCU_NOINLINE
-#endif
 /* a[j] += x[j] * w[j] for the four channels at x and w (one word each, sign-extended in halves). */
 static inline void mcu_dw4_mac(const int8_t *x, const int8_t *w, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3)
 {
