@@ -1,6 +1,7 @@
 using MCUNetV2.Compiler.Diagnostics;
 using MCUNetV2.Compiler.Pipeline;
 using MCUNetV2.Compiler.Quantization;
+using MCUNetV2.Compiler.Toolchain;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -96,6 +97,11 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         bool succeeded = false;
         try
         {
+            // A missing toolchain or QEMU is one coded error before any work, not a failure minutes later.
+            var toolchain = new ArmToolchain(options.Toolchain);
+            toolchain.Locate();
+            if (options.Verify)
+                new QemuHarness(toolchain, options.Toolchain.QemuPath).LocateQemu();
             succeeded = Compile(options);
             return succeeded;
         }
@@ -346,10 +352,13 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             file = ErrorFile;
             (line, column) = Locate(null);
         }
+        var message = d.Code == ErrorCodes.QemuMissing
+            ? d.Message + " (MSBuild: the MCUNetV2QemuPath property; Verify=\"false\" skips the check)"
+            : d.Message;
         switch (d.Severity)
         {
             case DiagnosticSeverity.Error:
-                Log.LogError(null, d.Code, null, HelpLinks.For(HelpLinkBase, d.Code), file, line, column, 0, 0, d.Message);
+                Log.LogError(null, d.Code, null, HelpLinks.For(HelpLinkBase, d.Code), file, line, column, 0, 0, message);
                 break;
             case DiagnosticSeverity.Warning:
                 Log.LogWarning(null, d.Code, null, HelpLinks.For(HelpLinkBase, d.Code), file, line, column, 0, 0, d.Message);

@@ -161,14 +161,14 @@ public sealed class BuildLifecycleTests
 
     /// <summary>A missing arm-none-eabi toolchain or QEMU is one coded error that says how to install it.</summary>
     [TestMethod]
-    [DataRow("-p:MCUNetV2ToolchainDirectory=/nonexistent/arm-toolchain", "MCU5001", "apt-get install gcc-arm-none-eabi")]
-    [DataRow("-p:MCUNetV2QemuPath=/nonexistent/qemu-system-arm", "MCU5004", "apt-get install qemu-system-arm")]
-    public void MissingTool_IsOneErrorThatSaysHowToInstallIt(string property, string code, string install)
+    [DataRow("-p:MCUNetV2ToolchainDirectory=/nonexistent/arm-toolchain", "MCU5001", "apt-get install gcc-arm-none-eabi", "MCUNetV2ToolchainDirectory")]
+    [DataRow("-p:MCUNetV2QemuPath=/nonexistent/qemu-system-arm", "MCU5004", "apt-get install qemu-system-arm", "MCUNetV2QemuPath")]
+    public void MissingTool_IsOneErrorThatSaysHowToInstallIt(string property, string code, string install, string setting)
     {
         var dir = MnistDir("notool");
         var project = DotnetBuild.WriteProject(dir, Item("mnist.onnx", """VerifyImages="1" """));
 
-        var r = DotnetBuild.Run(dir, "build", project, property);
+        var r = DotnetBuild.Run(dir, "build", project, property, "-v:n");
 
         Assert.AreNotEqual(0, r.ExitCode, r.ToString());
         var errors = Regex.Matches(r.Output, @": error (\w+): (.*)$", RegexOptions.Multiline).DistinctBy(m => m.Value).ToList();
@@ -176,6 +176,8 @@ public sealed class BuildLifecycleTests
         StringAssert.Contains(r.Output, "1 Error(s)", r.ToString());
         Assert.AreEqual(code, errors[0].Groups[1].Value, r.ToString());
         StringAssert.Contains(errors[0].Groups[2].Value, install, r.ToString());
+        StringAssert.Contains(errors[0].Groups[2].Value, setting, r.ToString());
+        Assert.IsFalse(r.Output.Contains("calibration data:", StringComparison.Ordinal), "found before any work\n" + r);
         Assert.IsFalse(File.Exists(Path.Combine(ModelDir(dir, "mnist"), "libmnist.a")), r.ToString());
     }
 }
