@@ -159,6 +159,21 @@ public sealed class BuildLifecycleTests
         Assert.IsFalse(Directory.Exists(ModelDir(a, "digits_b")) || Directory.Exists(ModelDir(b, "mnist")), clean.ToString());
     }
 
+    /// <summary>An IDE background (design-time) build of a valid project runs neither the compiler, gcc nor QEMU.</summary>
+    [TestMethod]
+    public void DesignTimeBuild_RunsNoCompilerGccOrQemu()
+    {
+        var dir = MnistDir("designtime-valid");
+        var project = DotnetBuild.WriteProject(dir, Item("mnist.onnx"));
+
+        var r = DotnetBuild.Run(dir, "build", project, "-p:DesignTimeBuild=true", "-v:n");
+
+        Assert.AreEqual(0, r.ExitCode, r.ToString());
+        Assert.IsFalse(r.Output.Contains(Compiling, StringComparison.Ordinal) || r.Output.Contains("arm-none-eabi", StringComparison.Ordinal)
+                       || r.Output.Contains("QEMU", StringComparison.Ordinal), r.ToString());
+        Assert.IsFalse(Directory.Exists(Path.GetDirectoryName(ModelDir(dir, "mnist"))), r.ToString());
+    }
+
     /// <summary>A missing arm-none-eabi toolchain or QEMU is one coded error that says how to install it.</summary>
     [TestMethod]
     [DataRow("-p:MCUNetV2ToolchainDirectory=/nonexistent/arm-toolchain", "MCU5001", "apt-get install gcc-arm-none-eabi", "MCUNetV2ToolchainDirectory")]

@@ -73,4 +73,42 @@ public sealed class DiagnosticsTests
         Assert.AreEqual(0, r.ExitCode, r.ToString());
         Assert.AreEqual(new Uri(Path.Combine(Repo.Root, "README.md")).AbsoluteUri, r.Output.Trim(), r.ToString());
     }
+
+    /// <summary>
+    /// In a real build (logged by <see cref="DiagnosticsLogger"/>), the errors from the targets (two items sharing a
+    /// prefix) and from the task (bad metadata) carry a code and the help link of their README row, at the project file.
+    /// </summary>
+    [TestMethod]
+    public void RealBuild_ErrorsAndWarnings_CarryCodeAndHelpLink()
+    {
+        var readme = new Uri(Path.Combine(Repo.Root, "README.md")).AbsoluteUri;
+        var dir = Repo.NewTempDir("helplink-build");
+        File.Copy(Repo.Mnist8Model, Path.Combine(dir, "mnist.onnx"));
+        Directory.CreateDirectory(Path.Combine(dir, "b"));
+        File.Copy(Repo.Mnist8Model, Path.Combine(dir, "b", "mnist.onnx"));
+
+        var shared = DotnetBuild.WriteProject(dir, """
+                <TinyModel Include="mnist.onnx" />
+                <TinyModel Include="b/mnist.onnx" />
+            """);
+        var log1 = Path.Combine(dir, "shared.tsv");
+        Assert.AreNotEqual(0, DotnetBuild.Run(dir, "build", shared, DiagnosticsLogger.Argument(log1)).ExitCode);
+
+        File.Delete(shared);
+        var bad = DotnetBuild.WriteProject(dir, """    <TinyModel Include="mnist.onnx" Scale="0" />""");
+        var log2 = Path.Combine(dir, "bad.tsv");
+        Assert.AreNotEqual(0, DotnetBuild.Run(dir, "build", bad, DiagnosticsLogger.Argument(log2)).ExitCode);
+
+        var entries = DiagnosticsLogger.Read(log1).Concat(DiagnosticsLogger.Read(log2)).ToList();
+        var listing = string.Join("\n", entries);
+        Assert.AreEqual(2, entries.Count(e => e.Kind == "error" && e.Code == "MCU4001"), listing);
+        foreach (var e in entries)
+        {
+            Assert.IsTrue(Regex.IsMatch(e.Code, @"^MCU\d{4}$"), listing);
+            Assert.AreEqual($"{readme}#{e.Code.ToLowerInvariant()}", e.HelpLink, listing);
+            Assert.AreEqual(Path.Combine(dir, "app.csproj"), e.File, listing);
+        }
+        Assert.IsTrue(entries.Any(e => e.Line > 0), listing); // the task's metadata error is at the item
+    }
 }
+

@@ -71,18 +71,26 @@ public sealed class PackageTests
         Assert.IsFalse(File.Exists(Path.Combine(dir, "obj", "Debug", "net10.0", "tinymodels", "mnist.inputs.cache")), clean.ToString());
     }
 
-    /// <summary>The package as a project SDK: &lt;Project Sdk="MCUNetV2.Build/x.y.z"&gt;, resolved from the feed.</summary>
+    /// <summary>
+    /// The package as a project SDK, resolved from the feed: alone (&lt;Project Sdk="MCUNetV2.Build/x.y.z"&gt;, it brings
+    /// Microsoft.NET.Sdk) and next to Microsoft.NET.Sdk (&lt;Sdk Name="MCUNetV2.Build" Version="x.y.z" /&gt;).
+    /// </summary>
     [TestMethod]
-    public void ProjectSdk_BuildsLibraryAndReport()
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ProjectSdk_BuildsLibraryAndReport(bool besideNetSdk)
     {
         var feed = LocalFeed.Shared;
-        var dir = feed.NewMnistProject("sdk");
-        var project = feed.WriteProject(dir, "firmware-model.csproj", $"MCUNetV2.Build/{feed.Version}");
+        var dir = feed.NewMnistProject(besideNetSdk ? "sdk-beside" : "sdk");
+        var project = besideNetSdk
+            ? feed.WriteProject(dir, "firmware-model.csproj", "Microsoft.NET.Sdk", "</ItemGroup>\n" + $"""  <Sdk Name="MCUNetV2.Build" Version="{feed.Version}" />""" + "\n  <ItemGroup>")
+            : feed.WriteProject(dir, "firmware-model.csproj", $"MCUNetV2.Build/{feed.Version}");
 
         var r = DotnetBuild.Run(feed.Settings, dir, "build", project, "-v:n");
         Assert.AreEqual(0, r.ExitCode, r.ToString());
         AssertModelBuilt(dir, r);
         Assert.IsTrue(Directory.Exists(Path.Combine(feed.Settings.Environment!["NUGET_PACKAGES"], "mcunetv2.build", feed.Version.ToLowerInvariant())), r.ToString());
+        Assert.IsFalse(r.Output.Contains("MSB4011", StringComparison.Ordinal), "nothing imported twice\n" + r);
     }
 
     internal static string[] AssertModelBuilt(string dir, DotnetBuild.Result r)
