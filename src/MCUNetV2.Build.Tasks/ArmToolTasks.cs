@@ -15,6 +15,8 @@ public abstract class ArmToolTask : ToolTask
     /// <summary>Folder with the arm-none-eabi-* tools; empty = PATH.</summary>
     public string ToolchainDirectory { get; set; } = "";
     public string ToolPrefix { get; set; } = new ToolchainOptions().ToolPrefix;
+    /// <summary>Base of the diagnostics' help links (see <see cref="HelpLinks"/>); empty = none.</summary>
+    public string HelpLinkBase { get; set; } = "";
 
     protected abstract string Tool { get; }
     protected override string ToolName => ToolPrefix + Tool;
@@ -32,7 +34,7 @@ public abstract class ArmToolTask : ToolTask
     protected override bool ValidateParameters()
     {
         if (Toolchain().FindTool(Tool) != null) return base.ValidateParameters();
-        Log.LogError(null, ErrorCodes.ToolchainMissing, null, null, 0, 0, 0, 0,
+        Log.LogError(null, ErrorCodes.ToolchainMissing, null, HelpLinks.For(HelpLinkBase, ErrorCodes.ToolchainMissing), null, 0, 0, 0, 0,
             $"{ToolName} not found{(string.IsNullOrEmpty(ToolchainDirectory) ? " on PATH" : $" in '{ToolchainDirectory}'")}. " +
             "Install it with `sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi` (or run eng/install-prerequisites.sh), " +
             "or set the MCUNetV2ToolchainDirectory property.");
@@ -51,9 +53,9 @@ public abstract class ArmToolTask : ToolTask
             switch (d.Severity)
             {
                 case DiagnosticSeverity.Error:
-                    Log.LogError(null, d.Code, null, d.File, d.Line, d.Column, 0, 0, d.Message); break;
+                    Log.LogError(null, d.Code, null, HelpLinks.For(HelpLinkBase, d.Code), d.File, d.Line, d.Column, 0, 0, d.Message); break;
                 case DiagnosticSeverity.Warning:
-                    Log.LogWarning(null, d.Code, null, d.File, d.Line, d.Column, 0, 0, d.Message); break;
+                    Log.LogWarning(null, d.Code, null, HelpLinks.For(HelpLinkBase, d.Code), d.File, d.Line, d.Column, 0, 0, d.Message); break;
                 default:
                     Log.LogMessage(MessageImportance.Normal, singleLine); break;
             }
@@ -102,8 +104,14 @@ internal sealed class ToolTaskLibraryBuilder : INativeLibraryBuilder
 {
     private readonly ITask _parent;
     private readonly ToolchainOptions _options;
+    private readonly string _helpLinkBase;
 
-    public ToolTaskLibraryBuilder(ITask parent, ToolchainOptions options) { _parent = parent; _options = options; }
+    public ToolTaskLibraryBuilder(ITask parent, ToolchainOptions options, string helpLinkBase = "")
+    {
+        _parent = parent;
+        _options = options;
+        _helpLinkBase = helpLinkBase;
+    }
 
     /// <summary>A tool run failed and logged its own errors.</summary>
     public bool LoggedErrors { get; private set; }
@@ -114,6 +122,7 @@ internal sealed class ToolTaskLibraryBuilder : INativeLibraryBuilder
         task.HostObject = _parent.HostObject;
         task.ToolchainDirectory = _options.ToolchainDirectory;
         task.ToolPrefix = _options.ToolPrefix;
+        task.HelpLinkBase = _helpLinkBase;
         return task;
     }
 

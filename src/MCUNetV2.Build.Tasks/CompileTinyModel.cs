@@ -1,6 +1,7 @@
 using MCUNetV2.Compiler.Diagnostics;
 using MCUNetV2.Compiler.Pipeline;
 using MCUNetV2.Compiler.Quantization;
+using MCUNetV2.Compiler.Toolchain;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -36,6 +37,8 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
     public string CpuFlags { get; set; } = "";
     public string OptimizationFlags { get; set; } = "";
     public string QemuPath { get; set; } = "";
+    /// <summary>Base of the diagnostics' help links (the README's Diagnostics section); each gets #mcuNNNN. Empty = none.</summary>
+    public string HelpLinkBase { get; set; } = "";
     /// <summary>Where the generated C and the objects are kept (diagnostics point here); default beside the outputs.</summary>
     public string IntermediateDirectory { get; set; } = "";
 
@@ -94,6 +97,11 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         bool succeeded = false;
         try
         {
+            // A missing toolchain or QEMU is one coded error before any work, not a failure minutes later.
+            var toolchain = new ArmToolchain(options.Toolchain);
+            toolchain.Locate();
+            if (options.Verify)
+                new QemuHarness(toolchain, options.Toolchain.QemuPath).LocateQemu();
             succeeded = Compile(options);
             return succeeded;
         }
@@ -126,7 +134,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             if (!Log.HasLoggedErrors && _libraryBuilder?.LoggedErrors != true)
             {
                 var at = Locate(null);
-                Log.LogError(null, ErrorCodes.InternalError, null, ErrorFile, at.Line, at.Column, 0, 0,
+                Log.LogError(null, ErrorCodes.InternalError, null, HelpLinks.For(HelpLinkBase, ErrorCodes.InternalError), ErrorFile, at.Line, at.Column, 0, 0,
                     $"{options.Prefix}: the compiler reported failure without an error message.");
             }
             return false;
@@ -217,7 +225,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             if (calibration.Length == 0 && !string.IsNullOrWhiteSpace(glob))
             {
                 var at = Locate(TinyModelMetadata.Calibration);
-                Log.LogError(null, ErrorCodes.CalibrationMissing, null, ErrorFile, at.Line, at.Column, 0, 0,
+                Log.LogError(null, ErrorCodes.CalibrationMissing, null, HelpLinks.For(HelpLinkBase, ErrorCodes.CalibrationMissing), ErrorFile, at.Line, at.Column, 0, 0,
                     $"Calibration '{glob}' of TinyModel '{Model.ItemSpec}' matches no file (the pattern is relative to {ProjectDirectory}).");
                 return null;
             }
@@ -257,7 +265,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 Preprocessing = new Preprocessing { Channels = channels, Mean = mean, Scale = scale, Resize = resize, Interpolation = interpolation },
                 Toolchain = toolchain,
                 // gcc and ar run as MSBuild ToolTasks: their errors reach the log with file and line as they happen
-                LibraryBuilder = _libraryBuilder = new ToolTaskLibraryBuilder(this, toolchain),
+                LibraryBuilder = _libraryBuilder = new ToolTaskLibraryBuilder(this, toolchain, HelpLinkBase),
                 IntermediateDirectory = string.IsNullOrEmpty(IntermediateDirectory) ? null : Path.GetFullPath(IntermediateDirectory),
                 Verify = verify,
                 VerifyImages = verifyImages,
@@ -269,7 +277,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         catch (MetadataException ex)
         {
             var at = Locate(ex.MetadataName);
-            Log.LogError(null, ErrorCodes.BadMetadata, null, ErrorFile, at.Line, at.Column, 0, 0,
+            Log.LogError(null, ErrorCodes.BadMetadata, null, HelpLinks.For(HelpLinkBase, ErrorCodes.BadMetadata), ErrorFile, at.Line, at.Column, 0, 0,
                 $"TinyModel '{Model.ItemSpec}': {ex.Message}");
             return null;
         }
@@ -344,13 +352,16 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             file = ErrorFile;
             (line, column) = Locate(null);
         }
+        var message = d.Code == ErrorCodes.QemuMissing
+            ? d.Message + " (MSBuild: the MCUNetV2QemuPath property; Verify=\"false\" skips the check)"
+            : d.Message;
         switch (d.Severity)
         {
             case DiagnosticSeverity.Error:
-                Log.LogError(null, d.Code, null, file, line, column, 0, 0, d.Message);
+                Log.LogError(null, d.Code, null, HelpLinks.For(HelpLinkBase, d.Code), file, line, column, 0, 0, message);
                 break;
             case DiagnosticSeverity.Warning:
-                Log.LogWarning(null, d.Code, null, file, line, column, 0, 0, d.Message);
+                Log.LogWarning(null, d.Code, null, HelpLinks.For(HelpLinkBase, d.Code), file, line, column, 0, 0, d.Message);
                 break;
             default:
                 Log.LogMessage(null, d.Code, null, file, line, column, 0, 0, MessageImportance.Normal, d.Message);
@@ -368,7 +379,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
         }
         var name = Model is null ? "TinyModel" : $"TinyModel '{Model.ItemSpec}'";
         var at = Model is null ? default : Locate(null);
-        Log.LogError(null, ErrorCodes.InternalError, null, ErrorFile, at.Line, at.Column, 0, 0,
+        Log.LogError(null, ErrorCodes.InternalError, null, HelpLinks.For(HelpLinkBase, ErrorCodes.InternalError), ErrorFile, at.Line, at.Column, 0, 0,
             $"{name}: internal compiler error: {inner.GetType().Name}: {inner.Message}");
         LogStackTrace(inner);
     }

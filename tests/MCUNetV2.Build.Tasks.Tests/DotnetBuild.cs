@@ -34,7 +34,12 @@ internal static class DotnetBuild
         return project;
     }
 
-    public static Result Run(string workingDirectory, params string[] args)
+    /// <summary>Extra environment of a run, and a condition that, once true, kills the build (an interrupted build).</summary>
+    public sealed record Settings(IReadOnlyDictionary<string, string>? Environment = null, Func<bool>? KillWhen = null);
+
+    public static Result Run(string workingDirectory, params string[] args) => Run(new Settings(), workingDirectory, args);
+
+    public static Result Run(Settings settings, string workingDirectory, params string[] args)
     {
         var psi = new ProcessStartInfo(DotnetExecutable())
         {
@@ -61,6 +66,8 @@ internal static class DotnetBuild
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
         psi.Environment["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
+        foreach (var (key, value) in settings.Environment ?? new Dictionary<string, string>())
+            psi.Environment[key] = value;
 
         var output = new StringBuilder();
         using var process = new Process { StartInfo = psi };
@@ -69,6 +76,19 @@ internal static class DotnetBuild
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (settings.KillWhen is { } killWhen)
+        {
+            var deadline = DateTime.UtcNow.AddMinutes(10);
+            while (!process.HasExited && DateTime.UtcNow < deadline && !killWhen())
+                Thread.Sleep(20);
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+                lock (output)
+                    return new Result(-1, output + "\n(killed)");
+            }
+        }
         if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
         {
             process.Kill(entireProcessTree: true);
