@@ -49,8 +49,18 @@ public sealed class PackageTests
     {
         var feed = LocalFeed.Shared;
         var dir = feed.NewMnistProject("pkgref");
-        var project = feed.WriteProject(dir, "app.csproj", "Microsoft.NET.Sdk",
-            $"""<PackageReference Include="MCUNetV2.Build" Version="{feed.Version}" />""");
+        // the issue's form, <PackageReference Include="MCUNetV2.Build" />, with the version from central package management
+        File.WriteAllText(Path.Combine(dir, "Directory.Packages.props"), $"""
+            <Project>
+              <PropertyGroup>
+                <ManagePackageVersionsCentrally>true</ManagePackageVersionsCentrally>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageVersion Include="MCUNetV2.Build" Version="{feed.Version}" />
+              </ItemGroup>
+            </Project>
+            """);
+        var project = feed.WriteProject(dir, "app.csproj", "Microsoft.NET.Sdk", """<PackageReference Include="MCUNetV2.Build" />""");
 
         var first = DotnetBuild.Run(feed.Settings, dir, "build", project, "-v:n");
         Assert.AreEqual(0, first.ExitCode, first.ToString());
