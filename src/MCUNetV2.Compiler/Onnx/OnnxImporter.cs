@@ -797,13 +797,49 @@ public static partial class OnnxImporter
 
         private void ImportReduceMean(NodeProto n)
         {
-            var x = Plain(n, 0);
-            var axes = (_opset >= 18 ? Const(n, 1, required: false)?.AsInts() : AttrInts(n, "axes"))
-                ?.Select(a => a < 0 ? a + 4 : a).OrderBy(a => a).ToArray();
-            if (RankOf(n.Input[0]) != 4 || axes == null || !axes.SequenceEqual(new long[] { 2, 3 }))
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only ReduceMean over H and W of an NCHW tensor is supported");
-            AddLayer(n, new AveragePool(n.Name.Length > 0 ? n.Name : n.Output[0], x, NewTensor(n, new TensorShape(1, 1, x.Shape.C)),
-                new Window(x.Shape.H, x.Shape.W, 1, 1, 1, 1, Padding.Zero)), rank: AttrInt(n, "keepdims", 1) == 0 ? 2 : 4);
+            var v = Materialize(n, Act(n, 0));
+            int rank = v.Rank;
+            var given = _opset >= 18 ? Const(n, 1, required: false)?.AsInts() : AttrInts(n, "axes");
+            bool keep = AttrInt(n, "keepdims", 1) != 0;
+            if ((given == null || given.Length == 0) && _opset >= 18 && AttrInt(n, "noop_with_empty_axes", 0) != 0)
+            {
+                Define(n, v); // no axes: the identity
+                return;
+            }
+            var axes = (given == null || given.Length == 0 ? Enumerable.Range(0, rank).Select(a => (long)a) : given.Select(a => a < 0 ? a + rank : a))
+                .Distinct().OrderBy(a => a).ToArray();
+            if (axes.Any(a => a < 0 || a >= rank))
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} reduces axes [{string.Join(",", given!)}] of a rank-{rank} tensor");
+            string name = n.Name.Length > 0 ? n.Name : n.Output[0];
+            if (rank == 4 && axes.SequenceEqual(new long[] { 2, 3 }))
+            {
+                // over H and W: a global average pool, no data moved
+                var x = v.Tensor;
+                AddLayer(n, new AveragePool(name, x, NewTensor(n, new TensorShape(1, 1, x.Shape.C)),
+                    new Window(x.Shape.H, x.Shape.W, 1, 1, 1, 1, Padding.Zero)), rank: keep ? 4 : 2);
+                return;
+            }
+            // any other axes: the reduced axes become the width of a moved copy (kept axes as channels), a global
+            // average pool over that row, and the kept values move to the output's shape
+            var (dims, strides) = Layout(v);
+            var kept = Enumerable.Range(0, rank).Where(a => !axes.Contains(a)).ToArray();
+            var red = axes.Select(a => (int)a).ToArray();
+            long keptCount = kept.Aggregate(1L, (a, k) => a * dims[k]), reducedCount = red.Aggregate(1L, (a, k) => a * dims[k]);
+            var order = red.Concat(kept).ToArray();
+            var (d, st) = Simplify(order.Select(a => dims[a]).ToArray(), order.Select(a => strides[a]).ToArray());
+            var moved = AddRelayout(n, v, new TensorShape(1, (int)reducedCount, (int)keptCount), 2, d, st, "ReduceMean", n.Output[0] + "/moved");
+            var pooled = new Tensor(n.Output[0] + "/mean", new TensorShape(1, 1, (int)keptCount));
+            var pool = new AveragePool(name, moved.Tensor, pooled, new Window(1, (int)reducedCount, 1, 1, 1, 1, Padding.Zero));
+            _layers.Add(pool);
+            _producer[pooled] = pool;
+            var outDims = keep ? dims.Select((x, a) => axes.Contains(a) ? 1L : x).ToArray() : kept.Select(a => dims[a]).ToArray();
+            if (outDims.Length == 0) outDims = new long[] { 1 };
+            // the pooled vector is row-major over the kept axes
+            var keptStrides = RowMajorStrides(kept.Select(a => dims[a]).ToArray());
+            var view = new long[outDims.Length];
+            if (keep) for (int k = 0; k < kept.Length; k++) view[kept[k]] = keptStrides[k];
+            else for (int k = 0; k < kept.Length; k++) view[k] = keptStrides[k];
+            Define(n, Gather(n, new Value(pooled, 1), outDims, view, "ReduceMean"));
         }
 
         /// <summary>Transpose, Squeeze and Unsqueeze: free where they only relabel, else a <see cref="Relayout"/>.</summary>
