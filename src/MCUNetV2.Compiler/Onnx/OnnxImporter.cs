@@ -611,6 +611,28 @@ public static partial class OnnxImporter
             return ok ? v : null;
         }
 
+        /// <summary>
+        /// An activation and a constant that varies along other axes than the channels (a bias along the last axis of a
+        /// channels-last map, say): those axes are moved to the channels of a copy, a 1x1 depthwise convolution applies
+        /// y = scale * x + shift per element of the constant, and the result moves back.
+        /// </summary>
+        private void AffineAlongAxes(NodeProto n, int actIndex, ConstantTensor c, string verb, Func<float, (float Scale, float Shift)> affine)
+        {
+            var x = Materialize(n, Act(n, actIndex));
+            var shape = Layout(x).Dims;
+            int off = shape.Length - c.Dims.Length;
+            if (off < 0 || c.Dims.Select((d, k) => d == 1 || d == shape[k + off]).Any(ok => !ok))
+                throw Error(ErrorCodes.UnsupportedOperator,
+                    $"{NodeLabel(n)} {verb} a constant of shape [{string.Join(",", c.Dims)}] that does not broadcast over [{string.Join(",", shape)}]");
+            var axes = c.Dims.Select((d, k) => (d, k + off)).Where(t => t.d != 1).Select(t => t.Item2).ToArray();
+            var parts = c.AsFloats().Select(affine).ToArray();
+            string name = n.Name.Length > 0 ? n.Name : n.Output[0];
+            OverAxes(n, new[] { x }, axes, axes.Select(a => shape[a]).ToArray(),
+                (ins, o) => new Conv2D(name, ins[0], o, new Window(1, 1, 1, 1, 1, 1, Padding.Zero), parts.Length,
+                    parts.Select(p => p.Scale).ToArray(), parts.Select(p => p.Shift).ToArray(), ActivationRange.None),
+                $"{n.OpType} by a constant along axes [{string.Join(",", axes)}]");
+        }
+
         /// <summary>y = scale[c] * x + shift[c]: a 1x1 depthwise convolution.</summary>
         private void Affine(NodeProto n, Tensor x, float[] scale, float[] shift)
         {
@@ -634,10 +656,14 @@ public static partial class OnnxImporter
             {
                 int actIndex = c0 ? 1 : 0;
                 var x = Plain(n, actIndex);
-                var k = PerChannel(Const(n, c0 ? 0 : 1)!, x)
-                    ?? throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} adds a constant that does not broadcast per channel over {x.Shape}");
                 // y = sx * x + k * sk
                 float sx = subtract && c0 ? -1 : 1, sk = subtract && c1 ? -1 : 1;
+                var k = PerChannel(Const(n, c0 ? 0 : 1)!, x);
+                if (k == null)
+                {
+                    AffineAlongAxes(n, actIndex, Const(n, c0 ? 0 : 1)!, "adds", v => (sx, sk * v));
+                    return;
+                }
                 if (LinearProducer(n, actIndex) is { } p)
                 {
                     var (w, b, per) = WeightsOf(p);
@@ -707,8 +733,14 @@ public static partial class OnnxImporter
             {
                 int actIndex = c0 ? 1 : 0;
                 var x = Plain(n, actIndex);
-                var k = PerChannel(Const(n, c0 ? 0 : 1)!, x)
-                    ?? throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} multiplies by a constant that does not broadcast per channel over {x.Shape}");
+                var k = PerChannel(Const(n, c0 ? 0 : 1)!, x);
+                if (k == null)
+                {
+                    var c = Const(n, c0 ? 0 : 1)!;
+                    if (c.AsFloats().Any(v => !float.IsFinite(v) || (divide && v == 0))) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} scales by a non-finite value");
+                    AffineAlongAxes(n, actIndex, c, "multiplies by", v => (divide ? 1 / v : v, 0f));
+                    return;
+                }
                 if (divide) k = k.Select(v => 1 / v).ToArray();
                 if (k.Any(v => !float.IsFinite(v))) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} scales by a non-finite value");
                 if (LinearProducer(n, actIndex) is { } p)
@@ -954,13 +986,41 @@ public static partial class OnnxImporter
             var x = Unpadded(n, Act(n, 0));
             var w = Const(n, 1)!;
             int k = x.Tensor.Shape.Elements;
+            if (w.Dims.Length == 2 && x.Tensor.Shape.H * x.Tensor.Shape.W != 1 && x.FlattenedFromNchw == null && x.Dims == null)
+            {
+                MatMulAlongLastAxis(n, x, w);
+                return;
+            }
             if (w.Dims.Length != 2 || w.Dims[0] != k || (x.Tensor.Shape.H * x.Tensor.Shape.W != 1 && x.FlattenedFromNchw == null))
-                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only [1, {k}] x [{k}, N] with a constant right side is supported");
+                throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)}: only a constant [K, N] right side is supported (here [{string.Join(",", w.Dims)}] for an input of {k} values)");
             int nOut = (int)w.Dims[1];
             var fc = new FullyConnected(n.Name.Length > 0 ? n.Name : n.Output[0], x.Tensor, NewTensor(n, new TensorShape(1, 1, nOut)),
                 FcWeightsFromKxN(w.AsFloats(), k, nOut, x.FlattenedFromNchw), new float[nOut]);
             AddLayer(n, fc);
             KeepWeightScales(n, fc, n.Input[1], outputAxis: 1, nOut);
+        }
+
+        /// <summary>
+        /// [..., M, K] x [K, N] (e.g. a Keras Dense layer on a channels-last map): the last axis becomes the channels of a
+        /// moved copy, a 1x1 convolution maps K to N on every row, and the result moves back to [..., M, N].
+        /// </summary>
+        private void MatMulAlongLastAxis(NodeProto n, Value x, ConstantTensor w)
+        {
+            var (dims, _) = Layout(x);
+            int last = dims.Length - 1;
+            int kIn = (int)w.Dims[0], nOut = (int)w.Dims[1];
+            if (dims[last] != kIn)
+                throw Error(ErrorCodes.ModelCorrupt, $"{NodeLabel(n)} multiplies [{string.Join(",", dims)}] by [{string.Join(",", w.Dims)}]: the inner dimensions differ");
+            var kxn = w.AsFloats();
+            var weights = new float[nOut * kIn]; // Conv2D [Cout][1][1][Cin]
+            for (int o = 0; o < nOut; o++)
+                for (int i = 0; i < kIn; i++) weights[o * kIn + i] = kxn[i * nOut + o];
+            Conv2D? conv = null;
+            string name = n.Name.Length > 0 ? n.Name : n.Output[0];
+            OverAxes(n, new[] { x }, new[] { last }, new long[] { nOut },
+                (ins, o) => conv = new Conv2D(name, ins[0], o, new Window(1, 1, 1, 1, 1, 1, Padding.Zero), 1, weights, new float[nOut], ActivationRange.None),
+                "MatMul");
+            KeepWeightScales(n, conv!, n.Input[1], outputAxis: 1, nOut);
         }
 
         private void ImportGemm(NodeProto n)

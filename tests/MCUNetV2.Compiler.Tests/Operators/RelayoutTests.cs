@@ -120,4 +120,35 @@ public sealed class RelayoutTests
         Assert.AreEqual(ErrorCodes.UnsupportedOperator, e.Diagnostic.Code, e.Diagnostic.Message);
         StringAssert.Contains(e.Diagnostic.Message, "[1,3,2,4,8]");
     }
+
+    /// <summary>A Keras-style Dense layer on a channels-last map: Transpose to [1,H,W,C], MatMul by [C,N], Add a bias, Relu.</summary>
+    [TestMethod]
+    public void MatMulAlongTheLastAxis_MatchesOnnxRuntime_AndIsBitExactOnCortexM7()
+    {
+        var r = new Random(21);
+        var path = Path.Combine(Work, "dense-nhwc.onnx");
+        new OnnxModelBuilder(13).Input("x", InputDims).Output("y", 1, 8, 8, 5)
+            .Floats("w0", new long[] { 6, 3, 3, 3 }, Enumerable.Range(0, 162).Select(_ => (float)(r.NextDouble() - 0.5)))
+            .Floats("dense", new long[] { 6, 5 }, Enumerable.Range(0, 30).Select(_ => (float)(r.NextDouble() - 0.5)))
+            .Floats("bias", new long[] { 5 }, Enumerable.Range(0, 5).Select(_ => (float)(r.NextDouble() - 0.5)))
+            .Node("Conv", new[] { "x", "w0" }, "c0", Ints("pads", 1, 1, 1, 1)).Node("Relu", new[] { "c0" }, "r0")
+            .Node("Transpose", new[] { "r0" }, "nhwc", Ints("perm", 0, 2, 3, 1))
+            .Node("MatMul", new[] { "nhwc", "dense" }, "mm").Node("Add", new[] { "mm", "bias" }, "a").Node("Relu", new[] { "a" }, "y")
+            .Save(path);
+        var graph = OnnxImporter.Load(path);
+        var inputs = Inputs(3);
+        using (var session = new InferenceSession(path))
+            foreach (var x in inputs)
+            {
+                using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, InputDims.Select(d => (int)d).ToArray())) });
+                var ort = results.First().AsEnumerable<float>().ToArray(); // [1,8,8,5]: rank 4, stored as our 8x5x8 map
+                var ours = FloatExecutor.Run(graph, Nhwc(x));
+                // ours is the rank-4 [1,8,8,5] tensor in its storage order (H=8, W=5, C=8): back to ONNX order
+                var onnx = new float[ours.Length];
+                for (int c = 0; c < 8; c++) for (int h = 0; h < 8; h++) for (int w = 0; w < 5; w++) onnx[(c * 8 + h) * 5 + w] = ours[(h * 5 + w) * 8 + c];
+                for (int i = 0; i < ort.Length; i++) Assert.AreEqual(ort[i], onnx[i], 1e-4, $"element {i}");
+            }
+        var q = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, inputs.Select(Nhwc).ToList()));
+        CortexM7Check.AssertBitExact(q, new[] { ("per-layer", PatchPlanner.PerLayer(graph)) }, inputs.Select(x => q.QuantizeInput(Nhwc(x))).ToList(), Work);
+    }
 }
