@@ -65,7 +65,7 @@ public static class Program
             if (!quick)
             {
                 var mbv2 = MobileNetV2(work);
-                Section(md, "MobileNetV2-1.0, 224x224 (random weights), layer by layer", mbv2, PatchPlanner.PerLayer(mbv2.Graph), work, "mbv2", perLayerTable: false);
+                Section(md, "MobileNetV2-1.0, 224x224 (random weights), layer by layer", mbv2, PatchPlanner.PerLayer(mbv2.Graph), work, "mbv2", perLayerTable: true);
             }
             md.Append(Ci, $"Measured {DateTime.UtcNow:yyyy-MM-dd} in {(DateTime.UtcNow - started).TotalSeconds:F0} s (.NET {Environment.Version}).\n");
             Directory.CreateDirectory(Path.GetDirectoryName(output)!);
