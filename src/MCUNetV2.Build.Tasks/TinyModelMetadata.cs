@@ -98,83 +98,46 @@ internal static partial class TinyModelMetadata
         return (rows, cols);
     }
 
-    /// <summary>RGB, BGR or Gray (case-insensitive; Grey and Grayscale are accepted too); empty means RGB.</summary>
-    public static ChannelOrder ParseChannelOrder(string? value)
+    /// <summary>
+    /// One of a few words, case-insensitive and with '-' ignored; empty means <paramref name="fallback"/>. Otherwise MCU4001
+    /// "<paramref name="metadata"/> 'value' is not one of <paramref name="choices"/>."
+    /// </summary>
+    private static T ParseChoice<T>(string metadata, string? value, T fallback, string choices, params (string Word, T Value)[] words)
     {
         if (string.IsNullOrWhiteSpace(value))
-            return Compiler.Pipeline.ChannelOrder.Rgb;
-        switch (value.Trim().ToLowerInvariant())
-        {
-            case "rgb": return Compiler.Pipeline.ChannelOrder.Rgb;
-            case "bgr": return Compiler.Pipeline.ChannelOrder.Bgr;
-            case "gray":
-            case "grey":
-            case "grayscale":
-            case "greyscale":
-                return Compiler.Pipeline.ChannelOrder.Gray;
-            default:
-                throw new MetadataException(ChannelOrder, $"ChannelOrder '{value}' is not one of RGB, BGR, Gray.");
-        }
+            return fallback;
+        var key = value.Trim().ToLowerInvariant().Replace("-", "", StringComparison.Ordinal);
+        foreach (var (word, result) in words)
+            if (word == key) return result;
+        throw new MetadataException(metadata, $"{metadata} '{value}' is not one of {choices}.");
     }
+
+    /// <summary>RGB, BGR or Gray (case-insensitive; Grey and Grayscale are accepted too); empty means RGB.</summary>
+    public static ChannelOrder ParseChannelOrder(string? value) =>
+        ParseChoice(ChannelOrder, value, Compiler.Pipeline.ChannelOrder.Rgb, "RGB, BGR, Gray",
+            ("rgb", Compiler.Pipeline.ChannelOrder.Rgb), ("bgr", Compiler.Pipeline.ChannelOrder.Bgr), ("gray", Compiler.Pipeline.ChannelOrder.Gray),
+            ("grey", Compiler.Pipeline.ChannelOrder.Gray), ("grayscale", Compiler.Pipeline.ChannelOrder.Gray), ("greyscale", Compiler.Pipeline.ChannelOrder.Gray));
 
     /// <summary>Stretch or CenterCrop (case-insensitive; Center-Crop, CentreCrop and Centre-Crop too); empty means Stretch.</summary>
-    public static ResizeMode ParseResizeMode(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-            return Compiler.Pipeline.ResizeMode.Stretch;
-        switch (value.Trim().ToLowerInvariant().Replace("-", "", StringComparison.Ordinal))
-        {
-            case "stretch": return Compiler.Pipeline.ResizeMode.Stretch;
-            case "centercrop":
-            case "centrecrop":
-                return Compiler.Pipeline.ResizeMode.CenterCrop;
-            default:
-                throw new MetadataException(ResizeMode, $"ResizeMode '{value}' is not one of Stretch, CenterCrop.");
-        }
-    }
+    public static ResizeMode ParseResizeMode(string? value) =>
+        ParseChoice(ResizeMode, value, Compiler.Pipeline.ResizeMode.Stretch, "Stretch, CenterCrop",
+            ("stretch", Compiler.Pipeline.ResizeMode.Stretch), ("centercrop", Compiler.Pipeline.ResizeMode.CenterCrop), ("centrecrop", Compiler.Pipeline.ResizeMode.CenterCrop));
 
     /// <summary>Bilinear or Nearest (case-insensitive); empty means Bilinear.</summary>
-    public static Interpolation ParseInterpolation(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-            return Compiler.Pipeline.Interpolation.Bilinear;
-        switch (value.Trim().ToLowerInvariant())
-        {
-            case "bilinear": return Compiler.Pipeline.Interpolation.Bilinear;
-            case "nearest": return Compiler.Pipeline.Interpolation.Nearest;
-            default:
-                throw new MetadataException(Interpolation, $"Interpolation '{value}' is not one of Bilinear, Nearest.");
-        }
-    }
+    public static Interpolation ParseInterpolation(string? value) =>
+        ParseChoice(Interpolation, value, Compiler.Pipeline.Interpolation.Bilinear, "Bilinear, Nearest",
+            ("bilinear", Compiler.Pipeline.Interpolation.Bilinear), ("nearest", Compiler.Pipeline.Interpolation.Nearest));
 
     /// <summary>NCHW or NHWC (case-insensitive); empty means NCHW, the ONNX layout.</summary>
-    public static InputLayout ParseInputLayout(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-            return Compiler.Pipeline.InputLayout.Nchw;
-        switch (value.Trim().ToUpperInvariant())
-        {
-            case "NCHW": return Compiler.Pipeline.InputLayout.Nchw;
-            case "NHWC": return Compiler.Pipeline.InputLayout.Nhwc;
-            default:
-                throw new MetadataException(InputLayout, $"InputLayout '{value}' is not one of NCHW, NHWC (the axis order of .npy and .pb calibration tensors).");
-        }
-    }
+    public static InputLayout ParseInputLayout(string? value) =>
+        ParseChoice(InputLayout, value, Compiler.Pipeline.InputLayout.Nchw, "NCHW, NHWC (the axis order of .npy and .pb calibration tensors)",
+            ("nchw", Compiler.Pipeline.InputLayout.Nchw), ("nhwc", Compiler.Pipeline.InputLayout.Nhwc));
 
     /// <summary>MinMax, Percentile or MSE (case-insensitive; Min-Max too); empty means MinMax.</summary>
-    public static Compiler.Quantization.CalibrationMethod ParseCalibrationMethod(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-            return Compiler.Quantization.CalibrationMethod.MinMax;
-        switch (value.Trim().ToLowerInvariant().Replace("-", "", StringComparison.Ordinal))
-        {
-            case "minmax": return Compiler.Quantization.CalibrationMethod.MinMax;
-            case "percentile": return Compiler.Quantization.CalibrationMethod.Percentile;
-            case "mse": return Compiler.Quantization.CalibrationMethod.Mse;
-            default:
-                throw new MetadataException(CalibrationMethod, $"CalibrationMethod '{value}' is not one of MinMax, Percentile, MSE.");
-        }
-    }
+    public static Compiler.Quantization.CalibrationMethod ParseCalibrationMethod(string? value) =>
+        ParseChoice(CalibrationMethod, value, Compiler.Quantization.CalibrationMethod.MinMax, "MinMax, Percentile, MSE",
+            ("minmax", Compiler.Quantization.CalibrationMethod.MinMax), ("percentile", Compiler.Quantization.CalibrationMethod.Percentile),
+            ("mse", Compiler.Quantization.CalibrationMethod.Mse));
 
     /// <summary>The two-sided percentile of the Percentile method, in (50, 100]; empty means 99.99.</summary>
     public static double ParseCalibrationPercentile(string? value)

@@ -25,7 +25,7 @@ public sealed class IntegerOnlyCodeTests
         var vww = OnnxImporter.Load(TestData.VwwModel);
         var vwwInt8 = Quantizer.Quantize(vww, CalibrationRanges.Observe(vww, TestData.VwwImages.Take(4).Select(i => TestData.VwwInput(i.Path, vww.Input.Shape))));
         yield return ("vww-per-layer", vwwInt8, PatchPlanner.PerLayer(vww));
-        yield return ("vww-2x2", vwwInt8, PatchPlanner.BestForGrid(vww, 2, 2)!);
+        yield return ("vww-2x2", vwwInt8, PatchSearch.BestForGrid(vww, 2, 2)!);
         var mnist = OnnxImporter.Load(Path.Combine(TestData.RepoRoot, "tests", "data", "models", "mnist-8", "model.onnx"));
         var mnistInt8 = Quantizer.Quantize(mnist, CalibrationRanges.Observe(mnist, Enumerable.Range(0, 3).Select(i => MnistTests.DataSet(i).Input)));
         yield return ("mnist-8", mnistInt8, PatchPlanner.PerLayer(mnist));

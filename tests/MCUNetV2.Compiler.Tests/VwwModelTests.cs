@@ -87,7 +87,7 @@ public sealed class VwwModelTests
     {
         // the chosen split, the deepest possible one (residual blocks and stride-2 layers inside the patch stage) and one between
         var candidates = PatchPlanner.SplitCandidates(_graph, rows, cols).ToList();
-        var best = PatchPlanner.BestForGrid(_graph, rows, cols)!.PatchLayerCount;
+        var best = PatchSearch.BestForGrid(_graph, rows, cols)!.PatchLayerCount;
         foreach (var k in new[] { best, candidates[^1], candidates[candidates.Count / 2] }.Distinct())
         {
             var plan = PatchPlanner.Build(_graph, rows, cols, k);
@@ -103,7 +103,7 @@ public sealed class VwwModelTests
     public void PatchPlan_2x2_NeedsLessSramThanPerLayer()
     {
         var perLayer = PatchPlanner.PerLayer(_graph);
-        var patch = PatchPlanner.BestForGrid(_graph, 2, 2)!;
+        var patch = PatchSearch.BestForGrid(_graph, 2, 2)!;
         Console.WriteLine($"per-layer peak {perLayer.PeakLiveBytes} arena {perLayer.ArenaBytes}; 2x2 peak {patch.PeakLiveBytes} arena {patch.ArenaBytes}: {patch.Describe()}; MACs {perLayer.ExecutedMacs} -> {patch.ExecutedMacs}");
         Assert.IsTrue(patch.PeakLiveBytes < perLayer.PeakLiveBytes);
         Assert.IsTrue(patch.ArenaBytes >= patch.PeakLiveBytes);

@@ -179,168 +179,158 @@ public static class CEmitter
         for (int i = 0; i < K; i++) stageIndex[g.Layers[i].Output] = i + 1;
 
         string Full(Tensor t) => $"(mcu_region){{0, 0, {t.Shape.H}, {t.Shape.W}}}";
-        // a tensor without a buffer is a pointwise convolution's output that its residual Add computes itself
-        bool streaming = false; // set while the streamed invoke's calls are written
-        string Stage() => $"({prefix}_arena + {plan.InputStaging!.Offset})";
-        string Buf(Tensor t) => t == g.Input ? (streaming ? Stage() : "input") : t == g.Output ? "output"
+        // The input's buffer and region are placeholders: the caller's frame in <prefix>_invoke, the staging buffer
+        // holding the patch's input region in <prefix>_invoke_streamed. A tensor without a buffer is a pointwise
+        // convolution's output that its residual Add computes itself.
+        const string InputBuffer = "\u0001input\u0001", InputRegion = "\u0001input region\u0001";
+        string Buf(Tensor t) => t == g.Input ? InputBuffer : t == g.Output ? "output"
             : plan.BufferOf.TryGetValue(t, out var b) ? $"({prefix}_arena + {b.Offset})" : "NULL";
-        string BufRegion(Tensor t) => t == g.Input && streaming ? "r[0]"
+        string BufRegion(Tensor t) => t == g.Input ? InputRegion
             : plan.BufferOf.TryGetValue(t, out var b) && b.PerPatch ? $"r[{stageIndex[t]}]" : Full(t);
         string Compute(int i) => i < K ? $"r[{i + 1}]" : Full(g.Layers[i].Output);
 
-        // the layer calls of one invoke function; the streamed one reads the input region of each patch from a staging buffer
-        string Calls(bool streamed, Writer w)
+        var w = new Writer();
+        var calls = new StringBuilder();
+        for (int i = 0; i < g.Layers.Count; i++)
         {
-            var calls = new StringBuilder();
-            streaming = streamed;
-            if (streamed)
-                calls.Append($"        if ((status = read(ctx, r[0].y0, r[0].x0, r[0].h, r[0].w, {Stage()})) != 0) return status;\n");
-            for (int i = 0; i < g.Layers.Count; i++)
+            var l = g.Layers[i];
+            var q = model.Layers[l];
+            string id = $"{prefix}_l{i}";
+            var ind = i < K ? "        " : "    ";
+            calls.Append($"{ind}/* {i}: {l.Op} {l.Inputs[0].Shape} -> {l.Output.Shape} ({Comment(l.Name)}) */\n");
+            string x = Buf(l.Inputs[0]), xr = BufRegion(l.Inputs[0]), y = Buf(l.Output), yr = BufRegion(l.Output);
+            var kp = plan.KernelOf(i);
+            string Scratch() => $"({prefix}_arena + {kp.Scratch!.Offset})";
+            switch (l)
             {
-                var l = g.Layers[i];
-                var q = model.Layers[l];
-                string id = $"{prefix}_l{i}";
-                var ind = i < K ? "        " : "    ";
-                calls.Append($"{ind}/* {i}: {l.Op} {l.Inputs[0].Shape} -> {l.Output.Shape} ({Comment(l.Name)}) */\n");
-                string x = Buf(l.Inputs[0]), xr = BufRegion(l.Inputs[0]), y = Buf(l.Output), yr = BufRegion(l.Output);
-                var kp = plan.KernelOf(i);
-                string Scratch() => $"({prefix}_arena + {kp.Scratch!.Offset})";
-                switch (l)
+                case Conv2D conv:
                 {
-                    case Conv2D conv:
-                    {
-                        var qc = (QuantizedConv)q;
-                        string kernel = conv.IsPointwise ? "mcu_pointwise"
-                            : conv.IsDepthwise && (kp.InPlaceOver != null || conv.Window.KernelH * conv.Window.KernelW <= 64) ? "mcu_depthwise"
-                            : conv.Groups == 1 && conv.Window.KernelH * conv.Window.KernelW * conv.InChannels <= ImColumnMax ? "mcu_conv_im2col" : "mcu_conv";
-                        sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
-                        int[] bias = kernel is "mcu_pointwise" or "mcu_conv_im2col" ? FoldZeroPoint(qc) : qc.Bias;
-                        EmitConvTables(w, id, weights, bias, qc);
-                        var win = conv.Window;
-                        w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
-                            $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, {win.Pad.Top}, {win.Pad.Left}, " +
-                            $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s }};\n\n");
-                        if (kp.FusedIntoAdd is { } add)
-                            calls.Append($"{ind}/* computed pixel by pixel inside layer {add} (residual add) */\n");
-                        else if (kp.InPlaceOver != null && kernel == "mcu_depthwise")
-                            calls.Append($"{ind}mcu_depthwise_inplace(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.ScratchRows});\n");
-                        else
-                            calls.Append($"{ind}{kernel}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
-                        break;
-                    }
-                    case FullyConnected:
-                    {
-                        var qc = (QuantizedConv)q;
-                        EmitConvTables(w, id, qc.Weights, FoldZeroPoint(qc), qc);
-                        var fc = (FullyConnected)l;
-                        w.Data.Append($"static const mcu_conv_params {id} = {{ 1, 1, {fc.InFeatures}, {fc.OutFeatures}, 1, 1, 1, 1, 1, 1, 1, 0, 0, " +
-                            $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s }};\n\n");
-                        calls.Append($"{ind}mcu_fully_connected(&{id}, {x}, {y});\n");
-                        break;
-                    }
-                    case Add add:
-                    {
-                        var qa = (QuantizedAdd)q;
-                        w.Data.Append($"static const mcu_add_params {id} = {{ {add.Output.Shape.C}, {qa.ZeroPointA}, {qa.ZeroPointB}, " +
-                            $"{qa.RequantA.Multiplier}, {qa.RequantB.Multiplier}, {qa.RequantOut.Multiplier}, {qa.OutputZeroPoint}, {qa.ActMin}, {qa.ActMax}, " +
-                            $"{qa.RequantA.Shift}, {qa.RequantB.Shift}, {qa.RequantOut.Shift}, {qa.SignB}, {(add.BroadcastsB ? 1 : 0)} }};\n\n");
-                        string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
-                        if (kp.FusedConv is { } c)
-                        {
-                            var conv = g.Layers[c];
-                            bool convIsA = l.Inputs[0] == conv.Output;
-                            var skip = l.Inputs[convIsA ? 1 : 0];
-                            calls.Append($"{ind}mcu_pointwise_add(&{prefix}_l{c}, &{id}, {(convIsA ? 1 : 0)}, {Buf(conv.Inputs[0])}, {BufRegion(conv.Inputs[0])}, " +
-                                $"{Buf(skip)}, {BufRegion(skip)}, {y}, {yr}, {Compute(i)}, {Scratch()});\n");
-                        }
-                        else
-                            calls.Append($"{ind}mcu_add(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
-                        break;
-                    }
-                    case PoolLayer pool:
-                    {
-                        var win = pool.Window;
-                        w.Data.Append($"static const mcu_pool_params {id} = {{ {l.Inputs[0].Shape.H}, {l.Inputs[0].Shape.W}, {l.Output.Shape.C}, " +
-                            $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, " +
-                            $"{win.Pad.Top}, {win.Pad.Left}, {win.Pad.Bottom}, {win.Pad.Right}, {(win.CountIncludePad ? 1 : 0)}, {(q is QuantizedAveragePool qp ? qp.ZeroPoint : 0)} }};\n\n");
-                        calls.Append($"{ind}{(l is AveragePool ? "mcu_average_pool" : "mcu_max_pool")}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
-                        break;
-                    }
-                    case UnaryElementwise:
-                    {
-                        w.Array("int8_t", id + "_table", ((QuantizedLookup)q).Table, 1);
-                        w.Data.Append('\n');
-                        calls.Append($"{ind}mcu_lookup({id}_table, {l.Output.Shape.C}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
-                        break;
-                    }
-                    case ChannelPRelu:
-                    {
-                        var qp = (QuantizedChannelPRelu)q;
-                        w.Array("int32_t", id + "_m", qp.Negative.Select(m => m.Multiplier).ToArray(), 4);
-                        w.Array("int8_t", id + "_s", qp.Negative.Select(m => (sbyte)m.Shift).ToArray(), 1);
-                        w.Array("int8_t", id + "_sign", qp.NegativeSign.Select(v => (sbyte)v).ToArray(), 1);
-                        w.Data.Append($"static const mcu_prelu_params {id} = {{ {l.Output.Shape.C}, {qp.InputZeroPoint}, {qp.OutputZeroPoint}, " +
-                            $"{qp.Positive.Multiplier}, {qp.Positive.Shift}, {id}_m, {id}_s, {id}_sign }};\n\n");
-                        calls.Append($"{ind}mcu_channel_prelu(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
-                        break;
-                    }
-                    case Mul mul:
-                    {
-                        var qm = (QuantizedMul)q;
-                        w.Data.Append($"static const mcu_mul_params {id} = {{ {l.Output.Shape.C}, {qm.ZeroPointA}, {qm.ZeroPointB}, " +
-                            $"{qm.Requant.Multiplier}, {qm.OutputZeroPoint}, {qm.Requant.Shift}, {(mul.BroadcastsB ? 1 : 0)} }};\n\n");
-                        string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
-                        calls.Append($"{ind}mcu_mul(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
-                        break;
-                    }
-                    case Concat:
-                    {
-                        var qc = (QuantizedConcat)q;
-                        int offset = 0;
-                        for (int j = 0; j < l.Inputs.Count; j++)
-                        {
-                            var t = l.Inputs[j];
-                            w.Data.Append($"static const mcu_concat_params {id}_{j} = {{ {t.Shape.C}, {l.Output.Shape.C}, {offset}, " +
-                                $"{qc.ZeroPoints[j]}, {qc.Requant[j].Multiplier}, {qc.OutputZeroPoint}, {qc.Requant[j].Shift} }};\n");
-                            calls.Append($"{ind}mcu_concat(&{id}_{j}, {Buf(t)}, {BufRegion(t)}, {y}, {yr}, {Compute(i)});\n");
-                            offset += t.Shape.C;
-                        }
-                        w.Data.Append('\n');
-                        break;
-                    }
-                    case Softmax:
-                    {
-                        var qs = (QuantizedSoftmax)q;
-                        w.Array("int32_t", id + "_table", qs.ExpTable, 4);
-                        w.Data.Append('\n');
-                        calls.Append($"{ind}mcu_softmax({id}_table, {x}, {y}, {l.Output.Shape.H * l.Output.Shape.W}, {l.Output.Shape.C});\n");
-                        break;
-                    }
-                    case Relayout r:
-                    {
-                        w.Data.Append($"static const mcu_relayout_params {id} = {{ {r.Dims.Length}, {{ {string.Join(", ", r.Dims)} }}, {{ {string.Join(", ", r.InputStrides)} }} }};\n\n");
-                        calls.Append($"{ind}mcu_relayout(&{id}, {x}, {y});\n");
-                        break;
-                    }
-                    default:
-                        throw new NotSupportedException(l.Op);
+                    var qc = (QuantizedConv)q;
+                    string kernel = conv.IsPointwise ? "mcu_pointwise"
+                        : conv.IsDepthwise && conv.Window.KernelH * conv.Window.KernelW <= DepthwiseInPlace.MaxTaps ? "mcu_depthwise"
+                        : conv.Groups == 1 && conv.Window.KernelH * conv.Window.KernelW * conv.InChannels <= ImColumnMax ? "mcu_conv_im2col" : "mcu_conv";
+                    sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
+                    int[] bias = kernel is "mcu_pointwise" or "mcu_conv_im2col" ? FoldZeroPoint(qc) : qc.Bias;
+                    EmitConvTables(w, id, weights, bias, qc);
+                    var win = conv.Window;
+                    w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
+                        $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, {win.Pad.Top}, {win.Pad.Left}, " +
+                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s }};\n\n");
+                    if (kp.FusedIntoAdd is { } add)
+                        calls.Append($"{ind}/* computed pixel by pixel inside layer {add} (residual add) */\n");
+                    else if (kp.InPlaceOver != null && kernel == "mcu_depthwise")
+                        calls.Append($"{ind}mcu_depthwise_inplace(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.ScratchRows});\n");
+                    else
+                        calls.Append($"{ind}{kernel}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    break;
                 }
-                    calls.Append($"{ind}MCU_PROFILE_MARK({prefix}_profile, {i});\n");
-                if (i == K - 1) calls.Append("    }\n\n");
+                case FullyConnected:
+                {
+                    var qc = (QuantizedConv)q;
+                    EmitConvTables(w, id, qc.Weights, FoldZeroPoint(qc), qc);
+                    var fc = (FullyConnected)l;
+                    w.Data.Append($"static const mcu_conv_params {id} = {{ 1, 1, {fc.InFeatures}, {fc.OutFeatures}, 1, 1, 1, 1, 1, 1, 1, 0, 0, " +
+                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s }};\n\n");
+                    calls.Append($"{ind}mcu_fully_connected(&{id}, {x}, {y});\n");
+                    break;
+                }
+                case Add add:
+                {
+                    var qa = (QuantizedAdd)q;
+                    w.Data.Append($"static const mcu_add_params {id} = {{ {add.Output.Shape.C}, {qa.ZeroPointA}, {qa.ZeroPointB}, " +
+                        $"{qa.RequantA.Multiplier}, {qa.RequantB.Multiplier}, {qa.RequantOut.Multiplier}, {qa.OutputZeroPoint}, {qa.ActMin}, {qa.ActMax}, " +
+                        $"{qa.RequantA.Shift}, {qa.RequantB.Shift}, {qa.RequantOut.Shift}, {qa.SignB}, {(add.BroadcastsB ? 1 : 0)} }};\n\n");
+                    string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
+                    if (kp.FusedConv is { } c)
+                    {
+                        var conv = g.Layers[c];
+                        bool convIsA = l.Inputs[0] == conv.Output;
+                        var skip = l.Inputs[convIsA ? 1 : 0];
+                        calls.Append($"{ind}mcu_pointwise_add(&{prefix}_l{c}, &{id}, {(convIsA ? 1 : 0)}, {Buf(conv.Inputs[0])}, {BufRegion(conv.Inputs[0])}, " +
+                            $"{Buf(skip)}, {BufRegion(skip)}, {y}, {yr}, {Compute(i)}, {Scratch()});\n");
+                    }
+                    else
+                        calls.Append($"{ind}mcu_add(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case PoolLayer pool:
+                {
+                    var win = pool.Window;
+                    w.Data.Append($"static const mcu_pool_params {id} = {{ {l.Inputs[0].Shape.H}, {l.Inputs[0].Shape.W}, {l.Output.Shape.C}, " +
+                        $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, " +
+                        $"{win.Pad.Top}, {win.Pad.Left}, {win.Pad.Bottom}, {win.Pad.Right}, {(win.CountIncludePad ? 1 : 0)}, {(q is QuantizedAveragePool qp ? qp.ZeroPoint : 0)} }};\n\n");
+                    calls.Append($"{ind}{(l is AveragePool ? "mcu_average_pool" : "mcu_max_pool")}(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case UnaryElementwise:
+                {
+                    w.Array("int8_t", id + "_table", ((QuantizedLookup)q).Table, 1);
+                    w.Data.Append('\n');
+                    calls.Append($"{ind}mcu_lookup({id}_table, {l.Output.Shape.C}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case ChannelPRelu:
+                {
+                    var qp = (QuantizedChannelPRelu)q;
+                    w.Array("int32_t", id + "_m", qp.Negative.Select(m => m.Multiplier).ToArray(), 4);
+                    w.Array("int8_t", id + "_s", qp.Negative.Select(m => (sbyte)m.Shift).ToArray(), 1);
+                    w.Array("int8_t", id + "_sign", qp.NegativeSign.Select(v => (sbyte)v).ToArray(), 1);
+                    w.Data.Append($"static const mcu_prelu_params {id} = {{ {l.Output.Shape.C}, {qp.InputZeroPoint}, {qp.OutputZeroPoint}, " +
+                        $"{qp.Positive.Multiplier}, {qp.Positive.Shift}, {id}_m, {id}_s, {id}_sign }};\n\n");
+                    calls.Append($"{ind}mcu_channel_prelu(&{id}, {x}, {xr}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case Mul mul:
+                {
+                    var qm = (QuantizedMul)q;
+                    w.Data.Append($"static const mcu_mul_params {id} = {{ {l.Output.Shape.C}, {qm.ZeroPointA}, {qm.ZeroPointB}, " +
+                        $"{qm.Requant.Multiplier}, {qm.OutputZeroPoint}, {qm.Requant.Shift}, {(mul.BroadcastsB ? 1 : 0)} }};\n\n");
+                    string b = Buf(l.Inputs[1]), br = BufRegion(l.Inputs[1]);
+                    calls.Append($"{ind}mcu_mul(&{id}, {x}, {xr}, {b}, {br}, {y}, {yr}, {Compute(i)});\n");
+                    break;
+                }
+                case Concat:
+                {
+                    var qc = (QuantizedConcat)q;
+                    int offset = 0;
+                    for (int j = 0; j < l.Inputs.Count; j++)
+                    {
+                        var t = l.Inputs[j];
+                        w.Data.Append($"static const mcu_concat_params {id}_{j} = {{ {t.Shape.C}, {l.Output.Shape.C}, {offset}, " +
+                            $"{qc.ZeroPoints[j]}, {qc.Requant[j].Multiplier}, {qc.OutputZeroPoint}, {qc.Requant[j].Shift} }};\n");
+                        calls.Append($"{ind}mcu_concat(&{id}_{j}, {Buf(t)}, {BufRegion(t)}, {y}, {yr}, {Compute(i)});\n");
+                        offset += t.Shape.C;
+                    }
+                    w.Data.Append('\n');
+                    break;
+                }
+                case Softmax:
+                {
+                    var qs = (QuantizedSoftmax)q;
+                    w.Array("int32_t", id + "_table", qs.ExpTable, 4);
+                    w.Data.Append('\n');
+                    calls.Append($"{ind}mcu_softmax({id}_table, {x}, {y}, {l.Output.Shape.H * l.Output.Shape.W}, {l.Output.Shape.C});\n");
+                    break;
+                }
+                case Relayout r:
+                {
+                    w.Data.Append($"static const mcu_relayout_params {id} = {{ {r.Dims.Length}, {{ {string.Join(", ", r.Dims)} }}, {{ {string.Join(", ", r.InputStrides)} }} }};\n\n");
+                    calls.Append($"{ind}mcu_relayout(&{id}, {x}, {y});\n");
+                    break;
+                }
+                default:
+                    throw new NotSupportedException(l.Op);
             }
-            return calls.ToString();
+            calls.Append($"{ind}MCU_PROFILE_MARK({prefix}_profile, {i});\n");
+            if (i == K - 1) calls.Append("    }\n\n");
         }
-        var data = new Writer();
-        var plainCalls = Calls(false, data);
-        var streamedCalls = plan.InputStaging != null ? Calls(true, new Writer()) : null;
-
 
         var sb = new StringBuilder();
         sb.Append($"/* Generated by MCUNetV2.Build. Do not edit. */\n/* Schedule: {Comment(plan.Describe())}. */\n");
         sb.Append($"#include \"{prefix}.h\"\n#include \"{KernelsFileName}\"\n\n");
         sb.Append($"int8_t {prefix}_arena[{prefix.ToUpperInvariant()}_ARENA_BYTES] __attribute__((aligned(16)));\n\n");
         sb.Append($"#ifdef MCU_PROFILE\n/* Benchmarks: timer ticks spent in each layer (added up over patches and calls). */\nuint32_t {prefix}_profile[{g.Layers.Count}];\n#endif\n\n");
-        sb.Append(data.Data);
+        sb.Append(w.Data);
         if (K > 0)
         {
             sb.Append($"/* Per patch: region of the input (0) and of the output of each of the first {K} layers. */\n");
@@ -362,13 +352,19 @@ public static class CEmitter
             }
             sb.Append(body).Append("    return 0;\n}\n");
         }
-        Invoke($"int {prefix}_invoke(const int8_t *input, int8_t *output)", plainCalls);
-        if (streamedCalls != null)
+        string body = calls.ToString();
+        Invoke($"int {prefix}_invoke(const int8_t *input, int8_t *output)",
+            body.Replace(InputBuffer, "input").Replace(InputRegion, Full(g.Input)));
+        if (plan.InputStaging is { } staging)
         {
+            string stage = $"({prefix}_arena + {staging.Offset})";
             sb.Append('\n');
-            Invoke($"int {prefix}_invoke_streamed({prefix}_read_input_fn read, void *ctx, int8_t *output)", streamedCalls, "    int status;\n");
+            Invoke($"int {prefix}_invoke_streamed({prefix}_read_input_fn read, void *ctx, int8_t *output)",
+                $"        if ((status = read(ctx, r[0].y0, r[0].x0, r[0].h, r[0].w, {stage})) != 0) return status;\n" +
+                body.Replace(InputBuffer, stage).Replace(InputRegion, "r[0]"),
+                "    int status;\n");
         }
-        return (sb.ToString(), data.WeightBytes);
+        return (sb.ToString(), w.WeightBytes);
     }
 
     private static void EmitConvTables(Writer w, string id, sbyte[] weights, int[] bias, QuantizedConv qc)

@@ -94,10 +94,8 @@ public static partial class OnnxImporter
             if (dims.Length > Relayout.MaxDims)
                 throw Error(ErrorCodes.UnsupportedOperator, $"{NodeLabel(n)} ({function}) moves data along more than {Relayout.MaxDims} axes");
             var output = new Tensor(name ?? n.Output[0], shape);
-            var layer = new Relayout(name ?? (n.Name.Length > 0 ? n.Name : n.Output[0]), x.Tensor, output,
-                dims.Select(v => (int)v).ToArray(), strides.Select(v => (int)v).ToArray(), function);
-            _layers.Add(layer);
-            _producer[output] = layer;
+            Append(new Relayout(name ?? (n.Name.Length > 0 ? n.Name : n.Output[0]), x.Tensor, output,
+                dims.Select(v => (int)v).ToArray(), strides.Select(v => (int)v).ToArray(), function));
             return new Value(output, rank);
         }
 
@@ -147,39 +145,44 @@ public static partial class OnnxImporter
         }
 
         /// <summary>
+        /// The elements of <paramref name="x"/> with the axes <paramref name="inner"/> innermost: row-major over the other
+        /// axes, then the inner ones, as a 1 x (other elements) x (inner elements) map.
+        /// </summary>
+        private Tensor MoveInnermost(NodeProto n, Value x, int[] inner, string function, string name)
+        {
+            var (dims, strides) = Layout(x);
+            var order = Enumerable.Range(0, dims.Length).Where(a => !inner.Contains(a)).Concat(inner).ToArray();
+            long innerCount = inner.Aggregate(1L, (a, k) => a * dims[k]);
+            var (d, s) = Simplify(order.Select(a => dims[a]).ToArray(), order.Select(a => strides[a]).ToArray());
+            return AddRelayout(n, x, new TensorShape(1, (int)(x.Tensor.Shape.Elements / innerCount), (int)innerCount), 2, d, s, function, name).Tensor;
+        }
+
+        /// <summary>
+        /// Defines the node's output, of ONNX dims <paramref name="outDims"/>, from <paramref name="moved"/>, which holds it
+        /// row-major over the axes <paramref name="order"/> (the axes not listed have size 1).
+        /// </summary>
+        private void MoveBack(NodeProto n, Tensor moved, long[] outDims, int[] order, string function)
+        {
+            var strides = RowMajorStrides(order.Select(a => outDims[a]).ToArray());
+            var view = new long[outDims.Length];
+            for (int k = 0; k < order.Length; k++) view[order[k]] = strides[k];
+            Define(n, Gather(n, new Value(moved, 2), outDims, view, function));
+        }
+
+        /// <summary>
         /// Runs <paramref name="channelOp"/> with the axes <paramref name="axes"/> (a tail of the dims, or one axis) as the
         /// channels: the inputs are moved so that those axes are innermost, the operator runs, and its output is moved back.
         /// <paramref name="outAxisSizes"/> gives the output's size along the moved axes (their product is its channels).
         /// </summary>
         private void OverAxes(NodeProto n, IReadOnlyList<Value> xs, int[] axes, long[] outAxisSizes, Func<IReadOnlyList<Tensor>, Tensor, Layer> channelOp, string function)
         {
-            var moved = new List<Tensor>();
-            long[]? outDims = null;
-            int[]? others = null;
-            for (int i = 0; i < xs.Count; i++)
-            {
-                var x = Materialize(n, xs[i], n.Output[0] + $"/flatten{i}");
-                var (dims, strides) = Layout(x);
-                others = Enumerable.Range(0, dims.Length).Where(a => !axes.Contains(a)).ToArray();
-                var order = others.Concat(axes).ToArray();
-                long channels = axes.Aggregate(1L, (a, k) => a * dims[k]), pixels = x.Tensor.Shape.Elements / channels;
-                outDims ??= dims.ToArray();
-                var (d, s) = Simplify(order.Select(a => dims[a]).ToArray(), order.Select(a => strides[a]).ToArray());
-                moved.Add(AddRelayout(n, x, new TensorShape(1, (int)pixels, (int)channels), 2, d, s, function, n.Output[0] + $"/moved{i}").Tensor);
-            }
-            for (int k = 0; k < axes.Length; k++) outDims![axes[k]] = outAxisSizes[k];
-            long outChannels = outAxisSizes.Aggregate(1L, (a, v) => a * v);
-            var inner = new Tensor(n.Output[0] + "/channels", new TensorShape(1, moved[0].Shape.W, (int)outChannels));
-            var layer = channelOp(moved, inner);
-            _layers.Add(layer);
-            _producer[inner] = layer;
-            // back: the inner tensor is row-major over (others..., axes...)
-            var innerDims = others!.Concat(axes).Select(a => outDims![a]).ToArray();
-            var innerStrides = RowMajorStrides(innerDims);
-            var view = new long[outDims!.Length];
-            var order2 = others!.Concat(axes).ToArray();
-            for (int k = 0; k < order2.Length; k++) view[order2[k]] = innerStrides[k];
-            Define(n, Gather(n, new Value(inner, 2), outDims, view, function));
+            var values = xs.Select((x, i) => Materialize(n, x, n.Output[0] + $"/flatten{i}")).ToList();
+            var moved = values.Select((x, i) => MoveInnermost(n, x, axes, function, n.Output[0] + $"/moved{i}")).ToList();
+            var outDims = Layout(values[0]).Dims.ToArray();
+            for (int k = 0; k < axes.Length; k++) outDims[axes[k]] = outAxisSizes[k];
+            var inner = new Tensor(n.Output[0] + "/channels", new TensorShape(1, moved[0].Shape.W, (int)outAxisSizes.Aggregate(1L, (a, v) => a * v)));
+            Append(channelOp(moved, inner));
+            MoveBack(n, inner, outDims, Enumerable.Range(0, outDims.Length).Where(a => !axes.Contains(a)).Concat(axes).ToArray(), function);
         }
     }
 }

@@ -240,10 +240,17 @@ public static partial class OnnxImporter
         /// <summary>The rank of the node's first activation input (its output keeps it unless the operator says otherwise).</summary>
         private int InputRank(NodeProto n) => n.Input.Where(_values.ContainsKey).Select(RankOf).DefaultIfEmpty(4).First();
 
-        private void AddLayer(NodeProto n, Layer layer, int? rank = null)
+        /// <summary>Appends a layer to the graph; returns its output.</summary>
+        private Tensor Append(Layer layer)
         {
             _layers.Add(layer);
             _producer[layer.Output] = layer;
+            return layer.Output;
+        }
+
+        private void AddLayer(NodeProto n, Layer layer, int? rank = null)
+        {
+            Append(layer);
             // An element-wise layer keeps the element order of its input: still NCHW-flattened if the input was.
             var flattened = layer is UnaryElementwise or ChannelPRelu ? Act(n, 0).FlattenedFromNchw : null;
             Define(n, new Value(layer.Output, rank ?? (layer is FullyConnected ? 2 : InputRank(n)), FlattenedFromNchw: flattened));
@@ -332,12 +339,7 @@ public static partial class OnnxImporter
                     {
                         // slopes along other axes: those axes become the channels of a moved copy, and move back after
                         var shape = OnnxShape(n.Input[0])!;
-                        int off = shape.Length - slopeTensor.Dims.Length;
-                        bool broadcasts = off >= 0 && slopeTensor.Dims.Select((d, k) => d == 1 || d == shape[k + off]).All(b => b);
-                        if (!broadcasts)
-                            throw Error(ErrorCodes.UnsupportedOperator,
-                                $"{NodeLabel(n)}: PRelu slope of shape [{string.Join(",", slopeTensor.Dims)}] does not broadcast over [{string.Join(",", shape)}]");
-                        var axes = slopeTensor.Dims.Select((d, k) => (d, k + off)).Where(t => t.d != 1).Select(t => t.Item2).ToArray();
+                        var axes = VaryingAxes(n, shape, slopeTensor.Dims, "PRelu slope");
                         OverAxes(n, new[] { Act(n, 0) }, axes, axes.Select(a => shape[a]).ToArray(),
                             (ins, o) => new ChannelPRelu(name, ins[0], o, slope), "PRelu");
                         break;
@@ -550,11 +552,8 @@ public static partial class OnnxImporter
         {
             var s = x.Shape;
             var shape = new TensorShape(s.H + pad.Top + pad.Bottom, s.W + pad.Left + pad.Right, s.C);
-            var conv = new Conv2D(name, x, new Tensor(name, shape), new Window(1, 1, 1, 1, 1, 1, pad), s.C,
-                Enumerable.Repeat(1f, s.C).ToArray(), Enumerable.Repeat(offset, s.C).ToArray(), ActivationRange.None);
-            _layers.Add(conv);
-            _producer[conv.Output] = conv;
-            return conv.Output;
+            return Append(new Conv2D(name, x, new Tensor(name, shape), new Window(1, 1, 1, 1, 1, 1, pad), s.C,
+                Enumerable.Repeat(1f, s.C).ToArray(), Enumerable.Repeat(offset, s.C).ToArray(), ActivationRange.None));
         }
 
         private void ImportPad(NodeProto n)
@@ -612,19 +611,28 @@ public static partial class OnnxImporter
         }
 
         /// <summary>
+        /// The axes of a tensor of dims <paramref name="shape"/> along which a constant of dims <paramref name="constant"/>
+        /// (ONNX broadcasting: aligned to the right) varies; MCU1003 when it does not broadcast.
+        /// </summary>
+        private int[] VaryingAxes(NodeProto n, long[] shape, long[] constant, string what)
+        {
+            int off = shape.Length - constant.Length;
+            if (off < 0 || constant.Select((d, k) => d == 1 || d == shape[k + off]).Any(ok => !ok))
+                throw Error(ErrorCodes.UnsupportedOperator,
+                    $"{NodeLabel(n)}: {what} of shape [{string.Join(",", constant)}] does not broadcast over [{string.Join(",", shape)}]");
+            return Enumerable.Range(0, constant.Length).Where(k => constant[k] != 1).Select(k => k + off).ToArray();
+        }
+
+        /// <summary>
         /// An activation and a constant that varies along other axes than the channels (a bias along the last axis of a
         /// channels-last map, say): those axes are moved to the channels of a copy, a 1x1 depthwise convolution applies
         /// y = scale * x + shift per element of the constant, and the result moves back.
         /// </summary>
-        private void AffineAlongAxes(NodeProto n, int actIndex, ConstantTensor c, string verb, Func<float, (float Scale, float Shift)> affine)
+        private void AffineAlongAxes(NodeProto n, int actIndex, ConstantTensor c, Func<float, (float Scale, float Shift)> affine)
         {
             var x = Materialize(n, Act(n, actIndex));
             var shape = Layout(x).Dims;
-            int off = shape.Length - c.Dims.Length;
-            if (off < 0 || c.Dims.Select((d, k) => d == 1 || d == shape[k + off]).Any(ok => !ok))
-                throw Error(ErrorCodes.UnsupportedOperator,
-                    $"{NodeLabel(n)} {verb} a constant of shape [{string.Join(",", c.Dims)}] that does not broadcast over [{string.Join(",", shape)}]");
-            var axes = c.Dims.Select((d, k) => (d, k + off)).Where(t => t.d != 1).Select(t => t.Item2).ToArray();
+            var axes = VaryingAxes(n, shape, c.Dims, $"{n.OpType} constant");
             var parts = c.AsFloats().Select(affine).ToArray();
             string name = n.Name.Length > 0 ? n.Name : n.Output[0];
             OverAxes(n, new[] { x }, axes, axes.Select(a => shape[a]).ToArray(),
@@ -661,7 +669,7 @@ public static partial class OnnxImporter
                 var k = PerChannel(Const(n, c0 ? 0 : 1)!, x);
                 if (k == null)
                 {
-                    AffineAlongAxes(n, actIndex, Const(n, c0 ? 0 : 1)!, "adds", v => (sx, sk * v));
+                    AffineAlongAxes(n, actIndex, Const(n, c0 ? 0 : 1)!, v => (sx, sk * v));
                     return;
                 }
                 if (LinearProducer(n, actIndex) is { } p)
@@ -683,10 +691,6 @@ public static partial class OnnxImporter
             AddLayer(n, new Add(n.Name.Length > 0 ? n.Name : n.Output[0], a, bb, NewTensor(n, a.Shape), subtract), rank);
         }
 
-        /// <summary>
-        /// The two activation inputs of a binary node: of one shape, or a map and a per-channel vector ([1,C,1,1]
-        /// against [1,C,H,W], as squeeze-and-excitation blocks have), the vector second.
-        /// </summary>
         /// <summary>
         /// The two activations of an element-wise binary operator, and the rank of its result: equal shapes, a map and a
         /// per-channel [1,C,1,1] vector (read per pixel, no copy), or else any ONNX (numpy) broadcast, where the smaller
@@ -738,7 +742,7 @@ public static partial class OnnxImporter
                 {
                     var c = Const(n, c0 ? 0 : 1)!;
                     if (c.AsFloats().Any(v => !float.IsFinite(v) || (divide && v == 0))) throw Error(ErrorCodes.UnsupportedModel, $"{NodeLabel(n)} scales by a non-finite value");
-                    AffineAlongAxes(n, actIndex, c, "multiplies by", v => (divide ? 1 / v : v, 0f));
+                    AffineAlongAxes(n, actIndex, c, v => (divide ? 1 / v : v, 0f));
                     return;
                 }
                 if (divide) k = k.Select(v => 1 / v).ToArray();
@@ -853,25 +857,14 @@ public static partial class OnnxImporter
             }
             // any other axes: the reduced axes become the width of a moved copy (kept axes as channels), a global
             // average pool over that row, and the kept values move to the output's shape
-            var (dims, strides) = Layout(v);
+            var dims = Layout(v).Dims;
             var kept = Enumerable.Range(0, rank).Where(a => !axes.Contains(a)).ToArray();
-            var red = axes.Select(a => (int)a).ToArray();
-            long keptCount = kept.Aggregate(1L, (a, k) => a * dims[k]), reducedCount = red.Aggregate(1L, (a, k) => a * dims[k]);
-            var order = red.Concat(kept).ToArray();
-            var (d, st) = Simplify(order.Select(a => dims[a]).ToArray(), order.Select(a => strides[a]).ToArray());
-            var moved = AddRelayout(n, v, new TensorShape(1, (int)reducedCount, (int)keptCount), 2, d, st, "ReduceMean", n.Output[0] + "/moved");
-            var pooled = new Tensor(n.Output[0] + "/mean", new TensorShape(1, 1, (int)keptCount));
-            var pool = new AveragePool(name, moved.Tensor, pooled, new Window(1, (int)reducedCount, 1, 1, 1, 1, Padding.Zero));
-            _layers.Add(pool);
-            _producer[pooled] = pool;
-            var outDims = keep ? dims.Select((x, a) => axes.Contains(a) ? 1L : x).ToArray() : kept.Select(a => dims[a]).ToArray();
-            if (outDims.Length == 0) outDims = new long[] { 1 };
+            var moved = MoveInnermost(n, v, kept, "ReduceMean", n.Output[0] + "/moved");
+            var pooled = Append(new AveragePool(name, moved, new Tensor(n.Output[0] + "/mean", new TensorShape(1, 1, moved.Shape.C)),
+                new Window(1, moved.Shape.W, 1, 1, 1, 1, Padding.Zero)));
             // the pooled vector is row-major over the kept axes
-            var keptStrides = RowMajorStrides(kept.Select(a => dims[a]).ToArray());
-            var view = new long[outDims.Length];
-            if (keep) for (int k = 0; k < kept.Length; k++) view[kept[k]] = keptStrides[k];
-            else for (int k = 0; k < kept.Length; k++) view[k] = keptStrides[k];
-            Define(n, Gather(n, new Value(pooled, 1), outDims, view, "ReduceMean"));
+            if (keep) MoveBack(n, pooled, dims.Select((x, a) => axes.Contains(a) ? 1L : x).ToArray(), kept, "ReduceMean");
+            else MoveBack(n, pooled, kept.Length == 0 ? new long[] { 1 } : kept.Select(a => dims[a]).ToArray(), Enumerable.Range(0, kept.Length).ToArray(), "ReduceMean");
         }
 
         /// <summary>Transpose, Squeeze and Unsqueeze: free where they only relabel, else a <see cref="Relayout"/>.</summary>

@@ -231,7 +231,7 @@ public static class TinyModelBuilder
         // the advice: what the usual patch grids (and the one asked for) would need
         var grids = AdviceGrids.Append((Rows: options.PatchRows, Cols: options.PatchCols)).Distinct()
             .Where(g => g.Rows * g.Cols > 1)
-            .Select(g => (Grid: g, Plan: PatchPlanner.BestForGrid(graph, g.Rows, g.Cols)))
+            .Select(g => (Grid: g, Plan: PatchSearch.BestForGrid(graph, g.Rows, g.Cols)))
             .Where(p => p.Plan != null && p.Plan.PeakLiveBytes < perLayer.PeakLiveBytes)
             .Select(p => (Name: $"{p.Grid.Rows}x{p.Grid.Cols}", Patches: p.Grid.Rows * p.Grid.Cols, Plan: p.Plan!))
             .OrderBy(p => p.Patches).ToList();

@@ -62,8 +62,14 @@ public sealed class ExecutionPlan
         BufferOf = buffers.SelectMany(b => b.Tensors.Select(t => (t, b))).ToDictionary(x => x.t, x => x.b);
         ArenaAllocator.Assign(buffers);
         ArenaBytes = buffers.Count == 0 ? 0 : buffers.Max(b => b.Offset + b.Bytes);
-        PeakLiveBytes = Enumerable.Range(0, graph.Layers.Count)
-            .Select(s => buffers.Where(b => b.LiveAt(s)).Sum(b => (long)b.Bytes)).DefaultIfEmpty(0).Max();
+        PeakLiveBytes = Enumerable.Range(0, graph.Layers.Count).Select(LiveBytesAt).DefaultIfEmpty(0).Max();
+        PatchStageExecutedMacs = Enumerable.Range(0, patchLayerCount).Select(i =>
+        {
+            var l = graph.Layers[i];
+            long perPixel = l.Macs / (l.Output.Shape.H * l.Output.Shape.W);
+            return patchRegions.Sum(p => (long)p.GetValueOrDefault(l.Output).H * p.GetValueOrDefault(l.Output).W * perPixel);
+        }).ToList();
+        ExecutedMacs = PatchStageExecutedMacs.Sum() + graph.Layers.Skip(patchLayerCount).Sum(l => l.Macs);
     }
 
     public ModelGraph Graph { get; }
@@ -111,22 +117,10 @@ public sealed class ExecutionPlan
     /// Per layer of the per-patch stage, the MACs it executes over all patches (its own MACs plus the halo it
     /// recomputes); empty for a per-layer plan.
     /// </summary>
-    public IReadOnlyList<long> PatchStageExecutedMacs =>
-        Enumerable.Range(0, PatchLayerCount).Select(i =>
-        {
-            var l = Graph.Layers[i];
-            long perPixel = l.Macs / (l.Output.Shape.H * l.Output.Shape.W);
-            return PatchRegions.Sum(p => (long)p.GetValueOrDefault(l.Output).H * p.GetValueOrDefault(l.Output).W * perPixel);
-        }).ToList();
+    public IReadOnlyList<long> PatchStageExecutedMacs { get; }
 
     /// <summary>MACs actually executed, including the halo recomputation of the per-patch stage.</summary>
-    public long ExecutedMacs
-    {
-        get
-        {
-            return PatchStageExecutedMacs.Sum() + Graph.Layers.Skip(PatchLayerCount).Sum(l => l.Macs);
-        }
-    }
+    public long ExecutedMacs { get; }
 
     public string Describe() => IsPatchBased
         ? $"{GridRows}x{GridCols} patches over layers 1-{PatchLayerCount} (split at '{SplitTensor!.Name}' {SplitTensor.Shape}), then layer by layer"

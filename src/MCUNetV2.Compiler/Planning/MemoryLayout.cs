@@ -30,7 +30,9 @@ internal static class MemoryLayout
             foreach (var t in l.Inputs.Distinct()) readers[t] = readers.GetValueOrDefault(t) + 1;
         var split = k > 0 ? layers[k - 1].Output : null;
         bool PerPatch(Tensor t) => producedAt.TryGetValue(t, out var i) && i < k - 1;
-        int Bytes(Tensor t) => PerPatch(t) ? regions.Max(p => p.GetValueOrDefault(t).H * p.GetValueOrDefault(t).W) * t.Shape.C : t.Bytes;
+        // a per-patch buffer holds the largest region any patch needs
+        int RegionBytes(Tensor t) => regions.Max(p => p.GetValueOrDefault(t).H * p.GetValueOrDefault(t).W) * t.Shape.C;
+        int Bytes(Tensor t) => PerPatch(t) ? RegionBytes(t) : t.Bytes;
 
         // 1. a pointwise convolution read only by the residual Add right after it runs inside the Add
         var kernels = new Dictionary<int, KernelPlan>();
@@ -68,7 +70,7 @@ internal static class MemoryLayout
             if (!Stored(t) || t == split) continue;
             IEnumerable<Tensor> candidates = l switch
             {
-                Conv2D c when c.IsDepthwise && kernels.GetValueOrDefault(i)?.FusedIntoAdd == null => new[] { c.Inputs[0] },
+                Conv2D c when c.IsDepthwise && c.Window.KernelH * c.Window.KernelW <= DepthwiseInPlace.MaxTaps => new[] { c.Inputs[0] },
                 Add a when a.BroadcastsB => new[] { a.Inputs[0] },
                 Mul m when m.BroadcastsB => new[] { m.Inputs[0] },
                 Add or Mul => l.Inputs,
@@ -107,7 +109,7 @@ internal static class MemoryLayout
             }
             else if (kp.InPlaceOver != null && l is Conv2D { IsDepthwise: true } dw)
             {
-                var runs = PerPatch(dw.Output) || dw.Output == split
+                var runs = PerPatch(dw.Output)
                     ? regions.Select(p => (In: p.GetValueOrDefault(dw.Inputs[0]), Out: p.GetValueOrDefault(dw.Output)))
                     : new[] { (In: Region.Full(dw.Inputs[0].Shape), Out: Region.Full(dw.Output.Shape)) };
                 var list = runs.Where(r => !r.Out.IsEmpty).ToList(); // none: a layer nothing reads
@@ -121,9 +123,7 @@ internal static class MemoryLayout
         PlannedBuffer? staging = null;
         if (streamInput && k > 0)
         {
-            var input = graph.Input;
-            int bytes = regions.Max(p => p.GetValueOrDefault(input).H * p.GetValueOrDefault(input).W) * input.Shape.C;
-            staging = new PlannedBuffer(Array.Empty<Tensor>(), bytes, 0, k - 1, true, name: "streamed input region");
+            staging = new PlannedBuffer(Array.Empty<Tensor>(), RegionBytes(graph.Input), 0, k - 1, true, name: "streamed input region");
             buffers.Add(staging);
         }
         return new ExecutionPlan(graph, rows, cols, k, regions, buffers, kernels, staging);
@@ -141,6 +141,9 @@ public static class DepthwiseInPlace
 {
     /// <summary>Channels computed together (MCU_DW_BLOCK in the kernels): the scratch ring holds rows of this many channels.</summary>
     public const int ChannelBlock = 4;
+
+    /// <summary>Largest window (kh x kw, MCU_DW_MAX_TAPS in the kernels) the in-place kernel gathers at the border.</summary>
+    public const int MaxTaps = 64;
 
     /// <summary>
     /// The last output row (relative to <paramref name="output"/>) that may still read the input row held at

@@ -29,9 +29,6 @@ public static class PatchPlanner
         }
     }
 
-    /// <summary>The split that minimises peak SRAM on this grid (ties: fewer executed MACs); null if none is possible.</summary>
-    public static ExecutionPlan? BestForGrid(ModelGraph graph, int rows, int cols) => PatchSearch.BestForGrid(graph, rows, cols);
-
     /// <param name="streamInput">Plan for a streamed input: each patch's input region is read into an arena buffer.</param>
     public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount, bool streamInput = false)
     {

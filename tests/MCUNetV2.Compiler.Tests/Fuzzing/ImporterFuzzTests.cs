@@ -134,7 +134,7 @@ public sealed partial class ImporterFuzzTests
         {
             var graph = OnnxImporter.Load(path);
             stage = "plan";
-            PatchPlanner.BestForGrid(graph, 2, 2);
+            PatchSearch.BestForGrid(graph, 2, 2);
             PatchPlanner.PerLayer(graph);
             if (graph.Quantization != null && Quantization.Quantizer.TensorsNeedingCalibration(graph).Count == 0)
             {

@@ -38,7 +38,7 @@ public sealed class MobileNetV2MemoryTests
     public void PatchBased4x4_PeaksAtMost172KiB()
     {
         var g = Graph.Value;
-        var plan = PatchPlanner.BestForGrid(g, 4, 4)!;
+        var plan = PatchSearch.BestForGrid(g, 4, 4)!;
         Console.WriteLine($"4x4: peak {plan.PeakLiveBytes:N0} B ({plan.PeakLiveBytes / 1024.0:F1} KiB), arena {plan.ArenaBytes:N0} B, {plan.Describe()}; " +
                           $"MACs {g.TotalMacs:N0} -> {plan.ExecutedMacs:N0} (+{100.0 * (plan.ExecutedMacs - g.TotalMacs) / g.TotalMacs:F1}%)");
         Assert.IsTrue(plan.PeakLiveBytes <= 172 * 1024, $"{plan.PeakLiveBytes} B");
@@ -53,7 +53,7 @@ public sealed class MobileNetV2MemoryTests
         var auto = PatchSearch.Best(g, PatchSearch.DefaultMaxMacOverhead);
         Console.WriteLine($"auto ({watch.Elapsed.TotalSeconds:F1} s): {auto.GridRows}x{auto.GridCols}, {auto.Describe()}; peak {auto.PeakLiveBytes:N0} B " +
                           $"({auto.PeakLiveBytes / 1024.0:F1} KiB), MACs +{(double)auto.ExecutedMacs / g.TotalMacs - 1:P1}");
-        Assert.IsTrue(auto.PeakLiveBytes <= PatchPlanner.BestForGrid(g, 4, 4)!.PeakLiveBytes);
+        Assert.IsTrue(auto.PeakLiveBytes <= PatchSearch.BestForGrid(g, 4, 4)!.PeakLiveBytes);
         Assert.IsTrue(auto.ExecutedMacs <= g.TotalMacs * (1 + PatchSearch.DefaultMaxMacOverhead));
     }
 
@@ -66,7 +66,7 @@ public sealed class MobileNetV2MemoryTests
         var q = Quantization.Quantizer.Quantize(g, Quantization.CalibrationRanges.Observe(g, new[] { x }));
         var input = q.QuantizeInput(x);
         var perLayer = Quantization.Int8Executor.Run(q, input);
-        var patched = Quantization.Int8Executor.Run(q, PatchPlanner.BestForGrid(g, 4, 4)!, input);
+        var patched = Quantization.Int8Executor.Run(q, PatchSearch.BestForGrid(g, 4, 4)!, input);
         CollectionAssert.AreEqual(perLayer, patched);
     }
 }

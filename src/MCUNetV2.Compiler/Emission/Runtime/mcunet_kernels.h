@@ -331,10 +331,13 @@ MCU_KERNEL void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_re
  * (pixel p, channel ch), so computing a block of MCU_DW_BLOCK channels at a time only overwrites the block at hand.
  * Within a block an output row waits in a ring of `rows` scratch rows (ob.w pixels x MCU_DW_BLOCK bytes) until no
  * later output row reads the input rows it lands on (the rule of DepthwiseInPlace.SafeAfter in the compiler, which
- * sized the ring). acc = bias + sum x*w - in_zp * sum w over the taps inside the tensor (the same integer as the
- * reference's bias + sum (x - in_zp)*w).
+ * sized the ring).
+ * The zero point is folded into the bias over the whole window, bias - in_zp * sum(w), and a window that reaches past
+ * the input is gathered with in_zp in the taps outside, which then add in_zp * w back: the sum equals the
+ * reference's bias + sum (x - in_zp) * w over the taps inside the input.
  */
 #define MCU_DW_BLOCK 4
+#define MCU_DW_MAX_TAPS 64
 
 static inline int mcu_dw_safe_after(const mcu_conv_params *p, mcu_region ib, mcu_region ob, int row)
 {
@@ -356,13 +359,15 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
         for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) for (int j = 0; j < n; ++j) dst[j] = held[j];
 }
 
-/* Sum of the weights of channel ch over the taps [ky0, ky1) x [kx0, kx1). */
-static inline int32_t mcu_dw_weight_sum(const mcu_conv_params *p, int ch, int ky0, int ky1, int kx0, int kx1)
+/* A block's per-channel constants: the bias with the zero point folded over the whole window, multiplier, shift. */
+typedef struct {
+    int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
+    int32_t out_zp, act_min, act_max;
+} mcu_dw4_consts;
+
+static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t sum)
 {
-    int32_t sum = 0;
-    for (int ky = ky0; ky < ky1; ++ky)
-        for (int kx = kx0; kx < kx1; ++kx) sum += p->weights[(ky * p->kw + kx) * p->out_c + ch];
-    return sum;
+    return mcu_clamp(mcu_requant(k->bias[j] + sum, k->mult[j], k->shift[j]) + k->out_zp, k->act_min, k->act_max);
 }
 
 #if MCU_USE_DSP
@@ -380,128 +385,103 @@ static inline void mcu_dw4_mac(const int8_t *x, const int8_t *w, int32_t *a0, in
     *a3 = __smlatt((int32_t)x13, (int32_t)w13, *a3);
 }
 
-/* What a row of 4-channel 3x3 depthwise outputs needs: the folded biases, multipliers and shifts, the clamp. */
-typedef struct {
-    int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK];
-    int32_t shift[MCU_DW_BLOCK];
-    int32_t out_zp, act_min, act_max;
-} mcu_dw4_consts;
-
 /* `count` outputs of a 4-channel 3x3 depthwise row whose windows lie inside the input: src at the first window's
    top-left tap; `step` bytes between taps, `down` between tap rows, `advance` between windows; w the block's weights. */
 static MCU_NOINLINE void mcu_dw4_3x3_row(const int8_t *src, int step, int down, int advance, int count,
                                          const int8_t *w, int c, const mcu_dw4_consts *k, int8_t *out)
 {
     for (int x = 0; x < count; ++x, src += advance, out += MCU_DW_BLOCK) {
-        int32_t a0 = k->bias[0], a1 = k->bias[1], a2 = k->bias[2], a3 = k->bias[3];
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         const int8_t *t = src, *v = w;
         for (int ky = 0; ky < 3; ++ky, t += down - 3 * step) {
             mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
             mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
             mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
         }
-        out[0] = mcu_clamp(mcu_requant(a0, k->mult[0], k->shift[0]) + k->out_zp, k->act_min, k->act_max);
-        out[1] = mcu_clamp(mcu_requant(a1, k->mult[1], k->shift[1]) + k->out_zp, k->act_min, k->act_max);
-        out[2] = mcu_clamp(mcu_requant(a2, k->mult[2], k->shift[2]) + k->out_zp, k->act_min, k->act_max);
-        out[3] = mcu_clamp(mcu_requant(a3, k->mult[3], k->shift[3]) + k->out_zp, k->act_min, k->act_max);
+        out[0] = mcu_dw_output(k, 0, a0);
+        out[1] = mcu_dw_output(k, 1, a1);
+        out[2] = mcu_dw_output(k, 2, a2);
+        out[3] = mcu_dw_output(k, 3, a3);
     }
 }
-
-/* sum x*w of four channels over 3x3 taps stored one after the other (4 bytes each): a gathered border window. */
-static inline void mcu_dw4_3x3_taps(const int8_t *taps, const int8_t *w, int c, int32_t *acc)
-{
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (int t = 0; t < 9; ++t, taps += MCU_DW_BLOCK, w += c) mcu_dw4_mac(taps, w, &a0, &a1, &a2, &a3);
-    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
-}
-
 #endif
+
+/* One output pixel of the block (n channels) from a kh x kw window: src at its top-left tap, `step` bytes between
+   taps, `down` between tap rows; w the block's weights at tap (0, 0). */
+static inline void mcu_dw_window(const mcu_conv_params *p, const int8_t *src, int step, int down, const int8_t *w, int n,
+                          const mcu_dw4_consts *k, int8_t *out)
+{
+    const int c = p->out_c;
+#if MCU_USE_DSP
+    if (n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3) { mcu_dw4_3x3_row(src, step, down, 0, 1, w, c, k, out); return; }
+#endif
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int ky = 0; ky < p->kh; ++ky, src += down - p->kw * step)
+        for (int kx = 0; kx < p->kw; ++kx, src += step, w += c) {
+#if MCU_USE_DSP
+            if (n == MCU_DW_BLOCK) { mcu_dw4_mac(src, w, &a0, &a1, &a2, &a3); continue; }
+#endif
+            a0 += src[0] * w[0];
+            if (n > 1) a1 += src[1] * w[1];
+            if (n > 2) a2 += src[2] * w[2];
+            if (n > 3) a3 += src[3] * w[3];
+        }
+    const int32_t acc[MCU_DW_BLOCK] = {a0, a1, a2, a3};
+    for (int j = 0; j < n; ++j) out[j] = mcu_dw_output(k, j, acc[j]);
+}
 
 MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int rows)
 {
-    const int c = p->out_c, step = p->dw * c;
+    const int c = p->out_c, step = p->dw * c, down = ib.w * c * p->dh;
+    /* output columns whose window lies inside the input's columns */
+    int xa = 0, xb = ob.w;
+    while (xa < xb && (ob.x0 + xa) * p->sw - p->pad_left < 0) ++xa;
+    while (xb > xa && (ob.x0 + xb - 1) * p->sw - p->pad_left + (p->kw - 1) * p->dw >= p->in_w) --xb;
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
-        int32_t full[MCU_DW_BLOCK] = {0, 0, 0, 0};
-        for (int j = 0; j < n; ++j) full[j] = mcu_dw_weight_sum(p, cb + j, 0, p->kh, 0, p->kw);
-#if MCU_USE_DSP
-        /* the fast path's constants: bias with the zero point folded over a full window, multipliers, shifts */
-        int32_t fb[MCU_DW_BLOCK] = {0, 0, 0, 0}, fm[MCU_DW_BLOCK] = {0, 0, 0, 0};
-        int fs[MCU_DW_BLOCK] = {1, 1, 1, 1};
-        for (int j = 0; j < n; ++j) { fb[j] = p->bias[cb + j] - p->in_zp * full[j]; fm[j] = p->mult[cb + j]; fs[j] = p->shift[cb + j]; }
-        mcu_dw4_consts consts = {{fb[0], fb[1], fb[2], fb[3]}, {fm[0], fm[1], fm[2], fm[3]}, {fs[0], fs[1], fs[2], fs[3]}, p->out_zp, p->act_min, p->act_max};
-        /* output columns whose 3x3 window lies inside the input's columns */
-        int xa = 0, xb = ob.w;
-        while (xa < xb && (ob.x0 + xa) * p->sw - p->pad_left < 0) ++xa;
-        while (xb > xa && (ob.x0 + xb - 1) * p->sw - p->pad_left + (p->kw - 1) * p->dw >= p->in_w) --xb;
-        const int fast = n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3;
-#endif
+        const int8_t *w = p->weights + cb;
+        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max};
+        for (int j = 0; j < n; ++j) {
+            int32_t wsum = 0;
+            for (int t = 0; t < p->kh * p->kw; ++t) wsum += w[t * c + j];
+            k.bias[j] = p->bias[cb + j] - p->in_zp * wsum;
+            k.mult[j] = p->mult[cb + j];
+            k.shift[j] = p->shift[cb + j];
+        }
         int head = 0;
         for (int y = 0; y < ob.h; ++y) {
             int8_t *row = scratch + (y % rows) * ob.w * MCU_DW_BLOCK;
             const int iy0 = (ob.y0 + y) * p->sh - p->pad_top;
-            int ky0 = 0, ky1 = p->kh;
-            while (ky0 < ky1 && iy0 + ky0 * p->dh < 0) ++ky0;
-            while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dh >= p->in_h) --ky1;
-            for (int x = 0; x < ob.w; ++x, row += MCU_DW_BLOCK) {
+            const int rows_inside = iy0 >= 0 && iy0 + (p->kh - 1) * p->dh < p->in_h;
 #if MCU_USE_DSP
-                if (fast && x == xa && ky0 == 0 && ky1 == 3) {
-                    /* the interior of the row: every tap inside the input */
-                    const int8_t *src = buf + mcu_offset(ib, iy0, (ob.x0 + x) * p->sw - p->pad_left, c) + cb;
-                    mcu_dw4_3x3_row(src, step, ib.w * c * p->dh, p->sw * c, xb - x, p->weights + cb, c, &consts, row);
-                    row += (xb - x) * MCU_DW_BLOCK;
-                    x = xb;
-                    if (x >= ob.w) break;
-                }
+            const int fast_row = rows_inside && n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3 && xa < xb;
+            if (fast_row) /* the row's interior windows at once */
+                mcu_dw4_3x3_row(buf + mcu_offset(ib, iy0, (ob.x0 + xa) * p->sw - p->pad_left, c) + cb, step, down, p->sw * c,
+                                xb - xa, w, c, &k, row + xa * MCU_DW_BLOCK);
+#else
+            const int fast_row = 0;
 #endif
+            for (int x = 0; x < ob.w; ++x) {
+                if (fast_row && x == xa) { x = xb - 1; continue; } /* done above */
                 const int ix0 = (ob.x0 + x) * p->sw - p->pad_left;
-                int kx0 = 0, kx1 = p->kw;
-                while (kx0 < kx1 && ix0 + kx0 * p->dw < 0) ++kx0;
-                while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dw >= p->in_w) --kx1;
-                const int interior = ky0 == 0 && ky1 == p->kh && kx0 == 0 && kx1 == p->kw;
-#if MCU_USE_DSP
-                if (fast) {
-                    /* a border pixel: its 3x3 window gathered, taps outside the input holding in_zp (which then
-                       contribute nothing next to the folded bias) */
-                    int8_t patch[9 * MCU_DW_BLOCK] __attribute__((aligned(4)));
-                    for (int ky = 0; ky < 3; ++ky)
-                        for (int kx = 0; kx < 3; ++kx) {
-                            int8_t *d = patch + (ky * 3 + kx) * MCU_DW_BLOCK;
-                            if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) memset(d, (int8_t)p->in_zp, MCU_DW_BLOCK);
-                            else memcpy(d, buf + mcu_offset(ib, iy0 + ky * p->dh, ix0 + kx * p->dw, c) + cb, MCU_DW_BLOCK);
-                        }
-                    int32_t acc[MCU_DW_BLOCK];
-                    mcu_dw4_3x3_taps(patch, p->weights + cb, c, acc);
-                    for (int j = 0; j < MCU_DW_BLOCK; ++j)
-                        row[j] = mcu_clamp(mcu_requant(fb[j] + acc[j], fm[j], fs[j]) + p->out_zp, p->act_min, p->act_max);
+                if (rows_inside && x >= xa && x < xb) {
+                    mcu_dw_window(p, buf + mcu_offset(ib, iy0, ix0, c) + cb, step, down, w, n, &k, row + x * MCU_DW_BLOCK);
                     continue;
                 }
-#endif
-                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                for (int ky = ky0; ky < ky1; ++ky) {
-                    const int8_t *src = buf + mcu_offset(ib, iy0 + ky * p->dh, ix0 + kx0 * p->dw, c) + cb;
-                    const int8_t *w = p->weights + (ky * p->kw + kx0) * c + cb;
-                    int kx = kx0;
-#if MCU_USE_DSP
-                    if (n == MCU_DW_BLOCK)
-                        for (; kx < kx1; ++kx, src += step, w += c) {
-                            mcu_dw4_mac(src, w, &a0, &a1, &a2, &a3);
-                        }
-#endif
-                    for (; kx < kx1; ++kx, src += step, w += c) {
-                        a0 += src[0] * w[0];
-                        if (n > 1) a1 += src[1] * w[1];
-                        if (n > 2) a2 += src[2] * w[2];
-                        if (n > 3) a3 += src[3] * w[3];
+                /* a window reaching past the input: gathered, in_zp in the taps outside */
+                int8_t window[MCU_DW_MAX_TAPS * MCU_DW_BLOCK] __attribute__((aligned(4)));
+                int8_t *d = window;
+                for (int ky = 0; ky < p->kh; ++ky) {
+                    const int iy = iy0 + ky * p->dh;
+                    for (int kx = 0; kx < p->kw; ++kx, d += MCU_DW_BLOCK) {
+                        const int ix = ix0 + kx * p->dw;
+                        const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+                        if (inside && n == MCU_DW_BLOCK) { memcpy(d, buf + mcu_offset(ib, iy, ix, c) + cb, MCU_DW_BLOCK); continue; }
+                        memset(d, (int8_t)p->in_zp, MCU_DW_BLOCK);
+                        if (inside) memcpy(d, buf + mcu_offset(ib, iy, ix, c) + cb, (size_t)n);
                     }
                 }
-                const int32_t acc[MCU_DW_BLOCK] = {a0, a1, a2, a3};
-                for (int j = 0; j < n; ++j) {
-                    const int ch = cb + j;
-                    const int32_t wsum = interior ? full[j] : mcu_dw_weight_sum(p, ch, ky0, ky1, kx0, kx1);
-                    const int32_t total = p->bias[ch] + acc[j] - p->in_zp * wsum;
-                    row[j] = mcu_clamp(mcu_requant(total, p->mult[ch], p->shift[ch]) + p->out_zp, p->act_min, p->act_max);
-                }
+                mcu_dw_window(p, window, MCU_DW_BLOCK, p->kw * MCU_DW_BLOCK, w, n, &k, row + x * MCU_DW_BLOCK);
             }
             for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
         }
