@@ -161,7 +161,7 @@ public static class CEmitter
         public void Array<T>(string type, string name, IReadOnlyList<T> values, int bytesPerValue)
         {
             WeightBytes += (long)values.Count * bytesPerValue;
-            Data.Append($"static const {type} {name}[{values.Count}] = {{");
+            Data.Append($"static const {type} {name}[{values.Count}] __attribute__((aligned(4))) = {{");
             for (int i = 0; i < values.Count; i++)
             {
                 if (i % 24 == 0) Data.Append("\n    ");
@@ -209,13 +209,23 @@ public static class CEmitter
                     string kernel = conv.IsPointwise ? "mcu_pointwise"
                         : conv.IsDepthwise && conv.Window.KernelH * conv.Window.KernelW <= DepthwiseInPlace.MaxTaps ? "mcu_depthwise"
                         : conv.Groups == 1 && conv.Window.KernelH * conv.Window.KernelW * conv.InChannels <= ImColumnMax ? "mcu_conv_im2col" : "mcu_conv";
-                    sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
-                    int[] bias = kernel is "mcu_pointwise" or "mcu_conv_im2col" ? FoldZeroPoint(qc) : qc.Bias;
-                    EmitConvTables(w, id, weights, bias, qc);
+                    string tables;
+                    if (kernel == "mcu_pointwise")
+                    {
+                        bool highWord = PointwiseStream.HighWord(qc);
+                        w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, conv.InChannels, conv.OutChannels, highWord), 4);
+                        tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {(highWord ? 1 : 0)}";
+                    }
+                    else
+                    {
+                        sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
+                        EmitConvTables(w, id, weights, kernel == "mcu_conv_im2col" ? FoldZeroPoint(qc) : qc.Bias, qc);
+                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s";
+                    }
                     var win = conv.Window;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
                         $"{win.KernelH}, {win.KernelW}, {win.StrideH}, {win.StrideW}, {win.DilationH}, {win.DilationW}, {win.Pad.Top}, {win.Pad.Left}, " +
-                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s }};\n\n");
+                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {tables} }};\n\n");
                     if (kp.FusedIntoAdd is { } add)
                         calls.Append($"{ind}/* computed pixel by pixel inside layer {add} (residual add) */\n");
                     else if (kp.InPlaceOver != null && kernel == "mcu_depthwise")
@@ -376,7 +386,7 @@ public static class CEmitter
     }
 
     /// <summary>bias - in_zp * sum(w): lets pointwise and fully connected kernels use plain x * w products.</summary>
-    private static int[] FoldZeroPoint(QuantizedConv q)
+    internal static int[] FoldZeroPoint(QuantizedConv q)
     {
         int n = q.Bias.Length, per = q.Weights.Length / n;
         var r = new int[n];

@@ -60,10 +60,11 @@ typedef struct {
     uint8_t kh, kw, sh, sw, dh, dw;
     int16_t pad_top, pad_left;
     int32_t in_zp, out_zp, act_min, act_max;
-    const int8_t *weights;   /* conv: [out_c][kh][kw][in_c/groups]; depthwise: [kh][kw][c]; pointwise/fc: [out][in] */
-    const int32_t *bias;     /* pointwise/fc: bias - in_zp * sum(w) (all taps always valid) */
+    const int8_t *weights;   /* conv: [out_c][kh][kw][in_c/groups]; depthwise: [kh][kw][c]; fc: [out][in]; pointwise: see mcu_pointwise */
+    const int32_t *bias;     /* fc, im2col: bias - in_zp * sum(w) (all taps always valid); pointwise: unused */
     const int32_t *mult;
     const int8_t *shift;
+    uint8_t high_word;       /* pointwise: 1 when every shift lies in [33, 54] (see mcu_requant_high) */
 } mcu_conv_params;
 
 typedef struct {
@@ -214,85 +215,215 @@ MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_
     }
 }
 
-/* 1x1 convolution, stride 1, no padding, one group: a matrix product per pixel. */
+/*
+ * 1x1 convolution, stride 1, no padding, one group: a matrix product per pixel.
+ * Its weights and per-channel constants are one stream of 32-bit words (mcu_conv_params.weights; bias, mult and
+ * shift are unused), two output channels a and b at a time:
+ *   bias_a, bias_b, then per 4 input channels the 4 weights of a and the 4 of b (one word each, in_c padded with
+ *   zeros to a multiple of 4), then mult_a, mult_b, k_a, k_b and the shifts (s_a | s_b << 16),
+ * where bias is folded (bias - in_zp * sum(w)) and k = (2 out_zp + 1) << (s - 33) when high_word (else 0). An odd
+ * last channel follows alone: bias, its weight words, mult, k, s. One pointer walks the whole layer.
+ */
+typedef uint32_t mcu_word __attribute__((may_alias, aligned(4)));
+
+/* Words of one pair of output channels in the stream. */
+static inline int mcu_pointwise_pair_words(int in_c) { return 7 + 2 * ((in_c + 3) >> 2); }
+
+static inline int32_t mcu_pointwise_dot(const mcu_conv_params *p, const int8_t *x, int oc, int32_t *mult, int *shift)
+{
+    const int chunks = (p->in_c + 3) >> 2;
+    const int lone = (p->out_c & 1) && oc == p->out_c - 1, second = oc & 1;
+    const mcu_word *q = (const mcu_word *)(const void *)p->weights + (oc >> 1) * mcu_pointwise_pair_words(p->in_c);
+    const int8_t *w = (const int8_t *)(q + (lone ? 1 : 2)) + second * 4;
+    const int stride = lone ? 4 : 8;
+    int32_t acc = (int32_t)q[second];
+    for (int i = 0; i < p->in_c; ++i) acc += x[i] * w[(i >> 2) * stride + (i & 3)];
+    const mcu_word *r = q + (lone ? 1 + chunks : 2 + 2 * chunks);
+    *mult = (int32_t)r[lone ? 0 : second];
+    const uint32_t shifts = r[lone ? 2 : 4];
+    *shift = (int16_t)(second ? shifts >> 16 : shifts & 0xffff);
+    return acc;
+}
+
 /* One output pixel of a pointwise convolution: o[0..out_c) from the in_c values at x. */
 static inline void mcu_pointwise_pixel(const mcu_conv_params *p, const int8_t *x, int8_t *o)
 {
-    const int8_t *w = p->weights;
-    for (int oc = 0; oc < p->out_c; ++oc, w += p->in_c) {
-        const int32_t acc = mcu_dot_s8(x, w, p->in_c, p->bias[oc]);
-        o[oc] = mcu_clamp(mcu_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+    for (int oc = 0; oc < p->out_c; ++oc) {
+        int32_t mult;
+        int shift;
+        const int32_t acc = mcu_pointwise_dot(p, x, oc, &mult, &shift);
+        o[oc] = mcu_clamp(mcu_requant(acc, mult, shift) + p->out_zp, p->act_min, p->act_max);
     }
 }
 
 #if MCU_USE_DSP
-/* Two output pixels of a pointwise convolution at once, two output channels at a time: each loaded input word is
-   used for two channels and each weight word for two pixels (SMLAD on sign-extended halves). Same sums as
-   mcu_pointwise_pixel, so the same bytes. */
-static MCU_NOINLINE void mcu_pointwise_pixel_pair(const mcu_conv_params *p, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1)
+/* (a * b) >> 32 (the high word of the 64-bit product) + acc: SMMLA. */
+static inline int32_t mcu_smmla(int32_t a, int32_t b, int32_t acc)
 {
-    const int cin = p->in_c, cout = p->out_c;
-    const int8_t *w = p->weights;
-    int oc = 0;
-    for (; oc + 2 <= cout; oc += 2, w += 2 * cin) {
-        const int8_t *wb = w + cin;
-        int32_t a0 = p->bias[oc], a1 = a0, b0 = p->bias[oc + 1], b1 = b0;
-        /* the second pixel and the second channel's weights lie cin bytes further: one pointer each for input and
-           weights keeps the loop in registers */
-        const int8_t *xp = x0, *wp = w;
-        const int8_t *const xend = x0 + (cin & ~3);
-        for (; xp < xend; xp += 4, wp += 4) {
-            uint32_t xv0, xv1, wva, wvb;
-            memcpy(&xv0, xp, 4);
-            memcpy(&wva, wp, 4);
-            memcpy(&xv1, xp + cin, 4);
-            memcpy(&wvb, wp + cin, 4);
-            uint32_t xe0 = __sxtb16(xv0), we = __sxtb16(wva);
-            a0 = __smlad(xe0, we, a0);
-            uint32_t xe1 = __sxtb16(xv1);
-            a1 = __smlad(xe1, we, a1);
-            we = __sxtb16(wvb);
-            b0 = __smlad(xe0, we, b0);
-            b1 = __smlad(xe1, we, b1);
-            xe0 = mcu_sxtb16_ror8(xv0);
-            we = mcu_sxtb16_ror8(wva);
-            a0 = __smlad(xe0, we, a0);
-            xe1 = mcu_sxtb16_ror8(xv1);
-            a1 = __smlad(xe1, we, a1);
-            we = mcu_sxtb16_ror8(wvb);
-            b0 = __smlad(xe0, we, b0);
-            b1 = __smlad(xe1, we, b1);
-        }
-        for (int i = cin & ~3; i < cin; ++i) {
-            a0 += x0[i] * w[i];
-            a1 += x1[i] * w[i];
-            b0 += x0[i] * wb[i];
-            b1 += x1[i] * wb[i];
-        }
-        o0[oc] = mcu_clamp(mcu_requant(a0, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
-        o1[oc] = mcu_clamp(mcu_requant(a1, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
-        o0[oc + 1] = mcu_clamp(mcu_requant(b0, p->mult[oc + 1], p->shift[oc + 1]) + p->out_zp, p->act_min, p->act_max);
-        o1[oc + 1] = mcu_clamp(mcu_requant(b1, p->mult[oc + 1], p->shift[oc + 1]) + p->out_zp, p->act_min, p->act_max);
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/*
+ * requant(acc, m, s) + out_zp, saturated to int8, from the high word of acc * m when s lies in [33, 54]
+ * (mcu_conv_params.high_word: true of every channel): with k = (2 out_zp + 1) << (s - 33) it is
+ * (((acc * m) >> 32) + k) >> (s - 32), mcu_requant's high-word form with out_zp << (s - 32) added before the shift (a
+ * multiple of the divisor, so the result moves by exactly out_zp). |high| < 2^30 and |k| < 2^29: no overflow.
+ */
+static inline int32_t mcu_requant_high(int32_t acc, int32_t m, int32_t k, int s)
+{
+    return __ssat(mcu_smmla(acc, m, k) >> (s - 32), 8);
+}
+
+/* The low bytes of v0..v3 in one word (v0 lowest). */
+static inline uint32_t mcu_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
+{
+    uint32_t r = (uint32_t)v0;
+    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+r"(r) : "r"(v1), "r"(v2), "r"(v3));
+    return r;
+}
+
+/* Four int8 values clamped to [lo, hi] at once (lo4, hi4: the bound in every byte). */
+static inline uint32_t mcu_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
+{
+    (void)__ssub8(v, lo4);
+    v = __sel(v, lo4);
+    (void)__ssub8(hi4, v);
+    return __sel(v, hi4);
+}
+
+/* Two pixels' inputs (x0, x1), sign-extended to halfwords for mcu_pointwise_pair: per 4 channels the words
+   [x0 c0 c2] [x0 c1 c3] [x1 c0 c2] [x1 c1 c3], the last group padded with zeros. Done once per pixel pair and used
+   by every output channel. */
+static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int cin, uint32_t *col)
+{
+    int i = 0;
+    for (; i + 4 <= cin; i += 4, col += 4) {
+        uint32_t a, b;
+        memcpy(&a, x0 + i, 4);
+        memcpy(&b, x1 + i, 4);
+        col[0] = __sxtb16(a);
+        col[1] = mcu_sxtb16_ror8(a);
+        col[2] = __sxtb16(b);
+        col[3] = mcu_sxtb16_ror8(b);
     }
-    for (; oc < cout; ++oc, w += cin) {
-        o0[oc] = mcu_clamp(mcu_requant(mcu_dot_s8(x0, w, cin, p->bias[oc]), p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
-        o1[oc] = mcu_clamp(mcu_requant(mcu_dot_s8(x1, w, cin, p->bias[oc]), p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+    if (i < cin) {
+        int8_t t0[4] = {0, 0, 0, 0}, t1[4] = {0, 0, 0, 0};
+        for (int j = 0; i + j < cin; ++j) { t0[j] = x0[i + j]; t1[j] = x1[i + j]; }
+        mcu_pointwise_expand(t0, t1, 4, col);
+    }
+}
+
+/* a += x * (weights of a), b += x * (weights of b) for one group of 4 input channels of both pixels (x: the 4 words
+   of mcu_pointwise_expand, w: the 2 weight words; both advanced): written out because GCC spills in this loop. */
+#define MCU_POINTWISE_CHUNK_ASM                                                                                        \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                                \
+    "ldrd   %[x2], %[x3], [%[x]], #8\n\t"                                                                                \
+    "ldr    %[wv], [%[w]], #4\n\t"                                                                                       \
+    "sxtb16 %[we], %[wv]\n\t"                                                                                            \
+    "smlad  %[a0], %[x0], %[we], %[a0]\n\t"                                                                              \
+    "smlad  %[a1], %[x2], %[we], %[a1]\n\t"                                                                              \
+    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                    \
+    "smlad  %[a0], %[x1], %[we], %[a0]\n\t"                                                                              \
+    "smlad  %[a1], %[x3], %[we], %[a1]\n\t"                                                                              \
+    "ldr    %[wv], [%[w]], #4\n\t"                                                                                       \
+    "sxtb16 %[we], %[wv]\n\t"                                                                                            \
+    "smlad  %[b0], %[x0], %[we], %[b0]\n\t"                                                                              \
+    "smlad  %[b1], %[x2], %[we], %[b1]\n\t"                                                                              \
+    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                    \
+    "smlad  %[b0], %[x1], %[we], %[b0]\n\t"                                                                              \
+    "smlad  %[b1], %[x3], %[we], %[b1]\n\t"
+#define MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)                                                             \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),                          \
+      [x0] "=&r"(t0), [x1] "=&r"(t1), [x2] "=&r"(t2), [x3] "=&r"(t3), [wv] "=&r"(t4), [we] "=&r"(t5)                  \
+    : : "memory"
+#define MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w)                                                                      \
+    do { uint32_t t0, t1, t2, t3, t4, t5;                                                                              \
+         __asm__ volatile(MCU_POINTWISE_CHUNK_ASM MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
+#define MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w)                                                                     \
+    do { uint32_t t0, t1, t2, t3, t4, t5;                                                                              \
+         __asm__ volatile(MCU_POINTWISE_CHUNK_ASM MCU_POINTWISE_CHUNK_ASM                                              \
+                          MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
+
+/* Two output pixels (expanded in col by mcu_pointwise_expand) to o0 and o1, two output channels at a time: per 4
+   input channels two weight words, each sign-extended in two halves and used for both pixels (8 SMLAD). */
+static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint32_t *col, int8_t *o0, int8_t *o1)
+{
+    const int chunks = (p->in_c + 3) >> 2, pairs = p->out_c >> 1, high_word = p->high_word;
+    const int32_t out_zp = p->out_zp, act_min = p->act_min, act_max = p->act_max;
+    const uint32_t lo4 = (uint8_t)act_min * 0x01010101u, hi4 = (uint8_t)act_max * 0x01010101u;
+    const int clamp = act_min > -128 || act_max < 127;
+    const mcu_word *w = (const mcu_word *)(const void *)p->weights;
+    for (int j = 0; j < pairs; ++j, o0 += 2, o1 += 2) {
+        int32_t a0 = (int32_t)w[0], a1 = a0, b0 = (int32_t)w[1], b1 = b0;
+        w += 2;
+        const uint32_t *x = col;
+        int k = chunks;
+        for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);
+        if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);
+        const int32_t ma = (int32_t)w[0], mb = (int32_t)w[1];
+        const int sa = (int16_t)(w[4] & 0xffff), sb = (int16_t)(w[4] >> 16);
+        if (high_word) {
+            const int32_t ka = (int32_t)w[2], kb = (int32_t)w[3];
+            uint32_t y = mcu_pack4(mcu_requant_high(a0, ma, ka, sa), mcu_requant_high(b0, mb, kb, sb),
+                                   mcu_requant_high(a1, ma, ka, sa), mcu_requant_high(b1, mb, kb, sb));
+            if (clamp) y = mcu_clamp4(y, lo4, hi4);
+            const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);
+            memcpy(o0, &y0, 2);
+            memcpy(o1, &y1, 2);
+        } else {
+            o0[0] = mcu_clamp(mcu_requant(a0, ma, sa) + out_zp, act_min, act_max);
+            o0[1] = mcu_clamp(mcu_requant(b0, mb, sb) + out_zp, act_min, act_max);
+            o1[0] = mcu_clamp(mcu_requant(a1, ma, sa) + out_zp, act_min, act_max);
+            o1[1] = mcu_clamp(mcu_requant(b1, mb, sb) + out_zp, act_min, act_max);
+        }
+        w += 5;
+    }
+    if (p->out_c & 1) {
+        int32_t a0 = (int32_t)w[0], a1 = a0;
+        const uint32_t *x = col;
+        ++w;
+        for (int k = chunks; k > 0; --k, x += 4, ++w) {
+            uint32_t we = __sxtb16(w[0]);
+            a0 = __smlad(x[0], we, a0);
+            a1 = __smlad(x[2], we, a1);
+            we = mcu_sxtb16_ror8(w[0]);
+            a0 = __smlad(x[1], we, a0);
+            a1 = __smlad(x[3], we, a1);
+        }
+        const int32_t m = (int32_t)w[0];
+        const int s = (int16_t)(w[2] & 0xffff);
+        o0[0] = mcu_clamp(mcu_requant(a0, m, s) + out_zp, act_min, act_max);
+        o1[0] = mcu_clamp(mcu_requant(a1, m, s) + out_zp, act_min, act_max);
     }
 }
 #endif
+
+/* Output pixels [x, x + n) of one row: from in (pixels cin apart) to out (cout apart). */
+static inline void mcu_pointwise_run(const mcu_conv_params *p, const int8_t *x, int8_t *o, int n)
+{
+    const int cin = p->in_c, cout = p->out_c;
+#if MCU_USE_DSP
+    uint32_t col[(cin + 3) & ~3];
+    int i = 0;
+    for (; i + 2 <= n; i += 2, x += 2 * cin, o += 2 * cout) {
+        mcu_pointwise_expand(x, x + cin, cin, col);
+        mcu_pointwise_pair(p, col, o, o + cout);
+    }
+    if (i < n) { /* the last pixel alone: computed twice */
+        mcu_pointwise_expand(x, x, cin, col);
+        mcu_pointwise_pair(p, col, o, o);
+    }
+#else
+    for (int i = 0; i < n; ++i, x += cin, o += cout) mcu_pointwise_pixel(p, x, o);
+#endif
+}
 
 MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
-    const int cin = p->in_c, cout = p->out_c;
-    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
-        const int8_t *x = in + mcu_offset(ib, oy, r.x0, cin);
-        int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
-        int ox = 0;
-#if MCU_USE_DSP
-        for (; ox + 2 <= r.w; ox += 2, x += 2 * cin, o += 2 * cout) mcu_pointwise_pixel_pair(p, x, x + cin, o, o + cout);
-#endif
-        for (; ox < r.w; ++ox, x += cin, o += cout) mcu_pointwise_pixel(p, x, o);
-    }
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy)
+        mcu_pointwise_run(p, in + mcu_offset(ib, oy, r.x0, p->in_c), out + mcu_offset(ob, oy, r.x0, p->out_c), r.w);
 }
 
 /* Depthwise convolution (one filter per channel), weights [kh][kw][c]. */
@@ -534,16 +665,10 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
         const int8_t *x = in + mcu_offset(ib, oy, r.x0, pc->in_c);
         const int8_t *s = skip + mcu_offset(sb, oy, r.x0, c);
         int8_t *o = out + mcu_offset(ob, oy, r.x0, c);
-        int ox = 0;
-#if MCU_USE_DSP
-        for (; ox + 2 <= r.w; ox += 2, x += 2 * pc->in_c, s += 2 * c, o += 2 * c) {
-            mcu_pointwise_pixel_pair(pc, x, x + pc->in_c, tmp, tmp + c);
-            for (int k = 0; k < 2 * c; ++k) o[k] = conv_is_a ? mcu_add_value(pa, tmp[k], s[k]) : mcu_add_value(pa, s[k], tmp[k]);
-        }
-#endif
-        for (; ox < r.w; ++ox, x += pc->in_c, s += c, o += c) {
-            mcu_pointwise_pixel(pc, x, tmp);
-            for (int k = 0; k < c; ++k) o[k] = conv_is_a ? mcu_add_value(pa, tmp[k], s[k]) : mcu_add_value(pa, s[k], tmp[k]);
+        for (int ox = 0; ox < r.w; ox += 2, x += 2 * pc->in_c, s += 2 * c, o += 2 * c) {
+            const int n = r.w - ox < 2 ? r.w - ox : 2;
+            mcu_pointwise_run(pc, x, tmp, n);
+            for (int k = 0; k < n * c; ++k) o[k] = conv_is_a ? mcu_add_value(pa, tmp[k], s[k]) : mcu_add_value(pa, s[k], tmp[k]);
         }
     }
 }
