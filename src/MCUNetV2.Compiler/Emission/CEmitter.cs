@@ -210,17 +210,18 @@ public static class CEmitter
                         : conv.IsDepthwise && conv.Window.KernelH * conv.Window.KernelW <= DepthwiseInPlace.MaxTaps ? "mcu_depthwise"
                         : conv.Groups == 1 && conv.Window.KernelH * conv.Window.KernelW * conv.InChannels <= ImColumnMax ? "mcu_conv_im2col" : "mcu_conv";
                     string tables;
-                    if (kernel == "mcu_pointwise")
+                    if (kernel is "mcu_pointwise" or "mcu_conv_im2col")
                     {
-                        bool highWord = PointwiseStream.HighWord(qc);
-                        w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, conv.InChannels, conv.OutChannels, highWord), 4);
+                        bool highWord = HighWordRequant(qc);
+                        int depth = conv.Window.KernelH * conv.Window.KernelW * conv.InChannels;
+                        w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord), 4);
                         tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {(highWord ? 1 : 0)}";
                     }
                     else
                     {
                         sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
-                        EmitConvTables(w, id, weights, kernel == "mcu_conv_im2col" ? FoldZeroPoint(qc) : qc.Bias, qc);
-                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s";
+                        EmitConvTables(w, id, weights, qc.Bias, qc);
+                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {(HighWordRequant(qc) ? 1 : 0)}";
                     }
                     var win = conv.Window;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
@@ -384,6 +385,29 @@ public static class CEmitter
         w.Array("int32_t", id + "_m", qc.Requant.Select(r => r.Multiplier).ToArray(), 4);
         w.Array("int8_t", id + "_s", qc.Requant.Select(r => (sbyte)r.Shift).ToArray(), 1);
     }
+
+    /// <summary>
+    /// Every channel allows the requantization from the high word of a 32 x 32-bit product (mcu_requant_high): with
+    /// e = max(0, 33 - shift), shift + e is at most 54 and the accumulator shifted left by e fits in 32 bits, i.e.
+    /// (|folded bias| + 128 * sum |w|) * 2^e &lt; 2^31.
+    /// </summary>
+    internal static bool HighWordRequant(QuantizedConv q)
+    {
+        var bias = FoldZeroPoint(q);
+        int per = q.Weights.Length / bias.Length;
+        for (int o = 0; o < bias.Length; o++)
+        {
+            int s = q.Requant[o].Shift, e = Math.Max(0, 33 - s);
+            if (s + e > 54) return false;
+            long bound = Math.Abs((long)bias[o]);
+            for (int i = 0; i < per; i++) bound += 128L * Math.Abs((int)q.Weights[o * per + i]);
+            if (bound << e >= 1L << 31) return false;
+        }
+        return true;
+    }
+
+    /// <summary>e = max(0, 33 - shift) and rs = shift + e - 32 of mcu_requant_high.</summary>
+    internal static (int Rs, int E) HighWordShift(int shift) => (Math.Max(shift, 33) - 32, Math.Max(0, 33 - shift));
 
     /// <summary>bias - in_zp * sum(w): lets pointwise and fully connected kernels use plain x * w products.</summary>
     internal static int[] FoldZeroPoint(QuantizedConv q)

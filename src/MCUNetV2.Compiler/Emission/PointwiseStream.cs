@@ -3,30 +3,35 @@ using MCUNetV2.Compiler.Quantization;
 namespace MCUNetV2.Compiler.Emission;
 
 /// <summary>
-/// The one stream of 32-bit words a pointwise convolution's kernel walks (mcu_pointwise in mcunet_kernels.h): per
+/// The one stream of 32-bit words a pointwise convolution's kernel walks (mcu_pointwise in mcunet_kernels.h; also
+/// mcu_conv_im2col, a 1x1 convolution of its gathered windows, depth kh * kw * in_c): per
 /// pair of output channels a, b: bias_a, bias_b (zero point folded), per 4 input channels a word of a's weights and
-/// one of b's (little-endian bytes, in_c padded with zeros), mult_a, mult_b, k_a, k_b, and s_a | s_b &lt;&lt; 16; an odd
-/// last channel alone: bias, its weight words, mult, k, s. k = (2 out_zp + 1) &lt;&lt; (s - 33) when every shift allows
-/// the high-word requantization (<see cref="HighWord"/>), else 0.
+/// one of b's (little-endian bytes, in_c padded with zeros), mult_a, mult_b, k_a, k_b, and h_a | h_b &lt;&lt; 16; an odd
+/// last channel alone: bias, its weight words, mult, k, h. When every channel allows the high-word requantization
+/// (CEmitter.HighWordRequant) k = (2 out_zp + 1) &lt;&lt; (rs - 1) and h = rs | e &lt;&lt; 8 (CEmitter.HighWordShift);
+/// otherwise k = 0 and h = shift.
 /// </summary>
 public static class PointwiseStream
 {
-    /// <summary>Every shift lies in [33, 54]: requantization from the high word of acc * mult (mcu_requant_high).</summary>
-    public static bool HighWord(QuantizedConv q) => q.Requant.All(r => r.Shift is >= 33 and <= 54);
-
-    public static int[] Words(QuantizedConv q, int inC, int outC, bool highWord)
+    public static int[] Words(QuantizedConv q, int depth, int outC, bool highWord)
     {
-        int chunks = (inC + 3) / 4;
+        int chunks = (depth + 3) / 4;
         var bias = CEmitter.FoldZeroPoint(q);
         var words = new List<int>(outC * (chunks + 4) + 8);
-        int K(int o) => highWord ? (2 * q.OutputZeroPoint + 1) << (q.Requant[o].Shift - 33) : 0;
+        int K(int o) => highWord ? (2 * q.OutputZeroPoint + 1) << (CEmitter.HighWordShift(q.Requant[o].Shift).Rs - 1) : 0;
+        int H(int o)
+        {
+            if (!highWord) return q.Requant[o].Shift;
+            var (rs, e) = CEmitter.HighWordShift(q.Requant[o].Shift);
+            return rs | e << 8;
+        }
         int Weights(int o, int chunk)
         {
             int v = 0;
             for (int i = 0; i < 4; i++)
             {
                 int c = chunk * 4 + i;
-                if (c < inC) v |= (byte)q.Weights[o * inC + c] << (8 * i);
+                if (c < depth) v |= (byte)q.Weights[o * depth + c] << (8 * i);
             }
             return v;
         }
@@ -44,7 +49,7 @@ public static class PointwiseStream
             words.Add(q.Requant[o + 1].Multiplier);
             words.Add(K(o));
             words.Add(K(o + 1));
-            words.Add((q.Requant[o].Shift & 0xffff) | (q.Requant[o + 1].Shift << 16));
+            words.Add((H(o) & 0xffff) | (H(o + 1) << 16));
         }
         if (o < outC)
         {
@@ -52,7 +57,7 @@ public static class PointwiseStream
             for (int c = 0; c < chunks; c++) words.Add(Weights(o, c));
             words.Add(q.Requant[o].Multiplier);
             words.Add(K(o));
-            words.Add(q.Requant[o].Shift);
+            words.Add(H(o));
         }
         return words.ToArray();
     }

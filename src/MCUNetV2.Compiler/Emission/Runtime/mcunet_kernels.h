@@ -64,7 +64,7 @@ typedef struct {
     const int32_t *bias;     /* fc, im2col: bias - in_zp * sum(w) (all taps always valid); pointwise: unused */
     const int32_t *mult;
     const int8_t *shift;
-    uint8_t high_word;       /* pointwise: 1 when every shift lies in [33, 54] (see mcu_requant_high) */
+    uint8_t high_word;       /* pointwise, im2col, depthwise: every channel allows mcu_requant_high */
 } mcu_conv_params;
 
 typedef struct {
@@ -122,6 +122,11 @@ static inline int8_t mcu_clamp(int32_t v, int32_t lo, int32_t hi)
 {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
+
+/* A word read or written through any pointer type: aligned (mcu_word) or at any byte address (mcu_uword; the
+   Cortex-M7 loads and stores words at any address). */
+typedef uint32_t mcu_word __attribute__((may_alias, aligned(4)));
+typedef uint32_t mcu_uword __attribute__((may_alias, aligned(1)));
 
 static inline int mcu_offset(mcu_region b, int y, int x, int c)
 {
@@ -184,64 +189,42 @@ MCU_KERNEL void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region 
 }
 
 /*
- * A convolution of one group whose window holds at most MCU_IM2COL_MAX values (the first RGB layer, say): per output
- * pixel the window is gathered into a column (taps outside the input filled with in_zp, which then contribute
- * nothing), and each output channel is one dot product. The bias is folded: bias - in_zp * sum(w), so
- * sum x*w + folded bias is the reference's bias + sum (x - in_zp) * w over the taps inside the input.
- */
-#define MCU_IM2COL_MAX 256
-
-MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
-{
-    const int cin = p->in_c, taps = p->kh * p->kw * cin;
-    int8_t col[MCU_IM2COL_MAX] __attribute__((aligned(4)));
-    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
-        for (int ox = r.x0; ox < r.x0 + r.w; ++ox) {
-            const int iy0 = oy * p->sh - p->pad_top, ix0 = ox * p->sw - p->pad_left;
-            int8_t *c = col;
-            for (int ky = 0; ky < p->kh; ++ky) {
-                const int iy = iy0 + ky * p->dh;
-                for (int kx = 0; kx < p->kw; ++kx, c += cin) {
-                    const int ix = ix0 + kx * p->dw;
-                    if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) memset(c, (int8_t)p->in_zp, (size_t)cin);
-                    else memcpy(c, in + mcu_offset(ib, iy, ix, cin), (size_t)cin);
-                }
-            }
-            int8_t *o = out + mcu_offset(ob, oy, ox, p->out_c);
-            const int8_t *w = p->weights;
-            for (int oc = 0; oc < p->out_c; ++oc, w += taps)
-                o[oc] = mcu_clamp(mcu_requant(mcu_dot_s8(col, w, taps, p->bias[oc]), p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
-        }
-    }
-}
-
-/*
  * 1x1 convolution, stride 1, no padding, one group: a matrix product per pixel.
  * Its weights and per-channel constants are one stream of 32-bit words (mcu_conv_params.weights; bias, mult and
  * shift are unused), two output channels a and b at a time:
  *   bias_a, bias_b, then per 4 input channels the 4 weights of a and the 4 of b (one word each, in_c padded with
- *   zeros to a multiple of 4), then mult_a, mult_b, k_a, k_b and the shifts (s_a | s_b << 16),
- * where bias is folded (bias - in_zp * sum(w)) and k = (2 out_zp + 1) << (s - 33) when high_word (else 0). An odd
- * last channel follows alone: bias, its weight words, mult, k, s. One pointer walks the whole layer.
+ *   zeros to a multiple of 4), then mult_a, mult_b, k_a, k_b and the shifts (h_a | h_b << 16),
+ * where bias is folded (bias - in_zp * sum(w)); with high_word k and h are mcu_requant_high's (h = rs | e << 8),
+ * else k = 0 and h = s. An odd last channel follows alone: bias, its weight words, mult, k, h. One pointer walks the
+ * whole layer.
  */
-typedef uint32_t mcu_word __attribute__((may_alias, aligned(4)));
+
+/* The length of each output's dot product: in_c for a pointwise convolution, kh * kw * in_c for mcu_conv_im2col,
+   which runs on the same stream. */
+static inline int mcu_depth(const mcu_conv_params *p) { return p->kh * p->kw * p->in_c; }
+
+/* The shift of mcu_requant from a stream's shift half h. */
+static inline int mcu_stream_shift(const mcu_conv_params *p, uint32_t h)
+{
+    return p->high_word ? (int)(h & 0xff) + 32 - (int)((h >> 8) & 0xff) : (int16_t)h;
+}
 
 /* Words of one pair of output channels in the stream. */
 static inline int mcu_pointwise_pair_words(int in_c) { return 7 + 2 * ((in_c + 3) >> 2); }
 
 static inline int32_t mcu_pointwise_dot(const mcu_conv_params *p, const int8_t *x, int oc, int32_t *mult, int *shift)
 {
-    const int chunks = (p->in_c + 3) >> 2;
+    const int chunks = (mcu_depth(p) + 3) >> 2;
     const int lone = (p->out_c & 1) && oc == p->out_c - 1, second = oc & 1;
-    const mcu_word *q = (const mcu_word *)(const void *)p->weights + (oc >> 1) * mcu_pointwise_pair_words(p->in_c);
+    const mcu_word *q = (const mcu_word *)(const void *)p->weights + (oc >> 1) * mcu_pointwise_pair_words(mcu_depth(p));
     const int8_t *w = (const int8_t *)(q + (lone ? 1 : 2)) + second * 4;
     const int stride = lone ? 4 : 8;
     int32_t acc = (int32_t)q[second];
-    for (int i = 0; i < p->in_c; ++i) acc += x[i] * w[(i >> 2) * stride + (i & 3)];
+    for (int i = 0; i < mcu_depth(p); ++i) acc += x[i] * w[(i >> 2) * stride + (i & 3)];
     const mcu_word *r = q + (lone ? 1 + chunks : 2 + 2 * chunks);
     *mult = (int32_t)r[lone ? 0 : second];
     const uint32_t shifts = r[lone ? 2 : 4];
-    *shift = (int16_t)(second ? shifts >> 16 : shifts & 0xffff);
+    *shift = mcu_stream_shift(p, second ? shifts >> 16 : shifts & 0xffff);
     return acc;
 }
 
@@ -266,15 +249,18 @@ static inline int32_t mcu_smmla(int32_t a, int32_t b, int32_t acc)
 }
 
 /*
- * requant(acc, m, s) + out_zp, saturated to int8, from the high word of acc * m when s lies in [33, 54]
- * (mcu_conv_params.high_word: true of every channel): with k = (2 out_zp + 1) << (s - 33) it is
- * (((acc * m) >> 32) + k) >> (s - 32), mcu_requant's high-word form with out_zp << (s - 32) added before the shift (a
- * multiple of the divisor, so the result moves by exactly out_zp). |high| < 2^30 and |k| < 2^29: no overflow.
+ * requant(acc, m, s) + out_zp, saturated to int8, from the high word of a 32 x 32-bit product (mcu_conv_params.
+ * high_word: the compiler checked every channel). With e = max(0, 33 - s), s' = s + e, rs = s' - 32 and
+ * k = (2 out_zp + 1) << (s' - 33) it is ((((acc << e) * m) >> 32) + k) >> rs: acc << e (which the compiler proved
+ * fits in 32 bits) with shift s' is the same requantization, s' > 32 puts the rounding bit in the high word (see
+ * mcu_requant), and out_zp << rs added before the shift is a multiple of the divisor, so the result moves by exactly
+ * out_zp. s' <= 54, |high| < 2^30 and |k| < 2^29: no overflow.
  */
-static inline int32_t mcu_requant_high(int32_t acc, int32_t m, int32_t k, int s)
+static inline int32_t mcu_requant_high(int32_t acc, int32_t m, int32_t k, int rs, int e)
 {
-    return __ssat(mcu_smmla(acc, m, k) >> (s - 32), 8);
+    return __ssat(mcu_smmla((int32_t)((uint32_t)acc << e), m, k) >> rs, 8);
 }
+
 
 /* The low bytes of v0..v3 in one word (v0 lowest). */
 static inline uint32_t mcu_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
@@ -350,7 +336,7 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
    input channels two weight words, each sign-extended in two halves and used for both pixels (8 SMLAD). */
 static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint32_t *col, int8_t *o0, int8_t *o1)
 {
-    const int chunks = (p->in_c + 3) >> 2, pairs = p->out_c >> 1, high_word = p->high_word;
+    const int chunks = (mcu_depth(p) + 3) >> 2, pairs = p->out_c >> 1, high_word = p->high_word;
     const int32_t out_zp = p->out_zp, act_min = p->act_min, act_max = p->act_max;
     const uint32_t lo4 = (uint8_t)act_min * 0x01010101u, hi4 = (uint8_t)act_max * 0x01010101u;
     const int clamp = act_min > -128 || act_max < 127;
@@ -363,16 +349,18 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);
         if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);
         const int32_t ma = (int32_t)w[0], mb = (int32_t)w[1];
-        const int sa = (int16_t)(w[4] & 0xffff), sb = (int16_t)(w[4] >> 16);
+        const uint32_t h = w[4];
         if (high_word) {
             const int32_t ka = (int32_t)w[2], kb = (int32_t)w[3];
-            uint32_t y = mcu_pack4(mcu_requant_high(a0, ma, ka, sa), mcu_requant_high(b0, mb, kb, sb),
-                                   mcu_requant_high(a1, ma, ka, sa), mcu_requant_high(b1, mb, kb, sb));
+            const int ra = (int)(h & 0xff), ea = (int)((h >> 8) & 0xff), rb = (int)((h >> 16) & 0xff), eb = (int)(h >> 24);
+            uint32_t y = mcu_pack4(mcu_requant_high(a0, ma, ka, ra, ea), mcu_requant_high(b0, mb, kb, rb, eb),
+                                   mcu_requant_high(a1, ma, ka, ra, ea), mcu_requant_high(b1, mb, kb, rb, eb));
             if (clamp) y = mcu_clamp4(y, lo4, hi4);
             const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);
             memcpy(o0, &y0, 2);
             memcpy(o1, &y1, 2);
         } else {
+            const int sa = (int16_t)(h & 0xffff), sb = (int16_t)(h >> 16);
             o0[0] = mcu_clamp(mcu_requant(a0, ma, sa) + out_zp, act_min, act_max);
             o0[1] = mcu_clamp(mcu_requant(b0, mb, sb) + out_zp, act_min, act_max);
             o1[0] = mcu_clamp(mcu_requant(a1, ma, sa) + out_zp, act_min, act_max);
@@ -393,12 +381,61 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
             a1 = __smlad(x[3], we, a1);
         }
         const int32_t m = (int32_t)w[0];
-        const int s = (int16_t)(w[2] & 0xffff);
+        const int s = mcu_stream_shift(p, w[2] & 0xffff);
         o0[0] = mcu_clamp(mcu_requant(a0, m, s) + out_zp, act_min, act_max);
         o1[0] = mcu_clamp(mcu_requant(a1, m, s) + out_zp, act_min, act_max);
     }
 }
 #endif
+
+/*
+ * A convolution of one group whose window holds at most MCU_IM2COL_MAX values (the first RGB layer, say): per output
+ * pixel the window is gathered into a column (taps outside the input filled with in_zp, which then contribute
+ * nothing), and the columns of two pixels go through the pointwise kernel as a 1x1 convolution of depth kh * kw * in_c
+ * (same weight stream, bias folded over the whole window): sum x*w + folded bias is the reference's bias +
+ * sum (x - in_zp) * w over the taps inside the input.
+ */
+#define MCU_IM2COL_MAX 256
+
+static inline void mcu_im2col_gather(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int oy, int ox, int8_t *col)
+{
+    const int cin = p->in_c, iy0 = oy * p->sh - p->pad_top, ix0 = ox * p->sw - p->pad_left;
+    for (int ky = 0; ky < p->kh; ++ky) {
+        const int iy = iy0 + ky * p->dh;
+        for (int kx = 0; kx < p->kw; ++kx, col += cin) {
+            const int ix = ix0 + kx * p->dw;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) memset(col, (int8_t)p->in_zp, (size_t)cin);
+            else memcpy(col, in + mcu_offset(ib, iy, ix, cin), (size_t)cin);
+        }
+    }
+}
+
+MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    const int depth = mcu_depth(p), cout = p->out_c;
+    int8_t col0[MCU_IM2COL_MAX], col1[MCU_IM2COL_MAX];
+#if MCU_USE_DSP
+    uint32_t expanded[(depth + 3) & ~3];
+#endif
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
+        for (int ox = r.x0; ox < r.x0 + r.w; ox += 2, o += 2 * cout) {
+            const int two = ox + 1 < r.x0 + r.w;
+            mcu_im2col_gather(p, in, ib, oy, ox, col0);
+#if MCU_USE_DSP
+            if (two) mcu_im2col_gather(p, in, ib, oy, ox + 1, col1);
+            mcu_pointwise_expand(col0, two ? col1 : col0, depth, expanded);
+            mcu_pointwise_pair(p, expanded, o, two ? o + cout : o);
+#else
+            mcu_pointwise_pixel(p, col0, o);
+            if (two) {
+                mcu_im2col_gather(p, in, ib, oy, ox + 1, col1);
+                mcu_pointwise_pixel(p, col1, o + cout);
+            }
+#endif
+        }
+    }
+}
 
 /* Output pixels [x, x + n) of one row: from in (pixels cin apart) to out (cout apart). */
 static inline void mcu_pointwise_run(const mcu_conv_params *p, const int8_t *x, int8_t *o, int n)
@@ -485,54 +522,122 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
     const int8_t *held = scratch + (row % rows) * ob.w * MCU_DW_BLOCK;
     int8_t *dst = buf + row * ob.w * c + cb;
     if (n == MCU_DW_BLOCK)
-        for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) memcpy(dst, held, MCU_DW_BLOCK);
+        for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) *(mcu_uword *)dst = *(const mcu_uword *)held;
     else
         for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) for (int j = 0; j < n; ++j) dst[j] = held[j];
 }
 
-/* A block's per-channel constants: the bias with the zero point folded over the whole window, multiplier, shift. */
+/* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
+   on the DSP path also one stream of words for mcu_dw4_row: bias[4], per tap the block's weights as sign-extended
+   halves [c0 c2] [c1 c3], then (high word, see mcu_requant_high) e[4], mult and k of channels 0, 1, then of 2, 3,
+   rs[4], and the clamp bounds lo4, hi4. */
 typedef struct {
     int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
     int32_t out_zp, act_min, act_max;
+    int high_word;
+    const uint32_t *stream;
 } mcu_dw4_consts;
 
-static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t sum)
+/* Output j of the block from its sum (bias included). */
+static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
 {
-    return mcu_clamp(mcu_requant(k->bias[j] + sum, k->mult[j], k->shift[j]) + k->out_zp, k->act_min, k->act_max);
+    return mcu_clamp(mcu_requant(acc, k->mult[j], k->shift[j]) + k->out_zp, k->act_min, k->act_max);
 }
 
 #if MCU_USE_DSP
-/* a[j] += x[j] * w[j] for the four channels at x and w (one word each, sign-extended in halves). */
-static inline void mcu_dw4_mac(const int8_t *x, const int8_t *w, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3)
-{
-    uint32_t xv, wv;
-    memcpy(&xv, x, 4);
-    memcpy(&wv, w, 4);
-    const uint32_t x02 = __sxtb16(xv), x13 = mcu_sxtb16_ror8(xv);
-    const uint32_t w02 = __sxtb16(wv), w13 = mcu_sxtb16_ror8(wv);
-    *a0 = __smlabb((int32_t)x02, (int32_t)w02, *a0);
-    *a2 = __smlatt((int32_t)x02, (int32_t)w02, *a2);
-    *a1 = __smlabb((int32_t)x13, (int32_t)w13, *a1);
-    *a3 = __smlatt((int32_t)x13, (int32_t)w13, *a3);
-}
+/* Words of a block's stream before the taps, and after them. */
+#define MCU_DW_STREAM_HEAD 4
+#define MCU_DW_STREAM_TAIL 18
 
-/* `count` outputs of a 4-channel 3x3 depthwise row whose windows lie inside the input: src at the first window's
-   top-left tap; `step` bytes between taps, `down` between tap rows, `advance` between windows; w the block's weights. */
-static MCU_NOINLINE void mcu_dw4_3x3_row(const int8_t *src, int step, int down, int advance, int count,
-                                         const int8_t *w, int c, const mcu_dw4_consts *k, int8_t *out)
+/* One tap of a 4-channel block: the input word at t (+ offset), sign-extended in halves, times the tap's two weight
+   words at w (advanced), into a0..a3 (SMLABB/SMLATT). The kernels' loops are written out because GCC spills in them. */
+#define MCU_DW_TAP(offset)                                                                                             \
+    "ldr    %[xv], [%[t]" offset "]\n\t"                                                                                 \
+    "sxtb16 %[xe], %[xv]\n\t"                                                                                            \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                                                    \
+    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
+    "smlabb %[a0], %[xe], %[w0], %[a0]\n\t"                                                                              \
+    "smlatt %[a2], %[xe], %[w0], %[a2]\n\t"                                                                              \
+    "smlabb %[a1], %[xv], %[w1], %[a1]\n\t"                                                                              \
+    "smlatt %[a3], %[xv], %[w1], %[a3]\n\t"
+/* The high-word requantization of a0..a3 (mult, k, s - 32 and the bounds read from w), packed into a0. */
+#define MCU_DW_REQUANT                                                                                                 \
+    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
+    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
+    "lsl    %[a0], %[a0], %[w0]\n\t"                                                                                     \
+    "lsl    %[a1], %[a1], %[w1]\n\t"                                                                                     \
+    "lsl    %[a2], %[a2], %[xv]\n\t"                                                                                     \
+    "lsl    %[a3], %[a3], %[xe]\n\t"                                                                                     \
+    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
+    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
+    "smmla  %[a0], %[a0], %[w0], %[xv]\n\t"                                                                              \
+    "smmla  %[a1], %[a1], %[w1], %[xe]\n\t"                                                                              \
+    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
+    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
+    "smmla  %[a2], %[a2], %[w0], %[xv]\n\t"                                                                              \
+    "smmla  %[a3], %[a3], %[w1], %[xe]\n\t"                                                                              \
+    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
+    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
+    "asr    %[a0], %[a0], %[w0]\n\t"                                                                                     \
+    "asr    %[a1], %[a1], %[w1]\n\t"                                                                                     \
+    "asr    %[a2], %[a2], %[xv]\n\t"                                                                                     \
+    "asr    %[a3], %[a3], %[xe]\n\t"                                                                                     \
+    "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
+    "ssat   %[a1], #8, %[a1]\n\t"                                                                                        \
+    "ssat   %[a2], #8, %[a2]\n\t"                                                                                        \
+    "ssat   %[a3], #8, %[a3]\n\t"                                                                                        \
+    "bfi    %[a0], %[a1], #8, #8\n\t"                                                                                    \
+    "bfi    %[a0], %[a2], #16, #8\n\t"                                                                                   \
+    "bfi    %[a0], %[a3], #24, #8\n\t"                                                                                   \
+    "ldrd   %[w0], %[w1], [%[w]]\n\t"                                                                                    \
+    "ssub8  %[xv], %[a0], %[w0]\n\t"                                                                                     \
+    "sel    %[a0], %[a0], %[w0]\n\t"                                                                                     \
+    "ssub8  %[xv], %[w1], %[a0]\n\t"                                                                                     \
+    "sel    %[a0], %[a0], %[w1]\n\t"
+#define MCU_DW_BIAS                                                                                                    \
+    "ldrd   %[a0], %[a1], [%[w]], #8\n\t"                                                                                \
+    "ldrd   %[a2], %[a3], [%[w]], #8\n\t"
+#define MCU_DW_OPERANDS(t)                                                                                             \
+    [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "+r"(t), [w] "+r"(w),                          \
+    [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1)
+
+/* `count` outputs of a 4-channel block along a row, windows inside the input: src at the first window's top-left
+   tap; `step` bytes between taps, `down` between tap rows, `advance` between windows; out gets 4 bytes per output. */
+static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src, int step, int down, int advance, int count,
+                                     const mcu_dw4_consts *k, int8_t *out)
 {
-    for (int x = 0; x < count; ++x, src += advance, out += MCU_DW_BLOCK) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        const int8_t *t = src, *v = w;
-        for (int ky = 0; ky < 3; ++ky, t += down - 3 * step) {
-            mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
-            mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
-            mcu_dw4_mac(t, v, &a0, &a1, &a2, &a3); t += step; v += c;
+    const int kh = p->kh, kw = p->kw, step2 = 2 * step;
+    const uint32_t *const stream = k->stream;
+    for (; count > 0; --count, src += advance, out += MCU_DW_BLOCK) {
+        const uint32_t *w = stream;
+        const int8_t *t = src;
+        uint32_t xv, xe, w0, w1;
+        int32_t a0, a1, a2, a3;
+        if (kh == 3 && kw == 3 && k->high_word) {
+            __asm__ volatile(MCU_DW_BIAS
+                             MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"
+                             MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"
+                             MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") MCU_DW_REQUANT
+                             : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");
+            memcpy(out, &a0, 4);
+            continue;
         }
-        out[0] = mcu_dw_output(k, 0, a0);
-        out[1] = mcu_dw_output(k, 1, a1);
-        out[2] = mcu_dw_output(k, 2, a2);
-        out[3] = mcu_dw_output(k, 3, a3);
+        __asm__ volatile(MCU_DW_BIAS : MCU_DW_OPERANDS(t) : : "memory");
+        for (int ky = 0; ky < kh; ++ky, t = src + ky * down)
+            for (int n = kw; n > 0; --n)
+                __asm__ volatile(MCU_DW_TAP("") "add %[t], %[t], %[s]\n\t" : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+                                 [a3] "+r"(a3), [t] "+r"(t), [w] "+r"(w), [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0),
+                                 [w1] "=&r"(w1) : [s] "r"(step) : "memory");
+        if (k->high_word) {
+            __asm__ volatile(MCU_DW_REQUANT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+                             [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+            memcpy(out, &a0, 4);
+        } else {
+            out[0] = mcu_dw_output(k, 0, a0);
+            out[1] = mcu_dw_output(k, 1, a1);
+            out[2] = mcu_dw_output(k, 2, a2);
+            out[3] = mcu_dw_output(k, 3, a3);
+        }
     }
 }
 #endif
@@ -544,14 +649,11 @@ static inline void mcu_dw_window(const mcu_conv_params *p, const int8_t *src, in
 {
     const int c = p->out_c;
 #if MCU_USE_DSP
-    if (n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3) { mcu_dw4_3x3_row(src, step, down, 0, 1, w, c, k, out); return; }
+    if (n == MCU_DW_BLOCK) { mcu_dw4_row(p, src, step, down, 0, 1, k, out); return; }
 #endif
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t a0 = k->bias[0], a1 = k->bias[1], a2 = k->bias[2], a3 = k->bias[3];
     for (int ky = 0; ky < p->kh; ++ky, src += down - p->kw * step)
         for (int kx = 0; kx < p->kw; ++kx, src += step, w += c) {
-#if MCU_USE_DSP
-            if (n == MCU_DW_BLOCK) { mcu_dw4_mac(src, w, &a0, &a1, &a2, &a3); continue; }
-#endif
             a0 += src[0] * w[0];
             if (n > 1) a1 += src[1] * w[1];
             if (n > 2) a2 += src[2] * w[2];
@@ -563,56 +665,84 @@ static inline void mcu_dw_window(const mcu_conv_params *p, const int8_t *src, in
 
 MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int rows)
 {
-    const int c = p->out_c, step = p->dw * c, down = ib.w * c * p->dh;
+    /* the parameters as locals: the stores below may alias *p, which would force reloads */
+    const int kh = p->kh, kw = p->kw, sh = p->sh, sw = p->sw, dh = p->dh, dw = p->dw;
+    const int in_h = p->in_h, in_w = p->in_w, pad_top = p->pad_top, pad_left = p->pad_left;
+    const int c = p->out_c, step = dw * c, down = ib.w * c * dh, taps = kh * kw;
+    const uint32_t zp4 = (uint8_t)p->in_zp * 0x01010101u;
     /* output columns whose window lies inside the input's columns */
     int xa = 0, xb = ob.w;
-    while (xa < xb && (ob.x0 + xa) * p->sw - p->pad_left < 0) ++xa;
-    while (xb > xa && (ob.x0 + xb - 1) * p->sw - p->pad_left + (p->kw - 1) * p->dw >= p->in_w) --xb;
+    while (xa < xb && (ob.x0 + xa) * sw - pad_left < 0) ++xa;
+    while (xb > xa && (ob.x0 + xb - 1) * sw - pad_left + (kw - 1) * dw >= in_w) --xb;
+#if MCU_USE_DSP
+    uint32_t stream[MCU_DW_STREAM_HEAD + 2 * taps + MCU_DW_STREAM_TAIL];
+#endif
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         const int8_t *w = p->weights + cb;
-        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max};
+        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max, p->high_word, 0};
         for (int j = 0; j < n; ++j) {
             int32_t wsum = 0;
-            for (int t = 0; t < p->kh * p->kw; ++t) wsum += w[t * c + j];
+            for (int t = 0; t < taps; ++t) wsum += w[t * c + j];
             k.bias[j] = p->bias[cb + j] - p->in_zp * wsum;
             k.mult[j] = p->mult[cb + j];
             k.shift[j] = p->shift[cb + j];
         }
+#if MCU_USE_DSP
+        if (n == MCU_DW_BLOCK) {
+            uint32_t *q = stream;
+            for (int j = 0; j < MCU_DW_BLOCK; ++j) *q++ = (uint32_t)k.bias[j];
+            for (int t = 0; t < taps; ++t, q += 2) {
+                uint32_t v;
+                memcpy(&v, w + t * c, 4);
+                q[0] = __sxtb16(v);
+                q[1] = mcu_sxtb16_ror8(v);
+            }
+            for (int j = 0; j < MCU_DW_BLOCK; ++j) { /* e[4], m0 m1 k0 k1 m2 m3 k2 k3, rs[4]: the order MCU_DW_REQUANT reads */
+                const int e = k.shift[j] < 33 ? 33 - k.shift[j] : 0, s = k.shift[j] + e;
+                q[j] = (uint32_t)e;
+                q[4 + (j >> 1) * 4 + (j & 1)] = (uint32_t)k.mult[j];
+                q[4 + (j >> 1) * 4 + 2 + (j & 1)] = p->high_word ? (uint32_t)((2 * p->out_zp + 1) << (s - 33)) : 0;
+                q[12 + j] = (uint32_t)(s - 32);
+            }
+            q[16] = (uint8_t)p->act_min * 0x01010101u;
+            q[17] = (uint8_t)p->act_max * 0x01010101u;
+            k.stream = stream;
+        }
+#endif
         int head = 0;
         for (int y = 0; y < ob.h; ++y) {
             int8_t *row = scratch + (y % rows) * ob.w * MCU_DW_BLOCK;
-            const int iy0 = (ob.y0 + y) * p->sh - p->pad_top;
-            const int rows_inside = iy0 >= 0 && iy0 + (p->kh - 1) * p->dh < p->in_h;
+            const int iy0 = (ob.y0 + y) * sh - pad_top;
+            const int rows_inside = iy0 >= 0 && iy0 + (kh - 1) * dh < in_h;
 #if MCU_USE_DSP
-            const int fast_row = rows_inside && n == MCU_DW_BLOCK && p->kh == 3 && p->kw == 3 && xa < xb;
+            const int fast_row = rows_inside && n == MCU_DW_BLOCK && xa < xb;
             if (fast_row) /* the row's interior windows at once */
-                mcu_dw4_3x3_row(buf + mcu_offset(ib, iy0, (ob.x0 + xa) * p->sw - p->pad_left, c) + cb, step, down, p->sw * c,
-                                xb - xa, w, c, &k, row + xa * MCU_DW_BLOCK);
+                mcu_dw4_row(p, buf + mcu_offset(ib, iy0, (ob.x0 + xa) * sw - pad_left, c) + cb, step, down, sw * c,
+                            xb - xa, &k, row + xa * MCU_DW_BLOCK);
 #else
             const int fast_row = 0;
 #endif
             for (int x = 0; x < ob.w; ++x) {
                 if (fast_row && x == xa) { x = xb - 1; continue; } /* done above */
-                const int ix0 = (ob.x0 + x) * p->sw - p->pad_left;
+                const int ix0 = (ob.x0 + x) * sw - pad_left;
                 if (rows_inside && x >= xa && x < xb) {
                     mcu_dw_window(p, buf + mcu_offset(ib, iy0, ix0, c) + cb, step, down, w, n, &k, row + x * MCU_DW_BLOCK);
                     continue;
                 }
                 /* a window reaching past the input: gathered, in_zp in the taps outside */
-                int8_t window[MCU_DW_MAX_TAPS * MCU_DW_BLOCK] __attribute__((aligned(4)));
-                int8_t *d = window;
-                for (int ky = 0; ky < p->kh; ++ky) {
-                    const int iy = iy0 + ky * p->dh;
-                    for (int kx = 0; kx < p->kw; ++kx, d += MCU_DW_BLOCK) {
-                        const int ix = ix0 + kx * p->dw;
-                        const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-                        if (inside && n == MCU_DW_BLOCK) { memcpy(d, buf + mcu_offset(ib, iy, ix, c) + cb, MCU_DW_BLOCK); continue; }
-                        memset(d, (int8_t)p->in_zp, MCU_DW_BLOCK);
-                        if (inside) memcpy(d, buf + mcu_offset(ib, iy, ix, c) + cb, (size_t)n);
+                uint32_t window[MCU_DW_MAX_TAPS];
+                uint32_t *d = window;
+                for (int ky = 0; ky < kh; ++ky) {
+                    const int iy = iy0 + ky * dh;
+                    const int8_t *src = iy >= 0 && iy < in_h ? buf + mcu_offset(ib, iy, ib.x0, c) + cb : NULL;
+                    for (int kx = 0, ix = ix0; kx < kw; ++kx, ix += dw, ++d) {
+                        if (!src || ix < 0 || ix >= in_w) *d = zp4;
+                        else if (n == MCU_DW_BLOCK) *d = *(const mcu_uword *)(src + (ix - ib.x0) * c);
+                        else { *d = zp4; memcpy(d, src + (ix - ib.x0) * c, (size_t)n); }
                     }
                 }
-                mcu_dw_window(p, window, MCU_DW_BLOCK, p->kw * MCU_DW_BLOCK, w, n, &k, row + x * MCU_DW_BLOCK);
+                mcu_dw_window(p, (const int8_t *)window, MCU_DW_BLOCK, kw * MCU_DW_BLOCK, w, n, &k, row + x * MCU_DW_BLOCK);
             }
             for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
         }
