@@ -388,6 +388,58 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
 }
 #endif
 
+/* The pixel after (y, x) in region r, in row order. */
+static inline void mcu_region_next(mcu_region r, int *y, int *x)
+{
+    if (++*x == r.x0 + r.w) {
+        *x = r.x0;
+        ++*y;
+    }
+}
+
+/* A pointwise convolution (or im2col column) of two pixels, x0 -> o0 and x1 -> o1; x1 = x0 and o1 = o0 for one
+   pixel. col: scratch of (depth + 3) & ~3 words. */
+static inline void mcu_pointwise_two(const mcu_conv_params *p, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1,
+                                     uint32_t *col)
+{
+#if MCU_USE_DSP
+    mcu_pointwise_expand(x0, x1, mcu_depth(p), col);
+    mcu_pointwise_pair(p, col, o0, o1);
+#else
+    (void)col;
+    mcu_pointwise_pixel(p, x0, o0);
+    if (o1 != o0) mcu_pointwise_pixel(p, x1, o1);
+#endif
+}
+
+/* Pixels are taken two at a time along each row; a row's odd last pixel is paired with the next row's first, so an
+   odd width costs nothing. */
+MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
+{
+    const int cin = p->in_c, cout = p->out_c;
+    uint32_t col[(cin + 3) & ~3];
+    const int8_t *held_x = NULL;
+    int8_t *held_o = NULL;
+    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+        const int8_t *x = in + mcu_offset(ib, oy, r.x0, cin);
+        int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
+        int n = r.w;
+        if (held_x && n > 0) {
+            mcu_pointwise_two(p, held_x, x, held_o, o, col);
+            held_x = NULL;
+            x += cin;
+            o += cout;
+            --n;
+        }
+        for (; n >= 2; n -= 2, x += 2 * cin, o += 2 * cout) mcu_pointwise_two(p, x, x + cin, o, o + cout, col);
+        if (n) {
+            held_x = x;
+            held_o = o;
+        }
+    }
+    if (held_x) mcu_pointwise_two(p, held_x, held_x, held_o, held_o, col);
+}
+
 /*
  * A convolution of one group whose window holds at most MCU_IM2COL_MAX values (the first RGB layer, say): per output
  * pixel the window is gathered into a column (taps outside the input filled with in_zp, which then contribute
@@ -412,55 +464,21 @@ static inline void mcu_im2col_gather(const mcu_conv_params *p, const int8_t *in,
 
 MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
-    const int depth = mcu_depth(p), cout = p->out_c;
+    const int depth = mcu_depth(p), cout = p->out_c, total = r.h * r.w;
     int8_t col0[MCU_IM2COL_MAX], col1[MCU_IM2COL_MAX];
-#if MCU_USE_DSP
     uint32_t expanded[(depth + 3) & ~3];
-#endif
-    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
-        int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
-        for (int ox = r.x0; ox < r.x0 + r.w; ox += 2, o += 2 * cout) {
-            const int two = ox + 1 < r.x0 + r.w;
-            mcu_im2col_gather(p, in, ib, oy, ox, col0);
-#if MCU_USE_DSP
-            if (two) mcu_im2col_gather(p, in, ib, oy, ox + 1, col1);
-            mcu_pointwise_expand(col0, two ? col1 : col0, depth, expanded);
-            mcu_pointwise_pair(p, expanded, o, two ? o + cout : o);
-#else
-            mcu_pointwise_pixel(p, col0, o);
-            if (two) {
-                mcu_im2col_gather(p, in, ib, oy, ox + 1, col1);
-                mcu_pointwise_pixel(p, col1, o + cout);
-            }
-#endif
-        }
+    int ya = r.y0, xa = r.x0;
+    for (int i = 0; i < total; i += 2) {
+        const int two = i + 1 < total;
+        int yb = ya, xb = xa;
+        if (two) mcu_region_next(r, &yb, &xb);
+        mcu_im2col_gather(p, in, ib, ya, xa, col0);
+        if (two) mcu_im2col_gather(p, in, ib, yb, xb, col1);
+        mcu_pointwise_two(p, col0, two ? col1 : col0, out + mcu_offset(ob, ya, xa, cout), out + mcu_offset(ob, yb, xb, cout), expanded);
+        ya = yb;
+        xa = xb;
+        mcu_region_next(r, &ya, &xa);
     }
-}
-
-/* Output pixels [x, x + n) of one row: from in (pixels cin apart) to out (cout apart). */
-static inline void mcu_pointwise_run(const mcu_conv_params *p, const int8_t *x, int8_t *o, int n)
-{
-    const int cin = p->in_c, cout = p->out_c;
-#if MCU_USE_DSP
-    uint32_t col[(cin + 3) & ~3];
-    int i = 0;
-    for (; i + 2 <= n; i += 2, x += 2 * cin, o += 2 * cout) {
-        mcu_pointwise_expand(x, x + cin, cin, col);
-        mcu_pointwise_pair(p, col, o, o + cout);
-    }
-    if (i < n) { /* the last pixel alone: computed twice */
-        mcu_pointwise_expand(x, x, cin, col);
-        mcu_pointwise_pair(p, col, o, o);
-    }
-#else
-    for (int i = 0; i < n; ++i, x += cin, o += cout) mcu_pointwise_pixel(p, x, o);
-#endif
-}
-
-MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
-{
-    for (int oy = r.y0; oy < r.y0 + r.h; ++oy)
-        mcu_pointwise_run(p, in + mcu_offset(ib, oy, r.x0, p->in_c), out + mcu_offset(ob, oy, r.x0, p->out_c), r.w);
 }
 
 /* Depthwise convolution (one filter per channel), weights [kh][kw][c]. */
@@ -767,6 +785,31 @@ static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
     return mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
 }
 
+/* o[i] = a[i] + b[i] (an Add's values, see the integer semantics at the top) for i < n, in increasing order (o may be
+   a or b). With shifts of at least 30 every requantization takes the high word (SMMLA, as mcu_requant_high): an input
+   shift s < 33 becomes 33 with (x - zp) shifted left 20 + 33 - s instead of 20 (|x - zp| <= 255, so at most 23 fits). */
+static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const int8_t *a, const int8_t *b, int8_t *o, int n)
+{
+#if MCU_USE_DSP
+    const int sa = p->shift_a, sb = p->shift_b, so = p->shift_out;
+    if (sa >= 30 && sa <= 54 && sb >= 30 && sb <= 54 && so > 32 && so <= 54) {
+        const int32_t za = p->zp_a, zb = p->zp_b, ma = p->mult_a, mb = p->mult_b, mo = p->mult_out, sign = p->sign_b;
+        const int32_t lo = p->act_min, hi = p->act_max;
+        const int la = 20 + (sa < 33 ? 33 - sa : 0), lb = 20 + (sb < 33 ? 33 - sb : 0);
+        const int ea = (sa < 33 ? 33 : sa) - 32, eb = (sb < 33 ? 33 : sb) - 32, eo = so - 32;
+        const int32_t ka = 1 << (ea - 1), kb = 1 << (eb - 1), ko = (2 * p->out_zp + 1) << (eo - 1);
+        for (int i = 0; i < n; ++i) {
+            const int32_t va = mcu_smmla((int32_t)((uint32_t)(a[i] - za) << la), ma, ka) >> ea;
+            const int32_t vb = mcu_smmla((int32_t)((uint32_t)(b[i] - zb) << lb), mb, kb) >> eb;
+            const int32_t v = __ssat(mcu_smmla(va + sign * vb, mo, ko) >> eo, 8);
+            o[i] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
+        }
+        return;
+    }
+#endif
+    for (int i = 0; i < n; ++i) o[i] = mcu_add_value(p, a[i], b[i]);
+}
+
 MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
                     int8_t *out, mcu_region ob, mcu_region r)
 {
@@ -776,7 +819,7 @@ MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab,
         const int8_t *pb = p->broadcast_b ? b : b + mcu_offset(bb, y, r.x0, p->c);
         int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
         for (int x = 0; x < r.w; ++x, pa += p->c, pb += b_step, o += p->c)
-            for (int k = 0; k < p->c; ++k) o[k] = mcu_add_value(p, pa[k], pb[k]);
+            mcu_add_run(p, pa, pb, o, p->c);
     }
 }
 
@@ -790,15 +833,20 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
                                   const int8_t *in, mcu_region ib, const int8_t *skip, mcu_region sb,
                                   int8_t *out, mcu_region ob, mcu_region r, int8_t *tmp)
 {
-    const int c = pa->c;
-    for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
-        const int8_t *x = in + mcu_offset(ib, oy, r.x0, pc->in_c);
-        const int8_t *s = skip + mcu_offset(sb, oy, r.x0, c);
-        int8_t *o = out + mcu_offset(ob, oy, r.x0, c);
-        for (int ox = 0; ox < r.w; ox += 2, x += 2 * pc->in_c, s += 2 * c, o += 2 * c) {
-            const int n = r.w - ox < 2 ? r.w - ox : 2;
-            mcu_pointwise_run(pc, x, tmp, n);
-            for (int k = 0; k < n * c; ++k) o[k] = conv_is_a ? mcu_add_value(pa, tmp[k], s[k]) : mcu_add_value(pa, s[k], tmp[k]);
+    const int cin = pc->in_c, c = pa->c, total = r.h * r.w;
+    uint32_t col[(cin + 3) & ~3];
+    int ya = r.y0, xa = r.x0;
+    for (int i = 0; i < total; i += 2) {
+        const int n = i + 1 < total ? 2 : 1;
+        int y[2] = {ya, ya}, x[2] = {xa, xa};
+        if (n == 2) mcu_region_next(r, &y[1], &x[1]);
+        ya = y[1];
+        xa = x[1];
+        mcu_region_next(r, &ya, &xa);
+        mcu_pointwise_two(pc, in + mcu_offset(ib, y[0], x[0], cin), in + mcu_offset(ib, y[1], x[1], cin), tmp, tmp + (n - 1) * c, col);
+        for (int k = 0; k < n; ++k) {
+            const int8_t *s = skip + mcu_offset(sb, y[k], x[k], c), *t = tmp + k * c;
+            mcu_add_run(pa, conv_is_a ? t : s, conv_is_a ? s : t, out + mcu_offset(ob, y[k], x[k], c), c);
         }
     }
 }
