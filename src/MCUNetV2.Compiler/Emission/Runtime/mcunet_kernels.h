@@ -32,6 +32,15 @@
 
 #include <stdint.h>
 #include <string.h>
+
+/* Integer code only: GCC would otherwise spill integer registers into FPU registers under -mfloat-abi=hard, and the
+   inference code must run with the FPU off. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__arm__)
+#pragma GCC push_options
+#pragma GCC target("general-regs-only")
+#define MCU_GENERAL_REGS_ONLY 1
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define MCU_USE_DSP 1
@@ -1006,5 +1015,9 @@ MCU_KERNEL void mcu_softmax(const int32_t *table, const int8_t *in, int8_t *out,
         }
     }
 }
+
+#ifdef MCU_GENERAL_REGS_ONLY
+#pragma GCC pop_options
+#endif
 
 #endif /* MCUNET_KERNELS_H */
