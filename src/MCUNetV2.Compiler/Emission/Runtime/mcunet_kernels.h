@@ -628,6 +628,27 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "+r"(t), [w] "+r"(w),                          \
     [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1)
 
+#define MCU_DW_TAP_OPERANDS(t)                                                                                         \
+    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [t] "+r"(t), [w] "+r"(w),                              \
+    [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1)
+
+/* The block's four outputs from their sums to out; w: the stream after the taps. */
+static inline void mcu_dw4_output(const mcu_dw4_consts *k, const uint32_t *w, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                  int8_t *out)
+{
+    if (k->high_word) {
+        uint32_t xv, xe, w0, w1;
+        __asm__ volatile(MCU_DW_REQUANT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+                         [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+        memcpy(out, &a0, 4);
+        return;
+    }
+    out[0] = mcu_dw_output(k, 0, a0);
+    out[1] = mcu_dw_output(k, 1, a1);
+    out[2] = mcu_dw_output(k, 2, a2);
+    out[3] = mcu_dw_output(k, 3, a3);
+}
+
 /* `count` outputs of a 4-channel block along a row, windows inside the input: src at the first window's top-left
    tap; `step` bytes between taps, `down` between tap rows, `advance` between windows; out gets 4 bytes per output. */
 static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src, int step, int down, int advance, int count,
@@ -652,21 +673,11 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
         __asm__ volatile(MCU_DW_BIAS : MCU_DW_OPERANDS(t) : : "memory");
         for (int ky = 0; ky < kh; ++ky, t = src + ky * down)
             for (int n = kw; n > 0; --n)
-                __asm__ volatile(MCU_DW_TAP("") "add %[t], %[t], %[s]\n\t" : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                                 [a3] "+r"(a3), [t] "+r"(t), [w] "+r"(w), [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0),
-                                 [w1] "=&r"(w1) : [s] "r"(step) : "memory");
-        if (k->high_word) {
-            __asm__ volatile(MCU_DW_REQUANT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
-                             [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
-            memcpy(out, &a0, 4);
-        } else {
-            out[0] = mcu_dw_output(k, 0, a0);
-            out[1] = mcu_dw_output(k, 1, a1);
-            out[2] = mcu_dw_output(k, 2, a2);
-            out[3] = mcu_dw_output(k, 3, a3);
-        }
+                __asm__ volatile(MCU_DW_TAP("") "add %[t], %[t], %[s]\n\t" : MCU_DW_TAP_OPERANDS(t) : [s] "r"(step) : "memory");
+        mcu_dw4_output(k, w, a0, a1, a2, a3, out);
     }
 }
+
 #endif
 
 /* One output pixel of the block (n channels) from a kh x kw window: src at its top-left tap, `step` bytes between
@@ -757,17 +768,22 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                     mcu_dw_window(p, buf + mcu_offset(ib, iy0, ix0, c) + cb, step, down, w, n, &k, row + x * MCU_DW_BLOCK);
                     continue;
                 }
-                /* a window reaching past the input: gathered, in_zp in the taps outside */
+                /* a window reaching past the input: in_zp in the taps outside */
                 uint32_t window[MCU_DW_MAX_TAPS];
-                uint32_t *d = window;
-                for (int ky = 0; ky < kh; ++ky) {
-                    const int iy = iy0 + ky * dh;
-                    const int8_t *src = iy >= 0 && iy < in_h ? buf + mcu_offset(ib, iy, ib.x0, c) + cb : NULL;
-                    for (int kx = 0, ix = ix0; kx < kw; ++kx, ix += dw, ++d) {
-                        if (!src || ix < 0 || ix >= in_w) *d = zp4;
-                        else if (n == MCU_DW_BLOCK) *d = *(const mcu_uword *)(src + (ix - ib.x0) * c);
-                        else { *d = zp4; memcpy(d, src + (ix - ib.x0) * c, (size_t)n); }
-                    }
+                for (int t = 0; t < taps; ++t) window[t] = zp4;
+                /* the taps inside: rows [ky0, ky1), columns [kx0, kx1) of the window */
+                int ky0 = 0, ky1 = kh, kx0 = 0, kx1 = kw;
+                while (ky0 < kh && iy0 + ky0 * dh < 0) ++ky0;
+                while (ky1 > ky0 && iy0 + (ky1 - 1) * dh >= in_h) --ky1;
+                while (kx0 < kw && ix0 + kx0 * dw < 0) ++kx0;
+                while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= in_w) --kx1;
+                for (int ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *src = buf + mcu_offset(ib, iy0 + ky * dh, ix0 + kx0 * dw, c) + cb;
+                    uint32_t *d = window + ky * kw + kx0;
+                    if (n == MCU_DW_BLOCK)
+                        for (int kx = kx0; kx < kx1; ++kx, src += step) *d++ = *(const mcu_uword *)src;
+                    else
+                        for (int kx = kx0; kx < kx1; ++kx, src += step) memcpy(d++, src, (size_t)n);
                 }
                 mcu_dw_window(p, (const int8_t *)window, MCU_DW_BLOCK, kw * MCU_DW_BLOCK, w, n, &k, row + x * MCU_DW_BLOCK);
             }
