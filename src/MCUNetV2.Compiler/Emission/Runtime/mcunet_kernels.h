@@ -303,10 +303,16 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
         col[2] = __sxtb16(b);
         col[3] = mcu_sxtb16_ror8(b);
     }
-    if (i < cin) {
-        int8_t t0[4] = {0, 0, 0, 0}, t1[4] = {0, 0, 0, 0};
-        for (int j = 0; i + j < cin; ++j) { t0[j] = x0[i + j]; t1[j] = x1[i + j]; }
-        mcu_pointwise_expand(t0, t1, 4, col);
+    if (i < cin) { /* the last 1 to 3 channels, the rest zero */
+        uint32_t a = 0, b = 0;
+        for (int j = 0; i + j < cin; ++j) {
+            a |= (uint32_t)(uint8_t)x0[i + j] << (8 * j);
+            b |= (uint32_t)(uint8_t)x1[i + j] << (8 * j);
+        }
+        col[0] = __sxtb16(a);
+        col[1] = mcu_sxtb16_ror8(a);
+        col[2] = __sxtb16(b);
+        col[3] = mcu_sxtb16_ror8(b);
     }
 }
 
@@ -458,15 +464,40 @@ MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_re
  */
 #define MCU_IM2COL_MAX 256
 
+/* n bytes from src to dst, a word at a time (n is small here: a library call would cost more). */
+static inline void mcu_copy_small(int8_t *dst, const int8_t *src, int n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) *(mcu_uword *)dst = *(const mcu_uword *)src;
+    for (; n > 0; --n) *dst++ = *src++;
+}
+
 static inline void mcu_im2col_gather(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int oy, int ox, int8_t *col)
 {
-    const int cin = p->in_c, iy0 = oy * p->sh - p->pad_top, ix0 = ox * p->sw - p->pad_left;
-    for (int ky = 0; ky < p->kh; ++ky) {
-        const int iy = iy0 + ky * p->dh;
-        for (int kx = 0; kx < p->kw; ++kx, col += cin) {
-            const int ix = ix0 + kx * p->dw;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) memset(col, (int8_t)p->in_zp, (size_t)cin);
-            else memcpy(col, in + mcu_offset(ib, iy, ix, cin), (size_t)cin);
+    /* the parameters as locals: the stores below may alias *p */
+    const int cin = p->in_c, kh = p->kh, kw = p->kw, dh = p->dh, dw = p->dw, in_h = p->in_h, in_w = p->in_w;
+    const int8_t zp = (int8_t)p->in_zp;
+    const int iy0 = oy * p->sh - p->pad_top, ix0 = ox * p->sw - p->pad_left, run = kw * cin;
+    const int columns_inside = dw == 1 && ix0 >= 0 && ix0 + kw - 1 < in_w;
+    if (columns_inside && iy0 >= 0 && iy0 + (kh - 1) * dh < in_h) { /* the usual case: kh runs of bytes */
+        const int8_t *src = in + mcu_offset(ib, iy0, ix0, cin);
+        const int down = ib.w * cin * dh;
+        for (int ky = 0; ky < kh; ++ky, src += down, col += run) mcu_copy_small(col, src, run);
+        return;
+    }
+    for (int ky = 0, iy = iy0; ky < kh; ++ky, iy += dh, col += run) {
+        if (iy < 0 || iy >= in_h) {
+            for (int i = 0; i < run; ++i) col[i] = zp;
+            continue;
+        }
+        const int8_t *src = in + mcu_offset(ib, iy, ib.x0, cin);
+        if (columns_inside) { /* the row's taps are one run of bytes */
+            mcu_copy_small(col, src + (ix0 - ib.x0) * cin, run);
+            continue;
+        }
+        for (int kx = 0, ix = ix0; kx < kw; ++kx, ix += dw) {
+            int8_t *d = col + kx * cin;
+            if (ix < 0 || ix >= in_w) for (int i = 0; i < cin; ++i) d[i] = zp;
+            else mcu_copy_small(d, src + (ix - ib.x0) * cin, cin);
         }
     }
 }
