@@ -47,7 +47,7 @@ public static class Program
               .Append("Reproduce: `dotnet run -c Release --project bench/MCUNetV2.Benchmarks` (writes this file).\n\n");
 
             var vww = VwwModel(root);
-            Section(md, "VWW sample (MobileNetV2 0.5, 128x128), layer by layer", vww, PatchPlanner.PerLayer(vww.Graph), work, "vww-layer", perLayerTable: true);
+            var perLayerCounts = Section(md, "VWW sample (MobileNetV2 0.5, 128x128), layer by layer", vww, PatchPlanner.PerLayer(vww.Graph), work, "vww-layer", perLayerTable: true);
             var summary = new List<(string Plan, long Instructions, long Macs)>();
             foreach (var (name, plan) in new[]
                      {
@@ -60,6 +60,7 @@ public static class Program
                 summary.Add((name, run.InstructionsPerSample![0], plan.ExecutedMacs));
             }
             WholeModel(md, vww.Graph, summary);
+            PatchStage(md, vww, PatchSearch.Best(vww.Graph, PatchSearch.DefaultMaxMacOverhead), perLayerCounts, work);
             CodeSize(md, vww, work);
 
             if (!quick)
@@ -140,7 +141,7 @@ public static class Program
         };
     }
 
-    private static void Section(StringBuilder md, string title, Model m, ExecutionPlan plan, string work, string name, bool perLayerTable)
+    private static IReadOnlyList<long> Section(StringBuilder md, string title, Model m, ExecutionPlan plan, string work, string name, bool perLayerTable)
     {
         var run = Run(m, plan, work, name, profile: true);
         var ins = run.LayerInstructions ?? throw new InvalidOperationException("no per-layer counts (MCU_PROFILE)");
@@ -170,6 +171,28 @@ public static class Program
         foreach (var k in kinds)
             md.Append(Ci, $"| {k.Kind} | {k.Count} | {k.Macs:N0} | {k.Instructions:N0} | {(k.Macs == 0 ? "-" : ((double)k.Instructions / k.Macs).ToString("F2", Ci))} | {(double)k.Instructions / total:P1} |\n");
         md.Append(Ci, $"\nTotal: {total:N0} instructions for {g.TotalMacs:N0} MACs = {(double)total / g.TotalMacs:F2} instructions per MAC (sum over layers).\n\n");
+        return ins;
+    }
+
+    /// <summary>The layers of a plan's per-patch stage: instructions per patch schedule against layer by layer.</summary>
+    private static void PatchStage(StringBuilder md, Model m, ExecutionPlan plan, IReadOnlyList<long> perLayer, string work)
+    {
+        var run = Run(m, plan, work, "vww-patch-stage", profile: true);
+        var ins = run.LayerInstructions ?? throw new InvalidOperationException("no per-layer counts (MCU_PROFILE)");
+        var g = m.Graph;
+        md.Append(Ci, $"## VWW per-patch stage ({plan.Describe()})\n\n")
+          .Append("Each layer of the per-patch stage: instructions summed over the patches against the same layer run layer by layer, ")
+          .Append("and the MACs the patches execute (halos recomputed) against the layer's MACs.\n\n")
+          .Append("| # | layer | MACs | MACs in patches | instructions layer by layer | instructions in patches | instruction ratio | MAC ratio |\n|---|---|---|---|---|---|---|---|\n");
+        long macsLayer = 0, macsPatch = 0, insLayer = 0, insPatch = 0;
+        for (int i = 0; i < plan.PatchLayerCount; i++)
+        {
+            var l = g.Layers[i];
+            long macs = l.Macs, executed = plan.PatchStageExecutedMacs[i];
+            macsLayer += macs; macsPatch += executed; insLayer += perLayer[i]; insPatch += ins[i];
+            md.Append(Ci, $"| {i} | {Describe(l, plan, i)} | {macs:N0} | {executed:N0} | {perLayer[i]:N0} | {ins[i]:N0} | {(perLayer[i] == 0 ? "-" : ((double)ins[i] / perLayer[i]).ToString("F3", Ci))} | {(macs == 0 ? "-" : ((double)executed / macs).ToString("F3", Ci))} |\n");
+        }
+        md.Append(Ci, $"| all | | {macsLayer:N0} | {macsPatch:N0} | {insLayer:N0} | {insPatch:N0} | {(double)insPatch / insLayer:F3} | {(double)macsPatch / macsLayer:F3} |\n\n");
     }
 
     private static void WholeModel(StringBuilder md, ModelGraph g, List<(string Plan, long Instructions, long Macs)> runs)

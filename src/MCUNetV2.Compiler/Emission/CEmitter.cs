@@ -220,7 +220,10 @@ public static class CEmitter
                     else
                     {
                         sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
-                        EmitConvTables(w, id, weights, qc.Bias, qc);
+                        // in place, the depthwise kernel folds the zero point over the whole window (it gathers in_zp
+                        // into the taps outside the input)
+                        bool inPlace = kernel == "mcu_depthwise" && kp.InPlaceOver != null && kp.FusedIntoAdd == null;
+                        EmitConvTables(w, id, weights, inPlace ? FoldZeroPoint(qc) : qc.Bias, qc);
                         tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {(HighWordRequant(qc) ? 1 : 0)}";
                     }
                     var win = conv.Window;

@@ -70,7 +70,7 @@ typedef struct {
     int16_t pad_top, pad_left;
     int32_t in_zp, out_zp, act_min, act_max;
     const int8_t *weights;   /* conv: [out_c][kh][kw][in_c/groups]; depthwise: [kh][kw][c]; fc: [out][in]; pointwise: see mcu_pointwise */
-    const int32_t *bias;     /* fc, im2col: bias - in_zp * sum(w) (all taps always valid); pointwise: unused */
+    const int32_t *bias;     /* fc, depthwise in place: bias - in_zp * sum(w) over the whole window; pointwise, im2col: unused */
     const int32_t *mult;
     const int8_t *shift;
     uint8_t high_word;       /* pointwise, im2col, depthwise: every channel allows mcu_requant_high */
@@ -347,6 +347,36 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
          __asm__ volatile(MCU_POINTWISE_CHUNK_ASM MCU_POINTWISE_CHUNK_ASM                                              \
                           MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
 
+/* mcu_requant_high of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult, k and the shifts
+   h = rs | e << 8 read from w (advanced past them), packed as bytes [a0 b0 a1 b1] into a0. */
+#define MCU_POINTWISE_REQUANT                                                                                          \
+    "ldrd   %[t0], %[t1], [%[w]], #8\n\t"                                                                                \
+    "ldrd   %[t2], %[t3], [%[w]], #8\n\t"                                                                                \
+    "ldr    %[t4], [%[w]], #4\n\t"                                                                                       \
+    "ubfx   %[t5], %[t4], #8, #8\n\t"                                                                                    \
+    "lsl    %[a0], %[a0], %[t5]\n\t"                                                                                     \
+    "lsl    %[a1], %[a1], %[t5]\n\t"                                                                                     \
+    "lsr    %[t5], %[t4], #24\n\t"                                                                                       \
+    "lsl    %[b0], %[b0], %[t5]\n\t"                                                                                     \
+    "lsl    %[b1], %[b1], %[t5]\n\t"                                                                                     \
+    "smmla  %[a0], %[a0], %[t0], %[t2]\n\t"                                                                              \
+    "smmla  %[a1], %[a1], %[t0], %[t2]\n\t"                                                                              \
+    "smmla  %[b0], %[b0], %[t1], %[t3]\n\t"                                                                              \
+    "smmla  %[b1], %[b1], %[t1], %[t3]\n\t"                                                                              \
+    "uxtb   %[t5], %[t4]\n\t"                                                                                            \
+    "asr    %[a0], %[a0], %[t5]\n\t"                                                                                     \
+    "asr    %[a1], %[a1], %[t5]\n\t"                                                                                     \
+    "ubfx   %[t5], %[t4], #16, #8\n\t"                                                                                   \
+    "asr    %[b0], %[b0], %[t5]\n\t"                                                                                     \
+    "asr    %[b1], %[b1], %[t5]\n\t"                                                                                     \
+    "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
+    "ssat   %[b0], #8, %[b0]\n\t"                                                                                        \
+    "ssat   %[a1], #8, %[a1]\n\t"                                                                                        \
+    "ssat   %[b1], #8, %[b1]\n\t"                                                                                        \
+    "bfi    %[a0], %[b0], #8, #8\n\t"                                                                                    \
+    "bfi    %[a0], %[a1], #16, #8\n\t"                                                                                   \
+    "bfi    %[a0], %[b1], #24, #8\n\t"
+
 /* Two output pixels (expanded in col by mcu_pointwise_expand) to o0 and o1, two output channels at a time: per 4
    input channels two weight words, each sign-extended in two halves and used for both pixels (8 SMLAD). */
 static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint32_t *col, int8_t *o0, int8_t *o1)
@@ -363,25 +393,27 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         int k = chunks;
         for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);
         if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);
-        const int32_t ma = (int32_t)w[0], mb = (int32_t)w[1];
-        const uint32_t h = w[4];
         if (high_word) {
-            const int32_t ka = (int32_t)w[2], kb = (int32_t)w[3];
-            const int ra = (int)(h & 0xff), ea = (int)((h >> 8) & 0xff), rb = (int)((h >> 16) & 0xff), eb = (int)(h >> 24);
-            uint32_t y = mcu_pack4(mcu_requant_high(a0, ma, ka, ra, ea), mcu_requant_high(b0, mb, kb, rb, eb),
-                                   mcu_requant_high(a1, ma, ka, ra, ea), mcu_requant_high(b1, mb, kb, rb, eb));
+            uint32_t t0, t1, t2, t3, t4, t5;
+            __asm__ volatile(MCU_POINTWISE_REQUANT
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0),
+                               [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)
+                             : : "memory");
+            uint32_t y = (uint32_t)a0;
             if (clamp) y = mcu_clamp4(y, lo4, hi4);
             const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);
             memcpy(o0, &y0, 2);
             memcpy(o1, &y1, 2);
         } else {
+            const int32_t ma = (int32_t)w[0], mb = (int32_t)w[1];
+            const uint32_t h = w[4];
             const int sa = (int16_t)(h & 0xffff), sb = (int16_t)(h >> 16);
             o0[0] = mcu_clamp(mcu_requant(a0, ma, sa) + out_zp, act_min, act_max);
             o0[1] = mcu_clamp(mcu_requant(b0, mb, sb) + out_zp, act_min, act_max);
             o1[0] = mcu_clamp(mcu_requant(a1, ma, sa) + out_zp, act_min, act_max);
             o1[1] = mcu_clamp(mcu_requant(b1, mb, sb) + out_zp, act_min, act_max);
+            w += 5;
         }
-        w += 5;
     }
     if (p->out_c & 1) {
         int32_t a0 = (int32_t)w[0], a1 = a0;
@@ -558,8 +590,8 @@ MCU_KERNEL void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_re
  * Within a block an output row waits in a ring of `rows` scratch rows (ob.w pixels x MCU_DW_BLOCK bytes) until no
  * later output row reads the input rows it lands on (the rule of DepthwiseInPlace.SafeAfter in the compiler, which
  * sized the ring).
- * The zero point is folded into the bias over the whole window, bias - in_zp * sum(w), and a window that reaches past
- * the input is gathered with in_zp in the taps outside, which then add in_zp * w back: the sum equals the
+ * The bias comes with the zero point folded over the whole window, bias - in_zp * sum(w) (the compiler folds it), and
+ * a window that reaches past the input is computed with in_zp in the taps outside, which then add in_zp * w back: the sum equals the
  * reference's bias + sum (x - in_zp) * w over the taps inside the input.
  */
 #define MCU_DW_BLOCK 4
@@ -588,7 +620,7 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
 /* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
    on the DSP path also one stream of words for mcu_dw4_row: bias[4], per tap the block's weights as sign-extended
    halves [c0 c2] [c1 c3], then (high word, see mcu_requant_high) e[4], mult and k of channels 0, 1, then of 2, 3,
-   rs[4], and the clamp bounds lo4, hi4. */
+   rs[4], the clamp bounds lo4, hi4, and in_zp in every byte. */
 typedef struct {
     int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
     int32_t out_zp, act_min, act_max;
@@ -605,7 +637,7 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
 #if MCU_USE_DSP
 /* Words of a block's stream before the taps, and after them. */
 #define MCU_DW_STREAM_HEAD 4
-#define MCU_DW_STREAM_TAIL 18
+#define MCU_DW_STREAM_TAIL 19
 
 /* One tap of a 4-channel block: the input word at t (+ offset), sign-extended in halves, times the tap's two weight
    words at w (advanced), into a0..a3 (SMLABB/SMLATT). The kernels' loops are written out because GCC spills in them. */
@@ -709,6 +741,40 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
     }
 }
 
+/* A tap of a 3x3 window that may lie outside the input: bit 31 of m (shifted out) says inside; outside, the tap
+   reads the block's in_zp word, which lies (36 - 2 i) words after tap i's weights in the stream (bias 4, taps 18,
+   tail 18, then in_zp). Conditional loads that do not execute touch no memory. */
+#define MCU_DW_EDGE_TAP(i)                                                                                             \
+    "lsls   %[m], %[m], #1\n\t"                                                                                          \
+    "ite    cs\n\t"                                                                                                      \
+    "ldrcs  %[xv], [%[t]]\n\t"                                                                                           \
+    "ldrcc  %[xv], [%[w], #(144 - 8 * " #i ")]\n\t"                                                                      \
+    "add    %[t], %[t], %[step]\n\t"                                                                                     \
+    "sxtb16 %[xe], %[xv]\n\t"                                                                                            \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                                                    \
+    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
+    "smlabb %[a0], %[xe], %[w0], %[a0]\n\t"                                                                              \
+    "smlatt %[a2], %[xe], %[w0], %[a2]\n\t"                                                                              \
+    "smlabb %[a1], %[xv], %[w1], %[a1]\n\t"                                                                              \
+    "smlatt %[a3], %[xv], %[w1], %[a3]\n\t"
+
+/* One output of a 4-channel 3x3 block (high word) whose window reaches past the input: t at its top-left tap (an
+   address that may lie outside the buffer; only the taps inside are read), bit 31 - i of mask set for tap i inside. */
+static MCU_NOINLINE void mcu_dw4_3x3_edge(const int8_t *t, int step, int down, uint32_t mask, const mcu_dw4_consts *k,
+                                          int8_t *out)
+{
+    const uint32_t *w = k->stream;
+    const int next_row = down - 3 * step;
+    uint32_t xv, xe, w0, w1;
+    int32_t a0, a1, a2, a3;
+    __asm__ volatile(MCU_DW_BIAS
+                     MCU_DW_EDGE_TAP(0) MCU_DW_EDGE_TAP(1) MCU_DW_EDGE_TAP(2) "add %[t], %[t], %[next]\n\t"
+                     MCU_DW_EDGE_TAP(3) MCU_DW_EDGE_TAP(4) MCU_DW_EDGE_TAP(5) "add %[t], %[t], %[next]\n\t"
+                     MCU_DW_EDGE_TAP(6) MCU_DW_EDGE_TAP(7) MCU_DW_EDGE_TAP(8) MCU_DW_REQUANT
+                     : MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc");
+    memcpy(out, &a0, 4);
+}
+
 #endif
 
 /* One output pixel of the block (n channels) from a kh x kw window: src at its top-left tap, `step` bytes between
@@ -746,14 +812,18 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 #if MCU_USE_DSP
     uint32_t stream[MCU_DW_STREAM_HEAD + 2 * taps + MCU_DW_STREAM_TAIL];
 #endif
+    /* released[y]: output rows that may leave the ring once row y is computed (the same for every channel block) */
+    int16_t released[ob.h];
+    for (int y = 0, head = 0; y < ob.h; ++y) {
+        while (head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y) ++head;
+        released[y] = (int16_t)head;
+    }
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         const int8_t *w = p->weights + cb;
         mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max, p->high_word, 0};
         for (int j = 0; j < n; ++j) {
-            int32_t wsum = 0;
-            for (int t = 0; t < taps; ++t) wsum += w[t * c + j];
-            k.bias[j] = p->bias[cb + j] - p->in_zp * wsum;
+            k.bias[j] = p->bias[cb + j];
             k.mult[j] = p->mult[cb + j];
             k.shift[j] = p->shift[cb + j];
         }
@@ -776,6 +846,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
             }
             q[16] = (uint8_t)p->act_min * 0x01010101u;
             q[17] = (uint8_t)p->act_max * 0x01010101u;
+            q[18] = zp4;
             k.stream = stream;
         }
 #endif
@@ -786,6 +857,11 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
             const int rows_inside = iy0 >= 0 && iy0 + (kh - 1) * dh < in_h;
 #if MCU_USE_DSP
             const int fast_row = rows_inside && n == MCU_DW_BLOCK && xa < xb;
+            const int edge3x3 = n == MCU_DW_BLOCK && kh == 3 && kw == 3 && p->high_word;
+            uint32_t edge_rows = 0x1ffu; /* bits 6-8, 3-5, 0-2: rows 0, 1, 2 of the window inside */
+            if (!rows_inside)
+                for (int ky = 0; ky < 3; ++ky)
+                    if (iy0 + ky * dh < 0 || iy0 + ky * dh >= in_h) edge_rows &= ~(0x1c0u >> (3 * ky));
             if (fast_row) /* the row's interior windows at once */
                 mcu_dw4_row(p, buf + mcu_offset(ib, iy0, (ob.x0 + xa) * sw - pad_left, c) + cb, step, down, sw * c,
                             xb - xa, &k, row + xa * MCU_DW_BLOCK);
@@ -800,6 +876,20 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                     continue;
                 }
                 /* a window reaching past the input: in_zp in the taps outside */
+#if MCU_USE_DSP
+                if (edge3x3) {
+                    /* tap i = 3 ky + kx inside: bit 8 - i of rows & columns, moved to bit 31 - i */
+                    uint32_t columns = 0;
+                    for (int kx = 0; kx < 3; ++kx) {
+                        const int ix = ix0 + kx * dw;
+                        if (ix >= 0 && ix < in_w) columns |= 0x124u >> kx; /* bits 8-kx, 5-kx, 2-kx */
+                    }
+                    const uint32_t mask = (edge_rows & columns) << 23;
+                    const intptr_t at = (intptr_t)((iy0 - ib.y0) * ib.w + (ix0 - ib.x0)) * c + cb;
+                    mcu_dw4_3x3_edge((const int8_t *)((uintptr_t)buf + (uintptr_t)at), step, down, mask, &k, row + x * MCU_DW_BLOCK);
+                    continue;
+                }
+#endif
                 uint32_t window[MCU_DW_MAX_TAPS];
                 for (int t = 0; t < taps; ++t) window[t] = zp4;
                 /* the taps inside: rows [ky0, ky1), columns [kx0, kx1) of the window */
@@ -818,7 +908,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                 }
                 mcu_dw_window(p, (const int8_t *)window, MCU_DW_BLOCK, kw * MCU_DW_BLOCK, w, n, &k, row + x * MCU_DW_BLOCK);
             }
-            for (; head <= y && mcu_dw_safe_after(p, ib, ob, head) <= y; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
+            for (; head < released[y]; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
         }
         for (; head < ob.h; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
     }
