@@ -619,12 +619,12 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
 
 /* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
    on the DSP path also one stream of words for mcu_dw4_row: bias[4], per tap the block's weights as sign-extended
-   halves [c0 c2] [c1 c3], then (high word, see mcu_requant_high) e[4], mult and k of channels 0, 1, then of 2, 3,
-   rs[4], the clamp bounds lo4, hi4, and in_zp in every byte. */
+   halves [c0 c2] [c1 c3], then (high word, see mcu_requant_high) mult and k of channels 0, 1, then of 2, 3, rs[4],
+   the clamp bounds lo4, hi4, in_zp in every byte, and e[4]. */
 typedef struct {
     int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
     int32_t out_zp, act_min, act_max;
-    int high_word;
+    int high_word; /* 0: mcu_requant; 1: high word; 2: high word with a pre-shift e (some shift below 33) */
     const uint32_t *stream;
 } mcu_dw4_consts;
 
@@ -650,14 +650,16 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "smlatt %[a2], %[xe], %[w0], %[a2]\n\t"                                                                              \
     "smlabb %[a1], %[xv], %[w1], %[a1]\n\t"                                                                              \
     "smlatt %[a3], %[xv], %[w1], %[a3]\n\t"
-/* The high-word requantization of a0..a3 (mult, k, s - 32 and the bounds read from w), packed into a0. */
-#define MCU_DW_REQUANT                                                                                                 \
-    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
-    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
+/* The pre-shift e of mcu_requant_high (tail words 15-18, w at the tail) of a0..a3, for blocks with a shift below 33. */
+#define MCU_DW_PRESHIFT                                                                                                \
+    "ldrd   %[w0], %[w1], [%[w], #60]\n\t"                                                                               \
+    "ldrd   %[xv], %[xe], [%[w], #68]\n\t"                                                                               \
     "lsl    %[a0], %[a0], %[w0]\n\t"                                                                                     \
     "lsl    %[a1], %[a1], %[w1]\n\t"                                                                                     \
     "lsl    %[a2], %[a2], %[xv]\n\t"                                                                                     \
-    "lsl    %[a3], %[a3], %[xe]\n\t"                                                                                     \
+    "lsl    %[a3], %[a3], %[xe]\n\t"
+/* The high-word requantization of a0..a3 (mult, k, s - 32 and the bounds read from w), packed into a0. */
+#define MCU_DW_REQUANT                                                                                                 \
     "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
     "smmla  %[a0], %[a0], %[w0], %[xv]\n\t"                                                                              \
@@ -701,6 +703,9 @@ static inline void mcu_dw4_output(const mcu_dw4_consts *k, const uint32_t *w, in
 {
     if (k->high_word) {
         uint32_t xv, xe, w0, w1;
+        if (k->high_word == 2)
+            __asm__ volatile(MCU_DW_PRESHIFT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+                             [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
         __asm__ volatile(MCU_DW_REQUANT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
                          [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
         memcpy(out, &a0, 4);
@@ -725,11 +730,17 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
         uint32_t xv, xe, w0, w1;
         int32_t a0, a1, a2, a3;
         if (kh == 3 && kw == 3 && k->high_word) {
-            __asm__ volatile(MCU_DW_BIAS
-                             MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"
-                             MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"
-                             MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") MCU_DW_REQUANT
-                             : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");
+#define MCU_DW_3X3                                                                                                     \
+    MCU_DW_BIAS                                                                                                        \
+    MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"                            \
+    MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"                            \
+    MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]")
+            if (k->high_word == 2)
+                __asm__ volatile(MCU_DW_3X3 MCU_DW_PRESHIFT MCU_DW_REQUANT
+                                 : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");
+            else
+                __asm__ volatile(MCU_DW_3X3 MCU_DW_REQUANT
+                                 : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");
             memcpy(out, &a0, 4);
             continue;
         }
@@ -742,13 +753,13 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
 }
 
 /* A tap of a 3x3 window that may lie outside the input: bit 31 of m (shifted out) says inside; outside, the tap
-   reads the block's in_zp word, which lies (36 - 2 i) words after tap i's weights in the stream (bias 4, taps 18,
-   tail 18, then in_zp). Conditional loads that do not execute touch no memory. */
+   reads the block's in_zp word, which lies (32 - 2 i) words after tap i's weights in the stream (bias 4, taps 18, then
+   in_zp at tail word 14). Conditional loads that do not execute touch no memory. */
 #define MCU_DW_EDGE_TAP(i)                                                                                             \
     "lsls   %[m], %[m], #1\n\t"                                                                                          \
     "ite    cs\n\t"                                                                                                      \
     "ldrcs  %[xv], [%[t]]\n\t"                                                                                           \
-    "ldrcc  %[xv], [%[w], #(144 - 8 * " #i ")]\n\t"                                                                      \
+    "ldrcc  %[xv], [%[w], #(128 - 8 * " #i ")]\n\t"                                                                      \
     "add    %[t], %[t], %[step]\n\t"                                                                                     \
     "sxtb16 %[xe], %[xv]\n\t"                                                                                            \
     "sxtb16 %[xv], %[xv], ror #8\n\t"                                                                                    \
@@ -767,11 +778,17 @@ static MCU_NOINLINE void mcu_dw4_3x3_edge(const int8_t *t, int step, int down, u
     const int next_row = down - 3 * step;
     uint32_t xv, xe, w0, w1;
     int32_t a0, a1, a2, a3;
-    __asm__ volatile(MCU_DW_BIAS
-                     MCU_DW_EDGE_TAP(0) MCU_DW_EDGE_TAP(1) MCU_DW_EDGE_TAP(2) "add %[t], %[t], %[next]\n\t"
-                     MCU_DW_EDGE_TAP(3) MCU_DW_EDGE_TAP(4) MCU_DW_EDGE_TAP(5) "add %[t], %[t], %[next]\n\t"
-                     MCU_DW_EDGE_TAP(6) MCU_DW_EDGE_TAP(7) MCU_DW_EDGE_TAP(8) MCU_DW_REQUANT
-                     : MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc");
+#define MCU_DW_3X3_EDGE                                                                                                \
+    MCU_DW_BIAS                                                                                                        \
+    MCU_DW_EDGE_TAP(0) MCU_DW_EDGE_TAP(1) MCU_DW_EDGE_TAP(2) "add %[t], %[t], %[next]\n\t"                              \
+    MCU_DW_EDGE_TAP(3) MCU_DW_EDGE_TAP(4) MCU_DW_EDGE_TAP(5) "add %[t], %[t], %[next]\n\t"                              \
+    MCU_DW_EDGE_TAP(6) MCU_DW_EDGE_TAP(7) MCU_DW_EDGE_TAP(8)
+    if (k->high_word == 2)
+        __asm__ volatile(MCU_DW_3X3_EDGE MCU_DW_PRESHIFT MCU_DW_REQUANT
+                         : MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc");
+    else
+        __asm__ volatile(MCU_DW_3X3_EDGE MCU_DW_REQUANT
+                         : MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc");
     memcpy(out, &a0, 4);
 }
 
@@ -837,16 +854,17 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                 q[0] = __sxtb16(v);
                 q[1] = mcu_sxtb16_ror8(v);
             }
-            for (int j = 0; j < MCU_DW_BLOCK; ++j) { /* e[4], m0 m1 k0 k1 m2 m3 k2 k3, rs[4]: the order MCU_DW_REQUANT reads */
+            for (int j = 0; j < MCU_DW_BLOCK; ++j) { /* m0 m1 k0 k1 m2 m3 k2 k3, rs[4]: the order MCU_DW_REQUANT reads */
                 const int e = k.shift[j] < 33 ? 33 - k.shift[j] : 0, s = k.shift[j] + e;
-                q[j] = (uint32_t)e;
-                q[4 + (j >> 1) * 4 + (j & 1)] = (uint32_t)k.mult[j];
-                q[4 + (j >> 1) * 4 + 2 + (j & 1)] = p->high_word ? (uint32_t)((2 * p->out_zp + 1) << (s - 33)) : 0;
-                q[12 + j] = (uint32_t)(s - 32);
+                q[(j >> 1) * 4 + (j & 1)] = (uint32_t)k.mult[j];
+                q[(j >> 1) * 4 + 2 + (j & 1)] = p->high_word ? (uint32_t)((2 * p->out_zp + 1) << (s - 33)) : 0;
+                q[8 + j] = (uint32_t)(s - 32);
+                q[15 + j] = (uint32_t)e;
+                if (e && k.high_word) k.high_word = 2;
             }
-            q[16] = (uint8_t)p->act_min * 0x01010101u;
-            q[17] = (uint8_t)p->act_max * 0x01010101u;
-            q[18] = zp4;
+            q[12] = (uint8_t)p->act_min * 0x01010101u;
+            q[13] = (uint8_t)p->act_max * 0x01010101u;
+            q[14] = zp4;
             k.stream = stream;
         }
 #endif
