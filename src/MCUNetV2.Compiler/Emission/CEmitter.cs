@@ -215,7 +215,7 @@ public static class CEmitter
                         bool highWord = HighWordRequant(qc);
                         int depth = conv.Window.KernelH * conv.Window.KernelW * conv.InChannels;
                         w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord), 4);
-                        tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {(highWord ? 1 : 0)}";
+                        tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {HighWordFlag(qc, highWord)}";
                     }
                     else
                     {
@@ -224,7 +224,7 @@ public static class CEmitter
                         // into the taps outside the input)
                         bool inPlace = kernel == "mcu_depthwise" && kp.InPlaceOver != null && kp.FusedIntoAdd == null;
                         EmitConvTables(w, id, weights, inPlace ? FoldZeroPoint(qc) : qc.Bias, qc);
-                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {(HighWordRequant(qc) ? 1 : 0)}";
+                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordFlag(qc, HighWordRequant(qc))}";
                     }
                     var win = conv.Window;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
@@ -408,6 +408,10 @@ public static class CEmitter
         }
         return true;
     }
+
+    /// <summary>mcu_conv_params.high_word: 0 (mcu_requant), 1 (high word), 2 (high word, some channel pre-shifted).</summary>
+    private static int HighWordFlag(QuantizedConv q, bool highWord) =>
+        !highWord ? 0 : q.Requant.Any(r => HighWordShift(r.Shift).E > 0) ? 2 : 1;
 
     /// <summary>e = max(0, 33 - shift) and rs = shift + e - 32 of mcu_requant_high.</summary>
     internal static (int Rs, int E) HighWordShift(int shift) => (Math.Max(shift, 33) - 32, Math.Max(0, 33 - shift));

@@ -73,7 +73,7 @@ typedef struct {
     const int32_t *bias;     /* fc, depthwise in place: bias - in_zp * sum(w) over the whole window; pointwise, im2col: unused */
     const int32_t *mult;
     const int8_t *shift;
-    uint8_t high_word;       /* pointwise, im2col, depthwise: every channel allows mcu_requant_high */
+    uint8_t high_word;       /* pointwise, im2col, depthwise: every channel allows mcu_requant_high (2: with e > 0) */
 } mcu_conv_params;
 
 typedef struct {
@@ -348,17 +348,20 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
                           MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
 
 /* mcu_requant_high of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult, k and the shifts
-   h = rs | e << 8 read from w (advanced past them), packed as bytes [a0 b0 a1 b1] into a0. */
-#define MCU_POINTWISE_REQUANT                                                                                          \
+   h = rs | e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD), packed as bytes [a0 b0 a1 b1] into a0. */
+#define MCU_POINTWISE_REQUANT_LOAD                                                                                     \
     "ldrd   %[t0], %[t1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[t2], %[t3], [%[w]], #8\n\t"                                                                                \
-    "ldr    %[t4], [%[w]], #4\n\t"                                                                                       \
+    "ldr    %[t4], [%[w]], #4\n\t"
+/* the pre-shift e (layers with a shift below 33: mcu_conv_params.high_word 2) */
+#define MCU_POINTWISE_PRESHIFT                                                                                         \
     "ubfx   %[t5], %[t4], #8, #8\n\t"                                                                                    \
     "lsl    %[a0], %[a0], %[t5]\n\t"                                                                                     \
     "lsl    %[a1], %[a1], %[t5]\n\t"                                                                                     \
     "lsr    %[t5], %[t4], #24\n\t"                                                                                       \
     "lsl    %[b0], %[b0], %[t5]\n\t"                                                                                     \
-    "lsl    %[b1], %[b1], %[t5]\n\t"                                                                                     \
+    "lsl    %[b1], %[b1], %[t5]\n\t"
+#define MCU_POINTWISE_REQUANT                                                                                          \
     "smmla  %[a0], %[a0], %[t0], %[t2]\n\t"                                                                              \
     "smmla  %[a1], %[a1], %[t0], %[t2]\n\t"                                                                              \
     "smmla  %[b0], %[b0], %[t1], %[t3]\n\t"                                                                              \
@@ -395,10 +398,14 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);
         if (high_word) {
             uint32_t t0, t1, t2, t3, t4, t5;
-            __asm__ volatile(MCU_POINTWISE_REQUANT
-                             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0),
-                               [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)
-                             : : "memory");
+#define MCU_POINTWISE_REQUANT_OPERANDS                                                                                 \
+    [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1),          \
+    [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)
+            if (high_word == 2)
+                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_PRESHIFT MCU_POINTWISE_REQUANT
+                                 : MCU_POINTWISE_REQUANT_OPERANDS : : "memory");
+            else
+                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_REQUANT : MCU_POINTWISE_REQUANT_OPERANDS : : "memory");
             uint32_t y = (uint32_t)a0;
             if (clamp) y = mcu_clamp4(y, lo4, hi4);
             const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);
@@ -838,7 +845,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         const int8_t *w = p->weights + cb;
-        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max, p->high_word, 0};
+        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max, p->high_word ? 1 : 0, 0};
         for (int j = 0; j < n; ++j) {
             k.bias[j] = p->bias[cb + j];
             k.mult[j] = p->mult[cb + j];
