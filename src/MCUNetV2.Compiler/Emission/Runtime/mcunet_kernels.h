@@ -73,7 +73,7 @@ typedef struct {
     const int32_t *bias;     /* fc, depthwise in place: bias - in_zp * sum(w) over the whole window; pointwise, im2col: unused */
     const int32_t *mult;
     const int8_t *shift;
-    uint8_t high_word;       /* pointwise, im2col, depthwise: every channel allows mcu_requant_high (2: with e > 0) */
+    uint8_t high_word;       /* bit 1: every channel allows mcu_requant_high; 2: some e > 0; 4: out_zp after the shift */
 } mcu_conv_params;
 
 typedef struct {
@@ -258,26 +258,14 @@ static inline int32_t mcu_smmla(int32_t a, int32_t b, int32_t acc)
 }
 
 /*
- * requant(acc, m, s) + out_zp, saturated to int8, from the high word of a 32 x 32-bit product (mcu_conv_params.
- * high_word: the compiler checked every channel). With e = max(0, 33 - s), s' = s + e, rs = s' - 32 and
- * k = (2 out_zp + 1) << (s' - 33) it is ((((acc << e) * m) >> 32) + k) >> rs: acc << e (which the compiler proved
- * fits in 32 bits) with shift s' is the same requantization, s' > 32 puts the rounding bit in the high word (see
- * mcu_requant), and out_zp << rs added before the shift is a multiple of the divisor, so the result moves by exactly
- * out_zp. s' <= 54, |high| < 2^30 and |k| < 2^29: no overflow.
+ * The high-word requantization (mcu_conv_params.high_word, the compiler checked every channel): requant(acc, m, s) +
+ * out_zp saturated to int8 is ((((acc << e) * m) >> 32) + k) >> rs with e = max(0, 33 - s), s' = s + e, rs = s' - 32
+ * and k = (2 out_zp + 1) << (s' - 33). acc << e (which the compiler proved fits in 32 bits) with shift s' is the same
+ * requantization; s' > 32 puts the rounding bit in the high word (see mcu_requant); out_zp << rs added before the
+ * shift is a multiple of the divisor, so the result moves by exactly out_zp. For s' <= 54, |high| < 2^30 and
+ * |k| < 2^29: no overflow. Layers with a larger s' (up to 62) use k = 1 << (rs - 1) and add out_zp after the shift.
+ * The kernels do this in asm (MCU_POINTWISE_*, MCU_DW_*): SMMLA, ASR, SSAT.
  */
-static inline int32_t mcu_requant_high(int32_t acc, int32_t m, int32_t k, int rs, int e)
-{
-    return __ssat(mcu_smmla((int32_t)((uint32_t)acc << e), m, k) >> rs, 8);
-}
-
-
-/* The low bytes of v0..v3 in one word (v0 lowest). */
-static inline uint32_t mcu_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
-{
-    uint32_t r = (uint32_t)v0;
-    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+r"(r) : "r"(v1), "r"(v2), "r"(v3));
-    return r;
-}
 
 /* Four int8 values clamped to [lo, hi] at once (lo4, hi4: the bound in every byte). */
 static inline uint32_t mcu_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
@@ -348,12 +336,13 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
                           MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
 
 /* mcu_requant_high of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult, k and the shifts
-   h = rs | e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD), packed as bytes [a0 b0 a1 b1] into a0. */
+   h = rs | e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD), packed as bytes [a0 b0 a1 b1] into a0
+   (MCU_POINTWISE_PACK). */
 #define MCU_POINTWISE_REQUANT_LOAD                                                                                     \
     "ldrd   %[t0], %[t1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[t2], %[t3], [%[w]], #8\n\t"                                                                                \
     "ldr    %[t4], [%[w]], #4\n\t"
-/* the pre-shift e (layers with a shift below 33: mcu_conv_params.high_word 2) */
+/* the pre-shift e (layers with a shift below 33: mcu_conv_params.high_word bit 2) */
 #define MCU_POINTWISE_PRESHIFT                                                                                         \
     "ubfx   %[t5], %[t4], #8, #8\n\t"                                                                                    \
     "lsl    %[a0], %[a0], %[t5]\n\t"                                                                                     \
@@ -361,7 +350,7 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "lsr    %[t5], %[t4], #24\n\t"                                                                                       \
     "lsl    %[b0], %[b0], %[t5]\n\t"                                                                                     \
     "lsl    %[b1], %[b1], %[t5]\n\t"
-#define MCU_POINTWISE_REQUANT                                                                                          \
+#define MCU_POINTWISE_SCALE                                                                                            \
     "smmla  %[a0], %[a0], %[t0], %[t2]\n\t"                                                                              \
     "smmla  %[a1], %[a1], %[t0], %[t2]\n\t"                                                                              \
     "smmla  %[b0], %[b0], %[t1], %[t3]\n\t"                                                                              \
@@ -371,7 +360,14 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "asr    %[a1], %[a1], %[t5]\n\t"                                                                                     \
     "ubfx   %[t5], %[t4], #16, #8\n\t"                                                                                   \
     "asr    %[b0], %[b0], %[t5]\n\t"                                                                                     \
-    "asr    %[b1], %[b1], %[t5]\n\t"                                                                                     \
+    "asr    %[b1], %[b1], %[t5]\n\t"
+/* out_zp added after the shift (layers with a shift above 54, where k cannot carry it: high_word bit 4) */
+#define MCU_POINTWISE_ZERO_POINT                                                                                       \
+    "add    %[a0], %[a0], %[zp]\n\t"                                                                                     \
+    "add    %[a1], %[a1], %[zp]\n\t"                                                                                     \
+    "add    %[b0], %[b0], %[zp]\n\t"                                                                                     \
+    "add    %[b1], %[b1], %[zp]\n\t"
+#define MCU_POINTWISE_PACK                                                                                             \
     "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
     "ssat   %[b0], #8, %[b0]\n\t"                                                                                        \
     "ssat   %[a1], #8, %[a1]\n\t"                                                                                        \
@@ -400,12 +396,24 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
             uint32_t t0, t1, t2, t3, t4, t5;
 #define MCU_POINTWISE_REQUANT_OPERANDS                                                                                 \
     [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1),          \
-    [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)
-            if (high_word == 2)
-                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_PRESHIFT MCU_POINTWISE_REQUANT
-                                 : MCU_POINTWISE_REQUANT_OPERANDS : : "memory");
-            else
-                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_REQUANT : MCU_POINTWISE_REQUANT_OPERANDS : : "memory");
+    [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5) : [zp] "r"(out_zp) : "memory"
+            switch (high_word) {
+            case 1:
+                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_SCALE MCU_POINTWISE_PACK : MCU_POINTWISE_REQUANT_OPERANDS);
+                break;
+            case 3:
+                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE MCU_POINTWISE_PACK
+                                 : MCU_POINTWISE_REQUANT_OPERANDS);
+                break;
+            case 5:
+                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT MCU_POINTWISE_PACK
+                                 : MCU_POINTWISE_REQUANT_OPERANDS);
+                break;
+            default:
+                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT
+                                 MCU_POINTWISE_PACK : MCU_POINTWISE_REQUANT_OPERANDS);
+                break;
+            }
             uint32_t y = (uint32_t)a0;
             if (clamp) y = mcu_clamp4(y, lo4, hi4);
             const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);
