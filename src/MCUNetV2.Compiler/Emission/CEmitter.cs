@@ -224,7 +224,7 @@ public static class CEmitter
                         // into the taps outside the input)
                         bool inPlace = kernel == "mcu_depthwise" && kp.InPlaceOver != null && kp.FusedIntoAdd == null;
                         EmitConvTables(w, id, weights, inPlace ? FoldZeroPoint(qc) : qc.Bias, qc);
-                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordFlag(qc, HighWordRequant(qc))}";
+                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordFlag(qc, HighWordRequant(qc, MaxShiftZeroPointAfter))}";
                     }
                     var win = conv.Window;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
@@ -405,7 +405,7 @@ public static class CEmitter
         return true;
     }
 
-    /// <summary>The largest shift of the high-word requantization with out_zp added after the shift (pointwise).</summary>
+    /// <summary>The largest shift of the high-word requantization with out_zp added after the shift.</summary>
     internal const int MaxShiftZeroPointAfter = 62;
 
     /// <summary>out_zp added after the shift: some shift above 54, where k = (2 out_zp + 1) &lt;&lt; (rs - 1) would overflow.</summary>

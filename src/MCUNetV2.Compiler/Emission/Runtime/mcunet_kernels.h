@@ -385,50 +385,47 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
     const uint32_t lo4 = (uint8_t)act_min * 0x01010101u, hi4 = (uint8_t)act_max * 0x01010101u;
     const int clamp = act_min > -128 || act_max < 127;
     const mcu_word *w = (const mcu_word *)(const void *)p->weights;
-    for (int j = 0; j < pairs; ++j, o0 += 2, o1 += 2) {
-        int32_t a0 = (int32_t)w[0], a1 = a0, b0 = (int32_t)w[1], b1 = b0;
-        w += 2;
-        const uint32_t *x = col;
-        int k = chunks;
-        for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);
-        if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);
-        if (high_word) {
-            uint32_t t0, t1, t2, t3, t4, t5;
-#define MCU_POINTWISE_REQUANT_OPERANDS                                                                                 \
-    [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1),          \
-    [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5) : [zp] "r"(out_zp) : "memory"
-            switch (high_word) {
-            case 1:
-                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_SCALE MCU_POINTWISE_PACK : MCU_POINTWISE_REQUANT_OPERANDS);
-                break;
-            case 3:
-                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE MCU_POINTWISE_PACK
-                                 : MCU_POINTWISE_REQUANT_OPERANDS);
-                break;
-            case 5:
-                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT MCU_POINTWISE_PACK
-                                 : MCU_POINTWISE_REQUANT_OPERANDS);
-                break;
-            default:
-                __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT
-                                 MCU_POINTWISE_PACK : MCU_POINTWISE_REQUANT_OPERANDS);
-                break;
-            }
-            uint32_t y = (uint32_t)a0;
-            if (clamp) y = mcu_clamp4(y, lo4, hi4);
-            const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);
-            memcpy(o0, &y0, 2);
-            memcpy(o1, &y1, 2);
-        } else {
-            const int32_t ma = (int32_t)w[0], mb = (int32_t)w[1];
-            const uint32_t h = w[4];
-            const int sa = (int16_t)(h & 0xffff), sb = (int16_t)(h >> 16);
-            o0[0] = mcu_clamp(mcu_requant(a0, ma, sa) + out_zp, act_min, act_max);
-            o0[1] = mcu_clamp(mcu_requant(b0, mb, sb) + out_zp, act_min, act_max);
-            o1[0] = mcu_clamp(mcu_requant(a1, ma, sa) + out_zp, act_min, act_max);
-            o1[1] = mcu_clamp(mcu_requant(b1, mb, sb) + out_zp, act_min, act_max);
-            w += 5;
-        }
+    /* one loop over the channel pairs per requantization variant */
+#define MCU_POINTWISE_PAIRS(store)                                                                                     \
+    for (int j = 0; j < pairs; ++j, o0 += 2, o1 += 2) {                                                                \
+        int32_t a0 = (int32_t)w[0], a1 = a0, b0 = (int32_t)w[1], b1 = b0;                                              \
+        w += 2;                                                                                                        \
+        const uint32_t *x = col;                                                                                       \
+        int k = chunks;                                                                                                \
+        for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                             \
+        if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);                                                              \
+        store                                                                                                          \
+    }
+#define MCU_POINTWISE_STORE_HIGH(requant)                                                                              \
+    {                                                                                                                  \
+        uint32_t t0, t1, t2, t3, t4, t5;                                                                               \
+        __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD requant MCU_POINTWISE_PACK                                         \
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0),    \
+                           [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)              \
+                         : [zp] "r"(out_zp) : "memory");                                                               \
+        uint32_t y = (uint32_t)a0;                                                                                     \
+        if (clamp) y = mcu_clamp4(y, lo4, hi4);                                                                        \
+        const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);                                                     \
+        memcpy(o0, &y0, 2);                                                                                            \
+        memcpy(o1, &y1, 2);                                                                                            \
+    }
+#define MCU_POINTWISE_STORE_64                                                                                         \
+    {                                                                                                                  \
+        const int32_t ma = (int32_t)w[0], mb = (int32_t)w[1];                                                          \
+        const uint32_t h = w[4];                                                                                       \
+        const int sa = (int16_t)(h & 0xffff), sb = (int16_t)(h >> 16);                                                \
+        o0[0] = mcu_clamp(mcu_requant(a0, ma, sa) + out_zp, act_min, act_max);                                         \
+        o0[1] = mcu_clamp(mcu_requant(b0, mb, sb) + out_zp, act_min, act_max);                                         \
+        o1[0] = mcu_clamp(mcu_requant(a1, ma, sa) + out_zp, act_min, act_max);                                         \
+        o1[1] = mcu_clamp(mcu_requant(b1, mb, sb) + out_zp, act_min, act_max);                                         \
+        w += 5;                                                                                                        \
+    }
+    switch (high_word) {
+    case 0: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_64) break;
+    case 1: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_SCALE)) break;
+    case 3: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE)) break;
+    case 5: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT)) break;
+    default: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT)) break;
     }
     if (p->out_c & 1) {
         int32_t a0 = (int32_t)w[0], a1 = a0;
@@ -635,11 +632,11 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
 /* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
    on the DSP path also one stream of words for mcu_dw4_row: bias[4], per tap the block's weights as sign-extended
    halves [c0 c2] [c1 c3], then (high word, see mcu_requant_high) mult and k of channels 0, 1, then of 2, 3, rs[4],
-   the clamp bounds lo4, hi4, in_zp in every byte, and e[4]. */
+   the clamp bounds lo4, hi4, in_zp in every byte, e[4] and out_zp. */
 typedef struct {
     int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
     int32_t out_zp, act_min, act_max;
-    int high_word; /* 0: mcu_requant; 1: high word; 2: high word with a pre-shift e (some shift below 33) */
+    int high_word; /* 0: mcu_requant; else 1 | 2 (a shift below 33: pre-shift e) | 4 (a shift above 54: out_zp after) */
     const uint32_t *stream;
 } mcu_dw4_consts;
 
@@ -652,7 +649,7 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
 #if MCU_USE_DSP
 /* Words of a block's stream before the taps, and after them. */
 #define MCU_DW_STREAM_HEAD 4
-#define MCU_DW_STREAM_TAIL 19
+#define MCU_DW_STREAM_TAIL 20
 
 /* One tap of a 4-channel block: the input word at t (+ offset), sign-extended in halves, times the tap's two weight
    words at w (advanced), into a0..a3 (SMLABB/SMLATT). The kernels' loops are written out because GCC spills in them. */
@@ -673,8 +670,8 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "lsl    %[a1], %[a1], %[w1]\n\t"                                                                                     \
     "lsl    %[a2], %[a2], %[xv]\n\t"                                                                                     \
     "lsl    %[a3], %[a3], %[xe]\n\t"
-/* The high-word requantization of a0..a3 (mult, k, s - 32 and the bounds read from w), packed into a0. */
-#define MCU_DW_REQUANT                                                                                                 \
+/* The high-word requantization of a0..a3 (mult, k, s - 32 read from w at the tail); MCU_DW_PACK then packs into a0. */
+#define MCU_DW_SCALE                                                                                                   \
     "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
     "smmla  %[a0], %[a0], %[w0], %[xv]\n\t"                                                                              \
@@ -688,7 +685,16 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "asr    %[a0], %[a0], %[w0]\n\t"                                                                                     \
     "asr    %[a1], %[a1], %[w1]\n\t"                                                                                     \
     "asr    %[a2], %[a2], %[xv]\n\t"                                                                                     \
-    "asr    %[a3], %[a3], %[xe]\n\t"                                                                                     \
+    "asr    %[a3], %[a3], %[xe]\n\t"
+/* out_zp (tail word 19) added after the shift: blocks with a shift above 54 */
+#define MCU_DW_ZERO_POINT                                                                                              \
+    "ldr    %[w0], [%[w], #28]\n\t"                                                                                      \
+    "add    %[a0], %[a0], %[w0]\n\t"                                                                                     \
+    "add    %[a1], %[a1], %[w0]\n\t"                                                                                     \
+    "add    %[a2], %[a2], %[w0]\n\t"                                                                                     \
+    "add    %[a3], %[a3], %[w0]\n\t"
+/* saturated, packed into a0 and clamped to the bounds (tail words 12, 13) */
+#define MCU_DW_PACK                                                                                                    \
     "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
     "ssat   %[a1], #8, %[a1]\n\t"                                                                                        \
     "ssat   %[a2], #8, %[a2]\n\t"                                                                                        \
@@ -701,6 +707,14 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "sel    %[a0], %[a0], %[w0]\n\t"                                                                                     \
     "ssub8  %[xv], %[w1], %[a0]\n\t"                                                                                     \
     "sel    %[a0], %[a0], %[w1]\n\t"
+/* `prefix` then the requantization variant of the block's flags (1: high word, 2: pre-shift, 4: out_zp after). */
+#define MCU_DW_REQUANT_ASM(flags, prefix, ...)                                                                          \
+    switch (flags) {                                                                                                   \
+    case 1: __asm__ volatile(prefix MCU_DW_SCALE MCU_DW_PACK : __VA_ARGS__); break;                                     \
+    case 3: __asm__ volatile(prefix MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_PACK : __VA_ARGS__); break;                     \
+    case 5: __asm__ volatile(prefix MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK : __VA_ARGS__); break;                   \
+    default: __asm__ volatile(prefix MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK : __VA_ARGS__); break;  \
+    }
 #define MCU_DW_BIAS                                                                                                    \
     "ldrd   %[a0], %[a1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[a2], %[a3], [%[w]], #8\n\t"
@@ -718,11 +732,8 @@ static inline void mcu_dw4_output(const mcu_dw4_consts *k, const uint32_t *w, in
 {
     if (k->high_word) {
         uint32_t xv, xe, w0, w1;
-        if (k->high_word == 2)
-            __asm__ volatile(MCU_DW_PRESHIFT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
-                             [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
-        __asm__ volatile(MCU_DW_REQUANT : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
-                         [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+        MCU_DW_REQUANT_ASM(k->high_word, "", [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+                           [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory")
         memcpy(out, &a0, 4);
         return;
     }
@@ -739,26 +750,34 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
 {
     const int kh = p->kh, kw = p->kw, step2 = 2 * step;
     const uint32_t *const stream = k->stream;
-    for (; count > 0; --count, src += advance, out += MCU_DW_BLOCK) {
-        const uint32_t *w = stream;
-        const int8_t *t = src;
-        uint32_t xv, xe, w0, w1;
-        int32_t a0, a1, a2, a3;
-        if (kh == 3 && kw == 3 && k->high_word) {
+    uint32_t xv, xe, w0, w1;
+    int32_t a0, a1, a2, a3;
+    if (kh == 3 && kw == 3 && k->high_word) {
+        /* the whole row in one loop per requantization variant */
 #define MCU_DW_3X3                                                                                                     \
     MCU_DW_BIAS                                                                                                        \
     MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"                            \
     MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]") "add %[t], %[t], %[down]\n\t"                            \
     MCU_DW_TAP("") MCU_DW_TAP(", %[s1]") MCU_DW_TAP(", %[s2]")
-            if (k->high_word == 2)
-                __asm__ volatile(MCU_DW_3X3 MCU_DW_PRESHIFT MCU_DW_REQUANT
-                                 : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");
-            else
-                __asm__ volatile(MCU_DW_3X3 MCU_DW_REQUANT
-                                 : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");
-            memcpy(out, &a0, 4);
-            continue;
+#define MCU_DW_3X3_ROW(requant)                                                                                        \
+    for (; count > 0; --count, src += advance, out += MCU_DW_BLOCK) {                                                  \
+        const uint32_t *w = stream;                                                                                    \
+        const int8_t *t = src;                                                                                         \
+        __asm__ volatile(MCU_DW_3X3 requant                                                                            \
+                         : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");         \
+        memcpy(out, &a0, 4);                                                                                           \
+    }
+        switch (k->high_word) {
+        case 1: MCU_DW_3X3_ROW(MCU_DW_SCALE MCU_DW_PACK) break;
+        case 3: MCU_DW_3X3_ROW(MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_PACK) break;
+        case 5: MCU_DW_3X3_ROW(MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK) break;
+        default: MCU_DW_3X3_ROW(MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK) break;
         }
+        return;
+    }
+    for (; count > 0; --count, src += advance, out += MCU_DW_BLOCK) {
+        const uint32_t *w = stream;
+        const int8_t *t = src;
         __asm__ volatile(MCU_DW_BIAS : MCU_DW_OPERANDS(t) : : "memory");
         for (int ky = 0; ky < kh; ++ky, t = src + ky * down)
             for (int n = kw; n > 0; --n)
@@ -798,12 +817,8 @@ static MCU_NOINLINE void mcu_dw4_3x3_edge(const int8_t *t, int step, int down, u
     MCU_DW_EDGE_TAP(0) MCU_DW_EDGE_TAP(1) MCU_DW_EDGE_TAP(2) "add %[t], %[t], %[next]\n\t"                              \
     MCU_DW_EDGE_TAP(3) MCU_DW_EDGE_TAP(4) MCU_DW_EDGE_TAP(5) "add %[t], %[t], %[next]\n\t"                              \
     MCU_DW_EDGE_TAP(6) MCU_DW_EDGE_TAP(7) MCU_DW_EDGE_TAP(8)
-    if (k->high_word == 2)
-        __asm__ volatile(MCU_DW_3X3_EDGE MCU_DW_PRESHIFT MCU_DW_REQUANT
-                         : MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc");
-    else
-        __asm__ volatile(MCU_DW_3X3_EDGE MCU_DW_REQUANT
-                         : MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc");
+    MCU_DW_REQUANT_ASM(k->high_word, MCU_DW_3X3_EDGE,
+                       MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc")
     memcpy(out, &a0, 4);
 }
 
@@ -869,14 +884,17 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                 q[0] = __sxtb16(v);
                 q[1] = mcu_sxtb16_ror8(v);
             }
-            for (int j = 0; j < MCU_DW_BLOCK; ++j) { /* m0 m1 k0 k1 m2 m3 k2 k3, rs[4]: the order MCU_DW_REQUANT reads */
+            for (int j = 0; j < MCU_DW_BLOCK; ++j)
+                if (k.high_word && k.shift[j] > 54) k.high_word |= 4; /* out_zp after the shift */
+            for (int j = 0; j < MCU_DW_BLOCK; ++j) { /* m0 m1 k0 k1 m2 m3 k2 k3, rs[4]: the order MCU_DW_SCALE reads */
                 const int e = k.shift[j] < 33 ? 33 - k.shift[j] : 0, s = k.shift[j] + e;
                 q[(j >> 1) * 4 + (j & 1)] = (uint32_t)k.mult[j];
-                q[(j >> 1) * 4 + 2 + (j & 1)] = p->high_word ? (uint32_t)((2 * p->out_zp + 1) << (s - 33)) : 0;
+                q[(j >> 1) * 4 + 2 + (j & 1)] = k.high_word ? (uint32_t)((k.high_word & 4 ? 1 : 2 * p->out_zp + 1) << (s - 33)) : 0;
                 q[8 + j] = (uint32_t)(s - 32);
                 q[15 + j] = (uint32_t)e;
-                if (e && k.high_word) k.high_word = 2;
+                if (e && k.high_word) k.high_word |= 2;
             }
+            q[19] = (uint32_t)p->out_zp;
             q[12] = (uint8_t)p->act_min * 0x01010101u;
             q[13] = (uint8_t)p->act_max * 0x01010101u;
             q[14] = zp4;
