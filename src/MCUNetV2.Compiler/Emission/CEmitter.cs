@@ -390,7 +390,7 @@ public static class CEmitter
     }
 
     /// <summary>
-    /// Every channel allows the requantization from the high word of a 32 x 32-bit product (mcu_requant_high): with
+    /// Every channel allows the requantization from the high word of a 32 x 32-bit product (see mcunet_kernels.h): with
     /// e = max(0, 33 - shift), shift + e is at most 54 and the accumulator shifted left by e fits in 32 bits, i.e.
     /// (|folded bias| + 128 * sum |w|) * 2^e &lt; 2^31.
     /// </summary>
@@ -452,7 +452,7 @@ public static class CEmitter
     private static int HighWordFlag(QuantizedConv q, bool highWord) =>
         !highWord ? 0 : 1 | (q.Requant.Any(r => HighWordShift(r.Shift).E > 0) ? 2 : 0) | (ZeroPointAfterShift(q) ? 4 : 0);
 
-    /// <summary>e = max(0, 33 - shift) and rs = shift + e - 32 of mcu_requant_high.</summary>
+    /// <summary>e = max(0, 33 - shift) and rs = shift + e - 32 of the high-word requantization (mcunet_kernels.h).</summary>
     internal static (int Rs, int E) HighWordShift(int shift) => (Math.Max(shift, 33) - 32, Math.Max(0, 33 - shift));
 
     /// <summary>bias - in_zp * sum(w): lets pointwise and fully connected kernels use plain x * w products.</summary>

@@ -73,7 +73,7 @@ typedef struct {
     const int32_t *bias;     /* fc, depthwise in place: bias - in_zp * sum(w) over the whole window; pointwise, im2col: unused */
     const int32_t *mult;
     const int8_t *shift;
-    uint8_t high_word;       /* bit 1: every channel allows mcu_requant_high; 2: some e > 0; 4: out_zp after the shift */
+    uint8_t high_word;       /* bit 1: every channel allows the high-word requantization; 2: some e > 0; 4: out_zp after the shift */
 } mcu_conv_params;
 
 typedef struct {
@@ -203,7 +203,7 @@ MCU_KERNEL void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region 
  * shift are unused), two output channels a and b at a time:
  *   bias_a, bias_b, then per 4 input channels the 4 weights of a and the 4 of b (one word each, in_c padded with
  *   zeros to a multiple of 4), then mult_a, mult_b, k_a, k_b and the shifts (h_a | h_b << 16),
- * where bias is folded (bias - in_zp * sum(w)); with high_word k and h are mcu_requant_high's (h = rs | e << 8),
+ * where bias is folded (bias - in_zp * sum(w)); with high_word k and h are the high-word requantization's (h = rs | e << 8),
  * else k = 0 and h = s. An odd last channel follows alone: bias, its weight words, mult, k, h. One pointer walks the
  * whole layer.
  */
@@ -335,7 +335,7 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
          __asm__ volatile(MCU_POINTWISE_CHUNK_ASM MCU_POINTWISE_CHUNK_ASM                                              \
                           MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
 
-/* mcu_requant_high of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult, k and the shifts
+/* The high-word requantization of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult, k and the shifts
    h = rs | e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD), packed as bytes [a0 b0 a1 b1] into a0
    (MCU_POINTWISE_PACK). */
 #define MCU_POINTWISE_REQUANT_LOAD                                                                                     \
@@ -631,7 +631,7 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
 
 /* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
    on the DSP path also one stream of words for mcu_dw4_row: bias[4], per tap the block's weights as sign-extended
-   halves [c0 c2] [c1 c3], then (high word, see mcu_requant_high) mult and k of channels 0, 1, then of 2, 3, rs[4],
+   halves [c0 c2] [c1 c3], then (see the high-word requantization) mult and k of channels 0, 1, then of 2, 3, rs[4],
    the clamp bounds lo4, hi4, in_zp in every byte, e[4] and out_zp. */
 typedef struct {
     int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
@@ -662,7 +662,7 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "smlatt %[a2], %[xe], %[w0], %[a2]\n\t"                                                                              \
     "smlabb %[a1], %[xv], %[w1], %[a1]\n\t"                                                                              \
     "smlatt %[a3], %[xv], %[w1], %[a3]\n\t"
-/* The pre-shift e of mcu_requant_high (tail words 15-18, w at the tail) of a0..a3, for blocks with a shift below 33. */
+/* The pre-shift e of the high-word requantization (tail words 15-18, w at the tail) of a0..a3, for blocks with a shift below 33. */
 #define MCU_DW_PRESHIFT                                                                                                \
     "ldrd   %[w0], %[w1], [%[w], #60]\n\t"                                                                               \
     "ldrd   %[xv], %[xe], [%[w], #68]\n\t"                                                                               \
@@ -983,7 +983,7 @@ static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
 }
 
 /* o[i] = a[i] + b[i] (an Add's values, see the integer semantics at the top) for i < n, in increasing order (o may be
-   a or b). With shifts of at least 30 every requantization takes the high word (SMMLA, as mcu_requant_high): an input
+   a or b). With shifts of at least 30 every requantization takes the high word (SMMLA, as the high-word requantization): an input
    shift s < 33 becomes 33 with (x - zp) shifted left 20 + 33 - s instead of 20 (|x - zp| <= 255, so at most 23 fits). */
 static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const int8_t *a, const int8_t *b, int8_t *o, int n)
 {
