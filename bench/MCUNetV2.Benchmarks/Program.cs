@@ -63,6 +63,10 @@ public static class Program
             PatchStage(md, vww, PatchSearch.Best(vww.Graph, PatchSearch.DefaultMaxMacOverhead), perLayerCounts, work);
             CodeSize(md, vww, work);
 
+            var large = LargeDepthwise(work);
+            Section(md, "Depthwise 5x5 and 7x7 at stride 1 and 2 (MCUNet-style shapes, random weights), layer by layer", large,
+                PatchPlanner.PerLayer(large.Graph), work, "large-dw", perLayerTable: true);
+
             if (!quick)
             {
                 var mbv2 = MobileNetV2(work);
@@ -111,6 +115,33 @@ public static class Program
         var x = Enumerable.Range(0, graph.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
         var q = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, new[] { x }));
         return new Model("mbv2", graph, q, q.QuantizeInput(x));
+    }
+
+    /// <summary>Inverted-residual blocks with 5x5 and 7x7 depthwise convolutions (MCUNet's searched kernel sizes).</summary>
+    private static Model LargeDepthwise(string work)
+    {
+        var r = new Random(5);
+        IEnumerable<float> W(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2 - 1) * scale));
+        var b = new OnnxModelBuilder(13).Input("x", 1, 16, 56, 56);
+        string t = "x";
+        int c = 16, id = 0;
+        foreach (var (k, s, hidden, cout) in new[] { (5, 1, 48, 16), (7, 2, 96, 24), (5, 2, 144, 40), (7, 1, 240, 40) })
+        {
+            string n = $"l{id++}";
+            b.Floats(n + "e", new long[] { hidden, c, 1, 1 }, W(hidden * c, 0.3)).Node("Conv", new[] { t, n + "e" }, n + "ec").Node("Relu", new[] { n + "ec" }, n + "er")
+             .Floats(n + "d", new long[] { hidden, 1, k, k }, W(hidden * k * k, 0.3)).Floats(n + "db", new long[] { hidden }, W(hidden, 0.1))
+             .Node("Conv", new[] { n + "er", n + "d", n + "db" }, n + "dc", OnnxModelBuilder.Ints("pads", k / 2, k / 2, k / 2, k / 2),
+                 OnnxModelBuilder.Ints("strides", s, s), OnnxModelBuilder.Int("group", hidden))
+             .Node("Relu", new[] { n + "dc" }, n + "dr")
+             .Floats(n + "p", new long[] { cout, hidden, 1, 1 }, W(cout * hidden, 0.3)).Node("Conv", new[] { n + "dr", n + "p" }, n + "pc");
+            t = n + "pc";
+            c = cout;
+        }
+        b.Node("GlobalAveragePool", new[] { t }, "y").Output("y", 1, c, 1, 1);
+        var graph = OnnxImporter.Load(b.Save(Path.Combine(work, "large-dw.onnx")));
+        var x = Enumerable.Range(0, graph.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var q = Quantizer.Quantize(graph, CalibrationRanges.Observe(graph, new[] { x }));
+        return new Model("large", graph, q, q.QuantizeInput(x));
     }
 
     private static HarnessRunResult Run(Model m, ExecutionPlan plan, string work, string name, bool profile, string optimization = "-O2")

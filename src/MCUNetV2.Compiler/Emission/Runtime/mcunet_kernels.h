@@ -743,6 +743,21 @@ static inline void mcu_dw4_output(const mcu_dw4_consts *k, const uint32_t *w, in
     out[3] = mcu_dw_output(k, 3, a3);
 }
 
+/* A 5x5 or 7x7 window with its own asm block: the model's source defines MCU_DW_KERNEL_5X5 / MCU_DW_KERNEL_7X7 when
+   it has such a layer, so other models do not carry the code. */
+static inline int mcu_dw_large(int kh, int kw)
+{
+#ifdef MCU_DW_KERNEL_5X5
+    if (kh == 5 && kw == 5) return 1;
+#endif
+#ifdef MCU_DW_KERNEL_7X7
+    if (kh == 7 && kw == 7) return 1;
+#endif
+    (void)kh;
+    (void)kw;
+    return 0;
+}
+
 /* `count` outputs of a 4-channel block along a row, windows inside the input: src at the first window's top-left
    tap; `step` bytes between taps, `down` between tap rows, `advance` between windows; out gets 4 bytes per output. */
 static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src, int step, int down, int advance, int count,
@@ -775,6 +790,31 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
         }
         return;
     }
+#if defined(MCU_DW_KERNEL_5X5) || defined(MCU_DW_KERNEL_7X7)
+    if (k->high_word && mcu_dw_large(kh, kw)) {
+        /* 5x5 and 7x7 windows, one asm block each (the requantization variant with pre-shift and out_zp after) */
+        const int next = down - kw * step;
+#define MCU_DW_TAP_NEXT MCU_DW_TAP("") "add %[t], %[t], %[step]\n\t"
+#define MCU_DW_LARGE_ROW(taps)                                                                                         \
+    for (; count > 0; --count, src += advance, out += MCU_DW_BLOCK) {                                                  \
+        const uint32_t *w = stream;                                                                                    \
+        const int8_t *t = src;                                                                                         \
+        __asm__ volatile(MCU_DW_BIAS taps MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK                    \
+                         : MCU_DW_OPERANDS(t) : [step] "r"(step), [next] "r"(next) : "memory");                       \
+        memcpy(out, &a0, 4);                                                                                           \
+    }
+#ifdef MCU_DW_KERNEL_5X5
+#define MCU_DW_ROW5 MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT "add %[t], %[t], %[next]\n\t"
+        if (kh == 5) { MCU_DW_LARGE_ROW(MCU_DW_ROW5 MCU_DW_ROW5 MCU_DW_ROW5 MCU_DW_ROW5 MCU_DW_ROW5) return; }
+#endif
+#ifdef MCU_DW_KERNEL_7X7
+#define MCU_DW_ROW7                                                                                                    \
+    MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT MCU_DW_TAP_NEXT     \
+    "add %[t], %[t], %[next]\n\t"
+        if (kh == 7) { MCU_DW_LARGE_ROW(MCU_DW_ROW7 MCU_DW_ROW7 MCU_DW_ROW7 MCU_DW_ROW7 MCU_DW_ROW7 MCU_DW_ROW7 MCU_DW_ROW7) return; }
+#endif
+    }
+#endif
     for (; count > 0; --count, src += advance, out += MCU_DW_BLOCK) {
         const uint32_t *w = stream;
         const int8_t *t = src;
@@ -886,6 +926,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
             }
             for (int j = 0; j < MCU_DW_BLOCK; ++j)
                 if (k.high_word && k.shift[j] > 54) k.high_word |= 4; /* out_zp after the shift */
+            if (k.high_word && mcu_dw_large(kh, kw)) k.high_word = 7; /* the one variant of the 5x5 and 7x7 windows */
             for (int j = 0; j < MCU_DW_BLOCK; ++j) { /* m0 m1 k0 k1 m2 m3 k2 k3, rs[4]: the order MCU_DW_SCALE reads */
                 const int e = k.shift[j] < 33 ? 33 - k.shift[j] : 0, s = k.shift[j] + e;
                 q[(j >> 1) * 4 + (j & 1)] = (uint32_t)k.mult[j];
