@@ -1089,6 +1089,27 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
     }
 }
 
+#if MCU_USE_DSP
+/* The sums of 4 channels over a window of h rows of w pixels: src at the first pixel's 4 channels, `down` bytes
+   between rows, c between pixels. Halfword lanes (SXTAB16): at most 256 taps, so a sum (|x| <= 128) cannot wrap. */
+static MCU_NOINLINE void mcu_sum4(const int8_t *src, int down, int h, int w, int c, int32_t *sums)
+{
+    uint32_t s02 = 0, s13 = 0;
+    for (int y = 0; y < h; ++y, src += down) {
+        const int8_t *x = src;
+        for (int i = 0; i < w; ++i, x += c) {
+            const uint32_t v = *(const mcu_uword *)x;
+            s02 = __sxtab16(s02, v);
+            __asm__("sxtab16 %0, %0, %1, ror #8" : "+r"(s13) : "r"(v));
+        }
+    }
+    sums[0] = (int16_t)s02;
+    sums[1] = (int16_t)s13;
+    sums[2] = (int16_t)(s02 >> 16);
+    sums[3] = (int16_t)(s13 >> 16);
+}
+#endif
+
 MCU_KERNEL void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
@@ -1109,7 +1130,19 @@ MCU_KERNEL void mcu_average_pool(const mcu_pool_params *p, const int8_t *in, mcu
             if (count < 1) count = 1;
             int8_t *o = out + mcu_offset(ob, oy, ox, p->c);
             const int32_t padding = p->zp * (count - (y1 - y0) * (x1 - x0));
-            for (int ch = 0; ch < p->c; ++ch) {
+            int ch = 0;
+#if MCU_USE_DSP
+            if ((y1 - y0) * (x1 - x0) <= 256 && y1 > y0 && x1 > x0)
+                for (; ch + 4 <= p->c; ch += 4) {
+                    int32_t sums[4];
+                    mcu_sum4(in + mcu_offset(ib, y0, x0, p->c) + ch, ib.w * p->c, y1 - y0, x1 - x0, p->c, sums);
+                    for (int j = 0; j < 4; ++j) {
+                        const int32_t sum = padding + sums[j];
+                        o[ch + j] = (int8_t)((sum >= 0 ? sum + count / 2 : sum - count / 2) / count);
+                    }
+                }
+#endif
+            for (; ch < p->c; ++ch) {
                 int32_t sum = padding;
                 for (int iy = y0; iy < y1; ++iy)
                     for (int ix = x0; ix < x1; ++ix) sum += in[mcu_offset(ib, iy, ix, p->c) + ch];
