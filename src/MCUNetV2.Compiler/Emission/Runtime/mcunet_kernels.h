@@ -391,9 +391,16 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         int32_t a0 = (int32_t)w[0], a1 = a0, b0 = (int32_t)w[1], b1 = b0;                                              \
         w += 2;                                                                                                        \
         const uint32_t *x = col;                                                                                       \
-        int k = chunks;                                                                                                \
-        for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                             \
-        if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);                                                              \
+        if (chunks == 2) { /* 8 or 16 input channels (the first blocks of small models): no loop */                    \
+            MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                                                \
+        } else if (chunks == 4) {                                                                                      \
+            MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                                                \
+            MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                                                \
+        } else {                                                                                                       \
+            int k = chunks;                                                                                            \
+            for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                         \
+            if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);                                                          \
+        }                                                                                                              \
         store                                                                                                          \
     }
 #define MCU_POINTWISE_STORE_HIGH(requant)                                                                              \
