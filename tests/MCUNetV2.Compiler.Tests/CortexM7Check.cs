@@ -21,7 +21,8 @@ internal static class CortexM7Check
             var dir = Path.Combine(work, "qemu-" + name);
             var src = CEmitter.Emit(q, plan, "m", Path.Combine(dir, "src"));
             sources.Add(File.ReadAllText(src.ModelSourcePath));
-            tc.CompileObject(src.ModelSourcePath, Path.Combine(dir, "m.o"), new[] { Path.GetDirectoryName(src.HeaderPath)! });
+            // the generated code compiles without a warning even with -Wextra (users may build it with their flags)
+            tc.CompileObject(src.ModelSourcePath, Path.Combine(dir, "m.o"), new[] { Path.GetDirectoryName(src.HeaderPath)! }, "-Wextra -Werror");
             tc.Archive(new[] { Path.Combine(dir, "m.o") }, Path.Combine(dir, "libm.a"));
             var run = harness.Run(Path.Combine(dir, "libm.a"), src.HeaderPath, "m", bytes, inputs.Count, Path.Combine(dir, "run"));
             for (int i = 0; i < inputs.Count; i++)

@@ -244,7 +244,7 @@ public static class CEmitter
                     EmitConvTables(w, id, qc.Weights, FoldZeroPoint(qc), qc);
                     var fc = (FullyConnected)l;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ 1, 1, {fc.InFeatures}, {fc.OutFeatures}, 1, 1, 1, 1, 1, 1, 1, 0, 0, " +
-                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s }};\n\n");
+                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s, 0 }};\n\n");
                     calls.Append($"{ind}mcu_fully_connected(&{id}, {x}, {y});\n");
                     break;
                 }

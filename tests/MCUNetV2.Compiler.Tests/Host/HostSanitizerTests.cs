@@ -42,7 +42,7 @@ internal static class HostBuild
         var src = CEmitter.Emit(q, plan, "m", Path.Combine(dir, "src"));
         var exe = Path.Combine(dir, "host");
         var main = Path.Combine(TestData.RepoRoot, "tests", "MCUNetV2.Compiler.Tests", "Host", "host_main.c");
-        Exec("gcc", $"-std=c99 -O1 -g -Wall -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer " +
+        Exec("gcc", $"-std=c99 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer " +
                     $"-I{Path.GetDirectoryName(src.HeaderPath)} -DMODEL_HEADER=\\\"m.h\\\" -DMODEL_INVOKE=m_invoke " +
                     $"-DMODEL_INPUT_BYTES=M_INPUT_BYTES -DMODEL_OUTPUT_BYTES=M_OUTPUT_BYTES {main} {src.ModelSourcePath} -o {exe}", dir);
         File.WriteAllBytes(Path.Combine(dir, "input.bin"), inputs.SelectMany(x => x.Select(b => (byte)b)).ToArray());
