@@ -949,9 +949,10 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
             k.stream = stream;
         }
 #endif
-        int head = 0;
+        int head = 0, ring = 0;
         for (int y = 0; y < ob.h; ++y) {
-            int8_t *row = scratch + (y % rows) * ob.w * MCU_DW_BLOCK;
+            int8_t *row = scratch + ring * ob.w * MCU_DW_BLOCK;
+            if (++ring == rows) ring = 0;
             const int iy0 = (ob.y0 + y) * sh - pad_top;
             const int rows_inside = iy0 >= 0 && iy0 + (kh - 1) * dh < in_h;
 #if MCU_USE_DSP
@@ -967,7 +968,8 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 #else
             const int fast_row = 0;
 #endif
-            for (int x = 0; x < ob.w; ++x) {
+            /* the windows left: at the input's border, or all of them when the row has no fast path */
+            for (int x = fast_row && xa == 0 ? xb : 0; x < ob.w; ++x) {
                 if (fast_row && x == xa) { x = xb - 1; continue; } /* done above */
                 const int ix0 = (ob.x0 + x) * sw - pad_left;
                 if (rows_inside && x >= xa && x < xb) {
