@@ -205,17 +205,17 @@ public static class CEmitter
             {
                 case Conv2D conv:
                 {
-                    var qc = WithEmittedRequant((QuantizedConv)q);
+                    var qc = HighWordRequantization.Emitted((QuantizedConv)q);
                     string kernel = conv.IsPointwise ? "mcu_pointwise"
                         : conv.IsDepthwise && conv.Window.KernelH * conv.Window.KernelW <= DepthwiseInPlace.MaxTaps ? "mcu_depthwise"
                         : conv.Groups == 1 && conv.Window.KernelH * conv.Window.KernelW * conv.InChannels <= ImColumnMax ? "mcu_conv_im2col" : "mcu_conv";
                     string tables;
                     if (kernel is "mcu_pointwise" or "mcu_conv_im2col")
                     {
-                        bool highWord = HighWordRequant(qc, MaxShiftZeroPointAfter);
+                        bool highWord = HighWordRequantization.Allowed(qc);
                         int depth = conv.Window.KernelH * conv.Window.KernelW * conv.InChannels;
                         w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord), 4);
-                        tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {HighWordFlag(qc, highWord)}";
+                        tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {HighWordRequantization.Flag(qc, highWord)}";
                     }
                     else
                     {
@@ -224,7 +224,7 @@ public static class CEmitter
                         // into the taps outside the input)
                         bool inPlace = kernel == "mcu_depthwise" && kp.InPlaceOver != null && kp.FusedIntoAdd == null;
                         EmitConvTables(w, id, weights, inPlace ? FoldZeroPoint(qc) : qc.Bias, qc);
-                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordFlag(qc, HighWordRequant(qc, MaxShiftZeroPointAfter))}";
+                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordRequantization.Flag(qc, HighWordRequantization.Allowed(qc))}";
                     }
                     var win = conv.Window;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
@@ -240,7 +240,7 @@ public static class CEmitter
                 }
                 case FullyConnected:
                 {
-                    var qc = WithEmittedRequant((QuantizedConv)q);
+                    var qc = HighWordRequantization.Emitted((QuantizedConv)q);
                     EmitConvTables(w, id, qc.Weights, FoldZeroPoint(qc), qc);
                     var fc = (FullyConnected)l;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ 1, 1, {fc.InFeatures}, {fc.OutFeatures}, 1, 1, 1, 1, 1, 1, 1, 0, 0, " +
@@ -393,72 +393,6 @@ public static class CEmitter
         w.Array("int32_t", id + "_m", qc.Requant.Select(r => r.Multiplier).ToArray(), 4);
         w.Array("int8_t", id + "_s", qc.Requant.Select(r => (sbyte)r.Shift).ToArray(), 1);
     }
-
-    /// <summary>
-    /// Every channel allows the requantization from the high word of a 32 x 32-bit product (see mcunet_kernels.h): with
-    /// e = max(0, 33 - shift), shift + e is at most 54 and the accumulator shifted left by e fits in 32 bits, i.e.
-    /// (|folded bias| + 128 * sum |w|) * 2^e &lt; 2^31.
-    /// </summary>
-    internal static bool HighWordRequant(QuantizedConv q, int maxShift = 54)
-    {
-        var bound = AccumulatorBounds(q);
-        for (int o = 0; o < bound.Length; o++)
-        {
-            int s = q.Requant[o].Shift, e = Math.Max(0, 33 - s);
-            if (s + e > maxShift || bound[o] << e >= 1L << 31) return false;
-        }
-        return true;
-    }
-
-    /// <summary>The largest shift of the high-word requantization with out_zp added after the shift.</summary>
-    internal const int MaxShiftZeroPointAfter = 62;
-
-    /// <summary>out_zp added after the shift: some shift above 54, where k = (2 out_zp + 1) &lt;&lt; (rs - 1) would overflow.</summary>
-    internal static bool ZeroPointAfterShift(QuantizedConv q) => q.Requant.Any(r => r.Shift > 54);
-
-    /// <summary>
-    /// Per output channel, a bound on |accumulator| in every kernel form: bias folded with x in [-128, 127], or the
-    /// model's bias with x - in_zp in [-255, 255].
-    /// </summary>
-    private static long[] AccumulatorBounds(QuantizedConv q)
-    {
-        var folded = FoldZeroPoint(q);
-        int per = q.Weights.Length / folded.Length;
-        var r = new long[folded.Length];
-        for (int o = 0; o < r.Length; o++)
-        {
-            long sum = 0;
-            for (int i = 0; i < per; i++) sum += Math.Abs((int)q.Weights[o * per + i]);
-            r[o] = Math.Max(Math.Abs((long)folded[o]) + 128 * sum, Math.Abs((long)q.Bias[o]) + 255 * sum);
-        }
-        return r;
-    }
-
-    /// <summary>
-    /// The requantization the C code uses: the model's, except that a channel with a shift above 54 whose result
-    /// before the zero point is provably 0 (|acc * mult| &lt; 2^(shift - 1) for every reachable accumulator) gets
-    /// multiplier 0 and shift 33, which gives the same 0 and keeps the layer on the high-word path.
-    /// </summary>
-    internal static QuantizedConv WithEmittedRequant(QuantizedConv q)
-    {
-        if (q.Requant.All(r => r.Shift <= 54)) return q;
-        var bound = AccumulatorBounds(q);
-        var requant = q.Requant.ToArray();
-        for (int o = 0; o < requant.Length; o++)
-            if (requant[o].Shift > 54 && (System.Numerics.BigInteger)bound[o] * requant[o].Multiplier < System.Numerics.BigInteger.One << (requant[o].Shift - 1))
-                requant[o] = new FixedPointMultiplier(0, 33);
-        return q with { Requant = requant };
-    }
-
-    /// <summary>
-    /// mcu_conv_params.high_word: 0 (mcu_requant), else 1 | 2 when some channel is pre-shifted (e &gt; 0) | 4 when
-    /// out_zp comes after the shift.
-    /// </summary>
-    private static int HighWordFlag(QuantizedConv q, bool highWord) =>
-        !highWord ? 0 : 1 | (q.Requant.Any(r => HighWordShift(r.Shift).E > 0) ? 2 : 0) | (ZeroPointAfterShift(q) ? 4 : 0);
-
-    /// <summary>e = max(0, 33 - shift) and rs = shift + e - 32 of the high-word requantization (mcunet_kernels.h).</summary>
-    internal static (int Rs, int E) HighWordShift(int shift) => (Math.Max(shift, 33) - 32, Math.Max(0, 33 - shift));
 
     /// <summary>bias - in_zp * sum(w): lets pointwise and fully connected kernels use plain x * w products.</summary>
     internal static int[] FoldZeroPoint(QuantizedConv q)

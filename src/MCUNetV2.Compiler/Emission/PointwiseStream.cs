@@ -8,8 +8,8 @@ namespace MCUNetV2.Compiler.Emission;
 /// pair of output channels a, b: bias_a, bias_b (zero point folded), per 4 input channels a word of a's weights and
 /// one of b's (little-endian bytes, in_c padded with zeros), mult_a, mult_b, k_a, k_b, and h_a | h_b &lt;&lt; 16; an odd
 /// last channel alone: bias, its weight words, mult, k, h. When every channel allows the high-word requantization
-/// (CEmitter.HighWordRequant) k = (2 out_zp + 1) &lt;&lt; (rs - 1), or 1 &lt;&lt; (rs - 1) when out_zp comes after the
-/// shift (CEmitter.ZeroPointAfterShift), and h = rs | e &lt;&lt; 8 (CEmitter.HighWordShift); otherwise k = 0 and h = shift.
+/// (<see cref="HighWordRequantization.Allowed"/>) k = (2 out_zp + 1) &lt;&lt; (rs - 1), or 1 &lt;&lt; (rs - 1) when out_zp comes after the
+/// shift (<see cref="HighWordRequantization.ZeroPointAfterShift"/>), and h = rs | e &lt;&lt; 8 (<see cref="HighWordRequantization.Shift"/>); otherwise k = 0 and h = shift.
 /// </summary>
 public static class PointwiseStream
 {
@@ -18,12 +18,12 @@ public static class PointwiseStream
         int chunks = (depth + 3) / 4;
         var bias = CEmitter.FoldZeroPoint(q);
         var words = new List<int>(outC * (chunks + 4) + 8);
-        bool zeroPointAfter = CEmitter.ZeroPointAfterShift(q);
-        int K(int o) => !highWord ? 0 : (zeroPointAfter ? 1 : 2 * q.OutputZeroPoint + 1) << (CEmitter.HighWordShift(q.Requant[o].Shift).Rs - 1);
+        bool zeroPointAfter = HighWordRequantization.ZeroPointAfterShift(q);
+        int K(int o) => !highWord ? 0 : (zeroPointAfter ? 1 : 2 * q.OutputZeroPoint + 1) << (HighWordRequantization.Shift(q.Requant[o].Shift).Rs - 1);
         int H(int o)
         {
             if (!highWord) return q.Requant[o].Shift;
-            var (rs, e) = CEmitter.HighWordShift(q.Requant[o].Shift);
+            var (rs, e) = HighWordRequantization.Shift(q.Requant[o].Shift);
             return rs | e << 8;
         }
         int Weights(int o, int chunk)
