@@ -69,8 +69,10 @@ typedef struct {
     uint8_t kh, kw, sh, sw, dh, dw;
     int16_t pad_top, pad_left;
     int32_t in_zp, out_zp, act_min, act_max;
-    const int8_t *weights;   /* conv: [out_c][kh][kw][in_c/groups]; depthwise: [kh][kw][c]; fc: [out][in]; pointwise: see mcu_pointwise */
-    const int32_t *bias;     /* fc, depthwise in place: bias - in_zp * sum(w) over the whole window; pointwise, im2col: unused */
+    /* conv: [out_c][kh][kw][in_c/groups]; depthwise: [kh][kw][c]; fc: [out][in]; pointwise, im2col: a word stream
+       holding weights, biases and requantization constants (see mcu_pointwise), bias, mult and shift then unused */
+    const int8_t *weights;
+    const int32_t *bias;     /* conv, depthwise not in place: the model's; fc, depthwise in place: bias - in_zp * sum(w) */
     const int32_t *mult;
     const int8_t *shift;
     uint8_t high_word;       /* bit 1: every channel allows the high-word requantization; 2: some e > 0; 4: out_zp after the shift */
@@ -610,8 +612,8 @@ MCU_KERNEL void mcu_depthwise(const mcu_conv_params *p, const int8_t *in, mcu_re
  * later output row reads the input rows it lands on (the rule of DepthwiseInPlace.SafeAfter in the compiler, which
  * sized the ring).
  * The bias comes with the zero point folded over the whole window, bias - in_zp * sum(w) (the compiler folds it), and
- * a window that reaches past the input is computed with in_zp in the taps outside, which then add in_zp * w back: the sum equals the
- * reference's bias + sum (x - in_zp) * w over the taps inside the input.
+ * a window that reaches past the input is computed with in_zp in the taps outside, which then add in_zp * w back: the
+ * sum equals the reference's bias + sum (x - in_zp) * w over the taps inside the input.
  */
 #define MCU_DW_BLOCK 4
 #define MCU_DW_MAX_TAPS 64
