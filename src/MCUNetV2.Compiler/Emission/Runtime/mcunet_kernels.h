@@ -75,7 +75,7 @@ typedef struct {
     const int32_t *bias;     /* conv, depthwise not in place: the model's; fc, depthwise in place: bias - in_zp * sum(w) */
     const int32_t *mult;
     const int8_t *shift;
-    uint8_t high_word;       /* bit 1: every channel allows the high-word requantization; 2: some e > 0; 4: out_zp after the shift */
+    uint8_t high_word;       /* 0: 64-bit requant; else 1 (high word) | 2 (some pre-shift e > 0) | 4 (out_zp after the shift) */
 } mcu_conv_params;
 
 typedef struct {
@@ -344,7 +344,7 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "ldrd   %[t0], %[t1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[t2], %[t3], [%[w]], #8\n\t"                                                                                \
     "ldr    %[t4], [%[w]], #4\n\t"
-/* the pre-shift e (layers with a shift below 33: mcu_conv_params.high_word bit 2) */
+/* the pre-shift e (layers with a shift below 33: mcu_conv_params.high_word 2) */
 #define MCU_POINTWISE_PRESHIFT                                                                                         \
     "ubfx   %[t5], %[t4], #8, #8\n\t"                                                                                    \
     "lsl    %[a0], %[a0], %[t5]\n\t"                                                                                     \
@@ -363,7 +363,7 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "ubfx   %[t5], %[t4], #16, #8\n\t"                                                                                   \
     "asr    %[b0], %[b0], %[t5]\n\t"                                                                                     \
     "asr    %[b1], %[b1], %[t5]\n\t"
-/* out_zp added after the shift (layers with a shift above 54, where k cannot carry it: high_word bit 4) */
+/* out_zp added after the shift (layers with a shift above 54, where k cannot carry it: high_word 4) */
 #define MCU_POINTWISE_ZERO_POINT                                                                                       \
     "add    %[a0], %[a0], %[zp]\n\t"                                                                                     \
     "add    %[a1], %[a1], %[zp]\n\t"                                                                                     \
