@@ -172,10 +172,13 @@ public static class Program
         };
     }
 
+    /// <summary>Instructions per layer (the library built with MCU_PROFILE), summed over patches and calls.</summary>
+    private static IReadOnlyList<long> LayerInstructions(Model m, ExecutionPlan plan, string work, string name) =>
+        Run(m, plan, work, name, profile: true).LayerInstructions ?? throw new InvalidOperationException("no per-layer counts (MCU_PROFILE)");
+
     private static IReadOnlyList<long> Section(StringBuilder md, string title, Model m, ExecutionPlan plan, string work, string name, bool perLayerTable)
     {
-        var run = Run(m, plan, work, name, profile: true);
-        var ins = run.LayerInstructions ?? throw new InvalidOperationException("no per-layer counts (MCU_PROFILE)");
+        var ins = LayerInstructions(m, plan, work, name);
         var g = m.Graph;
         md.Append(Ci, $"## {title}\n\n");
         // fused convolutions are counted in their Add
@@ -208,8 +211,7 @@ public static class Program
     /// <summary>The layers of a plan's per-patch stage: instructions per patch schedule against layer by layer.</summary>
     private static void PatchStage(StringBuilder md, Model m, ExecutionPlan plan, IReadOnlyList<long> perLayer, string work)
     {
-        var run = Run(m, plan, work, "vww-patch-stage", profile: true);
-        var ins = run.LayerInstructions ?? throw new InvalidOperationException("no per-layer counts (MCU_PROFILE)");
+        var ins = LayerInstructions(m, plan, work, "vww-patch-stage");
         var g = m.Graph;
         md.Append(Ci, $"## VWW per-patch stage ({plan.Describe()})\n\n")
           .Append("Each layer of the per-patch stage: instructions summed over the patches against the same layer run layer by layer, ")

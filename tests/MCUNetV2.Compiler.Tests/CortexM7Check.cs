@@ -9,6 +9,22 @@ namespace MCUNetV2.Compiler.Tests;
 /// <summary>Compiles a quantized model for Cortex-M7 per plan, runs it under QEMU and compares every output byte with the C# int8 reference.</summary>
 internal static class CortexM7Check
 {
+    /// <summary>
+    /// Every plan built for the host (portable kernels, ASan/UBSan) and for Cortex-M7 under QEMU (DSP kernels) gives
+    /// the C# int8 reference's bytes on every input.
+    /// </summary>
+    /// <returns>The generated C source of each plan (see <see cref="AssertBitExact"/>).</returns>
+    public static List<string> AssertBitExactOnHostAndCortexM7(QuantizedModel q, IReadOnlyList<(string Name, ExecutionPlan Plan)> plans, IReadOnlyList<sbyte[]> inputs, string work, string label)
+    {
+        foreach (var (name, plan) in plans)
+        {
+            var host = HostBuild.Run(q, plan, inputs, Path.Combine(work, "host-" + name));
+            for (int i = 0; i < inputs.Count; i++)
+                CollectionAssert.AreEqual(Int8Executor.Run(q, plan, inputs[i]).Select(b => (byte)b).ToArray(), host[i], $"{label} {name}: host, input {i}");
+        }
+        return AssertBitExact(q, plans, inputs, Path.Combine(work, "m7"));
+    }
+
     /// <returns>The generated C source of each plan (for assertions about which kernels were used).</returns>
     public static List<string> AssertBitExact(QuantizedModel q, IEnumerable<(string Name, ExecutionPlan Plan)> plans, IReadOnlyList<sbyte[]> inputs, string work)
     {

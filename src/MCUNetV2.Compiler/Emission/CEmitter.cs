@@ -212,19 +212,19 @@ public static class CEmitter
                     string tables;
                     if (kernel is "mcu_pointwise" or "mcu_conv_im2col")
                     {
-                        bool highWord = HighWordRequantization.Allowed(qc);
+                        int highWord = HighWordRequantization.Flag(qc);
                         int depth = conv.Window.KernelH * conv.Window.KernelW * conv.InChannels;
-                        w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord), 4);
-                        tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {HighWordRequantization.Flag(qc, highWord)}";
+                        w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord != 0), 4);
+                        tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {highWord}";
                     }
                     else
                     {
                         sbyte[] weights = kernel == "mcu_depthwise" ? DepthwiseHwc(qc.Weights, conv) : qc.Weights;
                         // in place, the depthwise kernel folds the zero point over the whole window (it gathers in_zp
                         // into the taps outside the input)
-                        bool inPlace = kernel == "mcu_depthwise" && kp.InPlaceOver != null && kp.FusedIntoAdd == null;
+                        bool inPlace = kernel == "mcu_depthwise" && kp.InPlaceOver != null;
                         EmitConvTables(w, id, weights, inPlace ? FoldZeroPoint(qc) : qc.Bias, qc);
-                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordRequantization.Flag(qc, HighWordRequantization.Allowed(qc))}";
+                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordRequantization.Flag(qc)}";
                     }
                     var win = conv.Window;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +

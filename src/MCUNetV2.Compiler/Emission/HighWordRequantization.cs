@@ -39,8 +39,8 @@ public static class HighWordRequantization
     /// mcu_conv_params.high_word: 0 (the 64-bit mcu_requant), else 1 | 2 when some channel is pre-shifted (e &gt; 0) |
     /// 4 when the output zero point comes after the shift.
     /// </summary>
-    public static int Flag(QuantizedConv q, bool allowed) =>
-        !allowed ? 0 : 1 | (q.Requant.Any(r => Shift(r.Shift).E > 0) ? 2 : 0) | (ZeroPointAfterShift(q) ? 4 : 0);
+    public static int Flag(QuantizedConv q) =>
+        !Allowed(q) ? 0 : 1 | (q.Requant.Any(r => Shift(r.Shift).E > 0) ? 2 : 0) | (ZeroPointAfterShift(q) ? 4 : 0);
 
     /// <summary>rs = max(shift, 33) - 32, the shift applied to the high word, and e = max(0, 33 - shift), the pre-shift.</summary>
     public static (int Rs, int E) Shift(int shift) => (Math.Max(shift, 33) - 32, Math.Max(0, 33 - shift));

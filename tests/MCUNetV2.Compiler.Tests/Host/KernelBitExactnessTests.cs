@@ -73,13 +73,7 @@ public sealed class KernelBitExactnessTests
             var plans = new List<(string, ExecutionPlan)> { ("per-layer", PatchPlanner.PerLayer(g)) };
             var patched = PatchSearch.Best(g, 10.0);
             if (patched.IsPatchBased) plans.Add(("patched", patched));
-            foreach (var (name, plan) in plans)
-            {
-                var host = HostBuild.Run(q, plan, inputs, Path.Combine(Work, $"host-{seed}-{name}"));
-                for (int i = 0; i < inputs.Count; i++)
-                    CollectionAssert.AreEqual(Int8Executor.Run(q, plan, inputs[i]).Select(b => (byte)b).ToArray(), host[i], $"seed {seed} {name}: host, input {i}");
-            }
-            var sources = CortexM7Check.AssertBitExact(q, plans, inputs, Path.Combine(Work, $"m7-{seed}"));
+            var sources = CortexM7Check.AssertBitExactOnHostAndCortexM7(q, plans, inputs, Path.Combine(Work, $"seed-{seed}"), $"seed {seed}");
             foreach (var src in sources)
                 foreach (var kernel in new[] { "mcu_conv_im2col(", "mcu_conv(", "mcu_depthwise(", "mcu_depthwise_inplace(", "mcu_pointwise(", "mcu_pointwise_add(", "mcu_add(", "mcu_average_pool(", "mcu_fully_connected(" })
                     if (src.Contains(kernel)) kernels.Add(kernel);

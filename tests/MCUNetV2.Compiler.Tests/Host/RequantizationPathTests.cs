@@ -54,13 +54,7 @@ public sealed class RequantizationPathTests
             var q = Quantizer.Quantize(g, CalibrationRanges.Observe(g, floats));
             var inputs = floats.Select(q.QuantizeInput).Append(Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (sbyte)r.Next(-128, 128)).ToArray()).ToList();
             var plans = new List<(string, ExecutionPlan)> { ("per-layer", PatchPlanner.PerLayer(g)) };
-            foreach (var (name, plan) in plans)
-            {
-                var host = HostBuild.Run(q, plan, inputs, Path.Combine(Work, $"host-{cancel}-{name}"));
-                for (int i = 0; i < inputs.Count; i++)
-                    CollectionAssert.AreEqual(Int8Executor.Run(q, plan, inputs[i]).Select(b => (byte)b).ToArray(), host[i], $"cancel={cancel} {name}: host, input {i}");
-            }
-            foreach (var src in CortexM7Check.AssertBitExact(q, plans, inputs, Path.Combine(Work, $"m7-{cancel}")))
+            foreach (var src in CortexM7Check.AssertBitExactOnHostAndCortexM7(q, plans, inputs, Path.Combine(Work, $"cancel-{cancel}"), $"cancel={cancel}"))
                 foreach (Match m in Regex.Matches(src, @"static const mcu_conv_params m_l\d+ = \{[^}]*, (\d) \};"))
                     flags.Add(int.Parse(m.Groups[1].Value));
             var shifts = g.Layers.Where(l => q.Layers[l] is QuantizedConv).SelectMany(l => ((QuantizedConv)q.Layers[l]).Requant.Select(x => x.Shift));

@@ -269,6 +269,16 @@ static inline int32_t mcu_smmla(int32_t a, int32_t b, int32_t acc)
  * The kernels do this in asm (MCU_POINTWISE_*, MCU_DW_*): SMMLA, ASR, SSAT.
  */
 
+/* `apply(requant)` for the requantization variant of high_word (1, | 2 pre-shift, | 4 zero point after the shift):
+   the asm pieces preshift, scale, zero_point and pack of a kernel, in that order. */
+#define MCU_REQUANT_VARIANTS(high_word, apply, preshift, scale, zero_point, pack)                                      \
+    switch (high_word) {                                                                                               \
+    case 1: apply(scale pack) break;                                                                                   \
+    case 3: apply(preshift scale pack) break;                                                                          \
+    case 5: apply(scale zero_point pack) break;                                                                        \
+    default: apply(preshift scale zero_point pack) break;                                                              \
+    }
+
 /* Four int8 values clamped to [lo, hi] at once (lo4, hi4: the bound in every byte). */
 static inline uint32_t mcu_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
 {
@@ -408,7 +418,7 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
 #define MCU_POINTWISE_STORE_HIGH(requant)                                                                              \
     {                                                                                                                  \
         uint32_t t0, t1, t2, t3, t4, t5;                                                                               \
-        __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD requant MCU_POINTWISE_PACK                                         \
+        __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD requant                                                            \
                          : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0),    \
                            [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)              \
                          : [zp] "r"(out_zp) : "memory");                                                               \
@@ -429,13 +439,12 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         o1[1] = mcu_clamp(mcu_requant(b1, mb, sb) + out_zp, act_min, act_max);                                         \
         w += 5;                                                                                                        \
     }
-    switch (high_word) {
-    case 0: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_64) break;
-    case 1: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_SCALE)) break;
-    case 3: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE)) break;
-    case 5: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT)) break;
-    default: MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(MCU_POINTWISE_PRESHIFT MCU_POINTWISE_SCALE MCU_POINTWISE_ZERO_POINT)) break;
-    }
+#define MCU_POINTWISE_PAIRS_HIGH(requant) MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(requant))
+    if (!high_word)
+        MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_64)
+    else
+        MCU_REQUANT_VARIANTS(high_word, MCU_POINTWISE_PAIRS_HIGH, MCU_POINTWISE_PRESHIFT, MCU_POINTWISE_SCALE,
+                             MCU_POINTWISE_ZERO_POINT, MCU_POINTWISE_PACK)
     if (p->out_c & 1) {
         int32_t a0 = (int32_t)w[0], a1 = a0;
         const uint32_t *x = col;
@@ -656,14 +665,21 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
 }
 
 #if MCU_USE_DSP
-/* Words of a block's stream before the taps, and after them. */
+/* Words of a block's stream before the taps, and after them; the tail's slots after mult/k (0-7) and rs (8-11). */
 #define MCU_DW_STREAM_HEAD 4
 #define MCU_DW_STREAM_TAIL 20
+#define MCU_DW_TAIL_LO 12     /* act_min in every byte, then act_max (13) */
+#define MCU_DW_TAIL_IN_ZP 14  /* in_zp in every byte: the value of a tap outside the input */
+#define MCU_DW_TAIL_E 15      /* the pre-shifts e[4] */
+#define MCU_DW_TAIL_OUT_ZP 19 /* out_zp, added after the shift */
+#define MCU_STR_(x) #x
+#define MCU_STR(x) MCU_STR_(x)
 
 /* One tap of a 4-channel block: the input word at t (+ offset), sign-extended in halves, times the tap's two weight
    words at w (advanced), into a0..a3 (SMLABB/SMLATT). The kernels' loops are written out because GCC spills in them. */
-#define MCU_DW_TAP(offset)                                                                                             \
-    "ldr    %[xv], [%[t]" offset "]\n\t"                                                                                 \
+#define MCU_DW_TAP(offset) "ldr    %[xv], [%[t]" offset "]\n\t" MCU_DW_TAP_MAC
+/* the tap's multiply-accumulate, the input word in xv */
+#define MCU_DW_TAP_MAC                                                                                                 \
     "sxtb16 %[xe], %[xv]\n\t"                                                                                            \
     "sxtb16 %[xv], %[xv], ror #8\n\t"                                                                                    \
     "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
@@ -671,10 +687,10 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "smlatt %[a2], %[xe], %[w0], %[a2]\n\t"                                                                              \
     "smlabb %[a1], %[xv], %[w1], %[a1]\n\t"                                                                              \
     "smlatt %[a3], %[xv], %[w1], %[a3]\n\t"
-/* The pre-shift e of the high-word requantization (tail words 15-18, w at the tail) of a0..a3, for blocks with a shift below 33. */
+/* The pre-shift e of the high-word requantization (w at the tail) of a0..a3, for blocks with a shift below 33. */
 #define MCU_DW_PRESHIFT                                                                                                \
-    "ldrd   %[w0], %[w1], [%[w], #60]\n\t"                                                                               \
-    "ldrd   %[xv], %[xe], [%[w], #68]\n\t"                                                                               \
+    "ldrd   %[w0], %[w1], [%[w], #(4 * " MCU_STR(MCU_DW_TAIL_E) ")]\n\t"                                                  \
+    "ldrd   %[xv], %[xe], [%[w], #(4 * " MCU_STR(MCU_DW_TAIL_E) " + 8)]\n\t"                                                                               \
     "lsl    %[a0], %[a0], %[w0]\n\t"                                                                                     \
     "lsl    %[a1], %[a1], %[w1]\n\t"                                                                                     \
     "lsl    %[a2], %[a2], %[xv]\n\t"                                                                                     \
@@ -695,14 +711,14 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "asr    %[a1], %[a1], %[w1]\n\t"                                                                                     \
     "asr    %[a2], %[a2], %[xv]\n\t"                                                                                     \
     "asr    %[a3], %[a3], %[xe]\n\t"
-/* out_zp (tail word 19) added after the shift: blocks with a shift above 54 */
+/* out_zp added after the shift (w past the rs words): blocks with a shift above 54 */
 #define MCU_DW_ZERO_POINT                                                                                              \
-    "ldr    %[w0], [%[w], #28]\n\t"                                                                                      \
+    "ldr    %[w0], [%[w], #(4 * (" MCU_STR(MCU_DW_TAIL_OUT_ZP) " - " MCU_STR(MCU_DW_TAIL_LO) "))]\n\t"                                                                                      \
     "add    %[a0], %[a0], %[w0]\n\t"                                                                                     \
     "add    %[a1], %[a1], %[w0]\n\t"                                                                                     \
     "add    %[a2], %[a2], %[w0]\n\t"                                                                                     \
     "add    %[a3], %[a3], %[w0]\n\t"
-/* saturated, packed into a0 and clamped to the bounds (tail words 12, 13) */
+/* saturated, packed into a0 and clamped to the bounds (w at MCU_DW_TAIL_LO) */
 #define MCU_DW_PACK                                                                                                    \
     "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
     "ssat   %[a1], #8, %[a1]\n\t"                                                                                        \
@@ -716,14 +732,8 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "sel    %[a0], %[a0], %[w0]\n\t"                                                                                     \
     "ssub8  %[xv], %[w1], %[a0]\n\t"                                                                                     \
     "sel    %[a0], %[a0], %[w1]\n\t"
-/* `prefix` then the requantization variant of the block's flags (1: high word, 2: pre-shift, 4: out_zp after). */
-#define MCU_DW_REQUANT_ASM(flags, prefix, ...)                                                                          \
-    switch (flags) {                                                                                                   \
-    case 1: __asm__ volatile(prefix MCU_DW_SCALE MCU_DW_PACK : __VA_ARGS__); break;                                     \
-    case 3: __asm__ volatile(prefix MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_PACK : __VA_ARGS__); break;                     \
-    case 5: __asm__ volatile(prefix MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK : __VA_ARGS__); break;                   \
-    default: __asm__ volatile(prefix MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK : __VA_ARGS__); break;  \
-    }
+/* the requantization variant of a block's flags (MCU_REQUANT_VARIANTS) */
+#define MCU_DW_VARIANTS(flags, apply) MCU_REQUANT_VARIANTS(flags, apply, MCU_DW_PRESHIFT, MCU_DW_SCALE, MCU_DW_ZERO_POINT, MCU_DW_PACK)
 #define MCU_DW_BIAS                                                                                                    \
     "ldrd   %[a0], %[a1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[a2], %[a3], [%[w]], #8\n\t"
@@ -741,8 +751,10 @@ static inline void mcu_dw4_output(const mcu_dw4_consts *k, const uint32_t *w, in
 {
     if (k->high_word) {
         uint32_t xv, xe, w0, w1;
-        MCU_DW_REQUANT_ASM(k->high_word, "", [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
-                           [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory")
+#define MCU_DW_OUTPUT_ASM(requant)                                                                                     \
+    __asm__ volatile(requant : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),                  \
+                     [xv] "=&r"(xv), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) : : "memory");
+        MCU_DW_VARIANTS(k->high_word, MCU_DW_OUTPUT_ASM)
         memcpy(out, &a0, 4);
         return;
     }
@@ -791,12 +803,7 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
                          : MCU_DW_OPERANDS(t) : [s1] "r"(step), [s2] "r"(step2), [down] "r"(down) : "memory");         \
         memcpy(out, &a0, 4);                                                                                           \
     }
-        switch (k->high_word) {
-        case 1: MCU_DW_3X3_ROW(MCU_DW_SCALE MCU_DW_PACK) break;
-        case 3: MCU_DW_3X3_ROW(MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_PACK) break;
-        case 5: MCU_DW_3X3_ROW(MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK) break;
-        default: MCU_DW_3X3_ROW(MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK) break;
-        }
+        MCU_DW_VARIANTS(k->high_word, MCU_DW_3X3_ROW)
         return;
     }
 #if defined(MCU_DW_KERNEL_5X5) || defined(MCU_DW_KERNEL_7X7)
@@ -836,21 +843,14 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
 }
 
 /* A tap of a 3x3 window that may lie outside the input: bit 31 of m (shifted out) says inside; outside, the tap
-   reads the block's in_zp word, which lies (32 - 2 i) words after tap i's weights in the stream (bias 4, taps 18, then
-   in_zp at tail word 14). Conditional loads that do not execute touch no memory. */
+   reads the block's in_zp word, 18 - 2 i + MCU_DW_TAIL_IN_ZP words after tap i's weights in the stream (9 taps of 2
+   words, then the tail). Conditional loads that do not execute touch no memory. */
 #define MCU_DW_EDGE_TAP(i)                                                                                             \
     "lsls   %[m], %[m], #1\n\t"                                                                                          \
     "ite    cs\n\t"                                                                                                      \
     "ldrcs  %[xv], [%[t]]\n\t"                                                                                           \
-    "ldrcc  %[xv], [%[w], #(128 - 8 * " #i ")]\n\t"                                                                      \
-    "add    %[t], %[t], %[step]\n\t"                                                                                     \
-    "sxtb16 %[xe], %[xv]\n\t"                                                                                            \
-    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                                                    \
-    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
-    "smlabb %[a0], %[xe], %[w0], %[a0]\n\t"                                                                              \
-    "smlatt %[a2], %[xe], %[w0], %[a2]\n\t"                                                                              \
-    "smlabb %[a1], %[xv], %[w1], %[a1]\n\t"                                                                              \
-    "smlatt %[a3], %[xv], %[w1], %[a3]\n\t"
+    "ldrcc  %[xv], [%[w], #(4 * (18 - 2 * " #i " + " MCU_STR(MCU_DW_TAIL_IN_ZP) "))]\n\t"                               \
+    "add    %[t], %[t], %[step]\n\t" MCU_DW_TAP_MAC
 
 /* One output of a 4-channel 3x3 block (high word) whose window reaches past the input: t at its top-left tap (an
    address that may lie outside the buffer; only the taps inside are read), bit 31 - i of mask set for tap i inside. */
@@ -866,8 +866,10 @@ static MCU_NOINLINE void mcu_dw4_3x3_edge(const int8_t *t, int step, int down, u
     MCU_DW_EDGE_TAP(0) MCU_DW_EDGE_TAP(1) MCU_DW_EDGE_TAP(2) "add %[t], %[t], %[next]\n\t"                              \
     MCU_DW_EDGE_TAP(3) MCU_DW_EDGE_TAP(4) MCU_DW_EDGE_TAP(5) "add %[t], %[t], %[next]\n\t"                              \
     MCU_DW_EDGE_TAP(6) MCU_DW_EDGE_TAP(7) MCU_DW_EDGE_TAP(8)
-    MCU_DW_REQUANT_ASM(k->high_word, MCU_DW_3X3_EDGE,
-                       MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc")
+#define MCU_DW_EDGE_ASM(requant)                                                                                       \
+    __asm__ volatile(MCU_DW_3X3_EDGE requant                                                                           \
+                     : MCU_DW_OPERANDS(t), [m] "+r"(mask) : [step] "r"(step), [next] "r"(next_row) : "memory", "cc");
+    MCU_DW_VARIANTS(k->high_word, MCU_DW_EDGE_ASM)
     memcpy(out, &a0, 4);
 }
 
@@ -941,15 +943,18 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
                 q[(j >> 1) * 4 + (j & 1)] = (uint32_t)k.mult[j];
                 q[(j >> 1) * 4 + 2 + (j & 1)] = k.high_word ? (uint32_t)((k.high_word & 4 ? 1 : 2 * p->out_zp + 1) << (s - 33)) : 0;
                 q[8 + j] = (uint32_t)(s - 32);
-                q[15 + j] = (uint32_t)e;
+                q[MCU_DW_TAIL_E + j] = (uint32_t)e;
                 if (e && k.high_word) k.high_word |= 2;
             }
-            q[19] = (uint32_t)p->out_zp;
-            q[12] = (uint8_t)p->act_min * 0x01010101u;
-            q[13] = (uint8_t)p->act_max * 0x01010101u;
-            q[14] = zp4;
+            q[MCU_DW_TAIL_LO] = (uint8_t)p->act_min * 0x01010101u;
+            q[MCU_DW_TAIL_LO + 1] = (uint8_t)p->act_max * 0x01010101u;
+            q[MCU_DW_TAIL_IN_ZP] = zp4;
+            q[MCU_DW_TAIL_OUT_ZP] = (uint32_t)p->out_zp;
             k.stream = stream;
         }
+#endif
+#if MCU_USE_DSP
+        const int edge3x3 = n == MCU_DW_BLOCK && kh == 3 && kw == 3 && k.high_word;
 #endif
         int head = 0, ring = 0;
         for (int y = 0; y < ob.h; ++y) {
@@ -959,7 +964,6 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
             const int rows_inside = iy0 >= 0 && iy0 + (kh - 1) * dh < in_h;
 #if MCU_USE_DSP
             const int fast_row = rows_inside && n == MCU_DW_BLOCK && xa < xb;
-            const int edge3x3 = n == MCU_DW_BLOCK && kh == 3 && kw == 3 && p->high_word;
             uint32_t edge_rows = 0x1ffu; /* bits 6-8, 3-5, 0-2: rows 0, 1, 2 of the window inside */
             if (!rows_inside)
                 for (int ky = 0; ky < 3; ++ky)
@@ -1034,19 +1038,48 @@ static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
     return mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
 }
 
+/* An Add's constants for mcu_add_run, derived once per kernel call. With input shifts of at least 30 every
+   requantization takes the high word (SMMLA, as the high-word requantization): an input shift s < 33 becomes 33 with
+   (x - zp) shifted left by 20 + 33 - s instead of 20 (|x - zp| <= 255, so at most 23 fits). */
+typedef struct {
+    int high_word;
+    int32_t za, zb, ma, mb, mo, sign, lo, hi, ka, kb, ko;
+    int la, lb, ea, eb, eo;
+} mcu_add_consts;
+
+static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
+{
+    const int sa = p->shift_a, sb = p->shift_b, so = p->shift_out;
+    k->high_word = MCU_USE_DSP && sa >= 30 && sa <= 54 && sb >= 30 && sb <= 54 && so > 32 && so <= 54;
+    if (!k->high_word) return;
+    k->za = p->zp_a;
+    k->zb = p->zp_b;
+    k->ma = p->mult_a;
+    k->mb = p->mult_b;
+    k->mo = p->mult_out;
+    k->sign = p->sign_b;
+    k->lo = p->act_min;
+    k->hi = p->act_max;
+    k->la = 20 + (sa < 33 ? 33 - sa : 0);
+    k->lb = 20 + (sb < 33 ? 33 - sb : 0);
+    k->ea = (sa < 33 ? 33 : sa) - 32;
+    k->eb = (sb < 33 ? 33 : sb) - 32;
+    k->eo = so - 32;
+    k->ka = 1 << (k->ea - 1);
+    k->kb = 1 << (k->eb - 1);
+    k->ko = (2 * p->out_zp + 1) << (k->eo - 1);
+}
+
 /* o[i] = a[i] + b[i] (an Add's values, see the integer semantics at the top) for i < n, in increasing order (o may be
-   a or b). With shifts of at least 30 every requantization takes the high word (SMMLA, as the high-word requantization): an input
-   shift s < 33 becomes 33 with (x - zp) shifted left 20 + 33 - s instead of 20 (|x - zp| <= 255, so at most 23 fits). */
-static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const int8_t *a, const int8_t *b, int8_t *o, int n)
+   a or b). */
+static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const mcu_add_consts *k, const int8_t *a, const int8_t *b,
+                                     int8_t *o, int n)
 {
 #if MCU_USE_DSP
-    const int sa = p->shift_a, sb = p->shift_b, so = p->shift_out;
-    if (sa >= 30 && sa <= 54 && sb >= 30 && sb <= 54 && so > 32 && so <= 54) {
-        const int32_t za = p->zp_a, zb = p->zp_b, ma = p->mult_a, mb = p->mult_b, mo = p->mult_out, sign = p->sign_b;
-        const int32_t lo = p->act_min, hi = p->act_max;
-        const int la = 20 + (sa < 33 ? 33 - sa : 0), lb = 20 + (sb < 33 ? 33 - sb : 0);
-        const int ea = (sa < 33 ? 33 : sa) - 32, eb = (sb < 33 ? 33 : sb) - 32, eo = so - 32;
-        const int32_t ka = 1 << (ea - 1), kb = 1 << (eb - 1), ko = (2 * p->out_zp + 1) << (eo - 1);
+    if (k->high_word) {
+        const int32_t za = k->za, zb = k->zb, ma = k->ma, mb = k->mb, mo = k->mo, sign = k->sign, lo = k->lo, hi = k->hi;
+        const int32_t ka = k->ka, kb = k->kb, ko = k->ko;
+        const int la = k->la, lb = k->lb, ea = k->ea, eb = k->eb, eo = k->eo;
         for (int i = 0; i < n; ++i) {
             const int32_t va = mcu_smmla((int32_t)((uint32_t)(a[i] - za) << la), ma, ka) >> ea;
             const int32_t vb = mcu_smmla((int32_t)((uint32_t)(b[i] - zb) << lb), mb, kb) >> eb;
@@ -1055,6 +1088,8 @@ static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const int8_t *a, c
         }
         return;
     }
+#else
+    (void)k;
 #endif
     for (int i = 0; i < n; ++i) o[i] = mcu_add_value(p, a[i], b[i]);
 }
@@ -1062,13 +1097,16 @@ static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const int8_t *a, c
 MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab, const int8_t *b, mcu_region bb,
                     int8_t *out, mcu_region ob, mcu_region r)
 {
-    const int b_step = p->broadcast_b ? 0 : p->c;
+    mcu_add_consts k;
+    mcu_add_prepare(p, &k);
     for (int y = r.y0; y < r.y0 + r.h; ++y) {
         const int8_t *pa = a + mcu_offset(ab, y, r.x0, p->c);
-        const int8_t *pb = p->broadcast_b ? b : b + mcu_offset(bb, y, r.x0, p->c);
         int8_t *o = out + mcu_offset(ob, y, r.x0, p->c);
-        for (int x = 0; x < r.w; ++x, pa += p->c, pb += b_step, o += p->c)
-            mcu_add_run(p, pa, pb, o, p->c);
+        if (!p->broadcast_b) { /* a row of the region is contiguous in every buffer */
+            mcu_add_run(p, &k, pa, b + mcu_offset(bb, y, r.x0, p->c), o, r.w * p->c);
+            continue;
+        }
+        for (int x = 0; x < r.w; ++x, pa += p->c, o += p->c) mcu_add_run(p, &k, pa, b, o, p->c);
     }
 }
 
@@ -1084,6 +1122,8 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
 {
     const int cin = pc->in_c, c = pa->c, total = r.h * r.w;
     uint32_t col[(cin + 3) & ~3];
+    mcu_add_consts consts;
+    mcu_add_prepare(pa, &consts);
     int ya = r.y0, xa = r.x0;
     for (int i = 0; i < total; i += 2) {
         const int n = i + 1 < total ? 2 : 1;
@@ -1095,7 +1135,7 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
         mcu_pointwise_two(pc, in + mcu_offset(ib, y[0], x[0], cin), in + mcu_offset(ib, y[1], x[1], cin), tmp, tmp + (n - 1) * c, col);
         for (int k = 0; k < n; ++k) {
             const int8_t *s = skip + mcu_offset(sb, y[k], x[k], c), *t = tmp + k * c;
-            mcu_add_run(pa, conv_is_a ? t : s, conv_is_a ? s : t, out + mcu_offset(ob, y[k], x[k], c), c);
+            mcu_add_run(pa, &consts, conv_is_a ? t : s, conv_is_a ? s : t, out + mcu_offset(ob, y[k], x[k], c), c);
         }
     }
 }
