@@ -81,7 +81,7 @@ public static class Program
         }
         finally
         {
-            try { Directory.Delete(work, true); } catch (IOException) { }
+            if (Environment.GetEnvironmentVariable("MCUNET_BENCH_KEEP") == null) try { Directory.Delete(work, true); } catch (IOException) { }
         }
     }
 

@@ -232,6 +232,8 @@ public static class CEmitter
                         $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {tables} }};\n\n");
                     if (kp.FusedIntoAdd is { } add)
                         calls.Append($"{ind}/* computed pixel by pixel inside layer {add} (residual add) */\n");
+                    else if (kp.InPlaceOver != null && kernel == "mcu_depthwise" && kp.DepthwiseRingSlots > 0)
+                        calls.Append($"{ind}mcu_depthwise3x3_inplace(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.DepthwiseRingSlots});\n");
                     else if (kp.InPlaceOver != null && kernel == "mcu_depthwise")
                         calls.Append($"{ind}mcu_depthwise_inplace(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.ScratchRows});\n");
                     else

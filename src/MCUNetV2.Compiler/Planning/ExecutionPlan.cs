@@ -45,6 +45,9 @@ public sealed record KernelPlan
     public PlannedBuffer? Scratch { get; init; }
     /// <summary>In-place depthwise: output rows the scratch holds (a ring).</summary>
     public int ScratchRows { get; init; }
+    /// <summary>In-place depthwise by <c>mcu_depthwise3x3_inplace</c>: the planar input rows its scratch holds (3, or
+    /// more for the tall ring, <see cref="DepthwiseInPlace.FastestWithin"/>); 0 for held-back output rows.</summary>
+    public int DepthwiseRingSlots { get; init; }
 }
 
 /// <summary>

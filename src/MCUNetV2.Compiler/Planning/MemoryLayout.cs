@@ -95,7 +95,9 @@ internal static class MemoryLayout
             buffers.Add(new PlannedBuffer(ts, ts.Max(Bytes), ts.Min(t => first[t]), ts.Max(t => last[t]), PerPatch(ts[0])));
         }
 
-        // 3. scratch: two pixels of a fused convolution; the held-back rows of an in-place depthwise convolution
+        // 3. scratch: two pixels of a fused convolution; the held-back rows of an in-place depthwise convolution, or
+        //    the ring of its faster 3x3 kernel where that does not raise the peak
+        var depthwise = new List<(int Layer, KernelPlan Plan, Conv2D Conv, List<(Region In, Region Out)> Runs)>();
         foreach (var (i, kp) in kernels.ToList())
         {
             var l = layers[i];
@@ -112,24 +114,41 @@ internal static class MemoryLayout
                 var runs = PerPatch(dw.Output)
                     ? regions.Select(p => (In: p.GetValueOrDefault(dw.Inputs[0]), Out: p.GetValueOrDefault(dw.Output)))
                     : new[] { (In: Region.Full(dw.Inputs[0].Shape), Out: Region.Full(dw.Output.Shape)) };
-                var list = runs.Where(r => !r.Out.IsEmpty).ToList(); // none: a layer nothing reads
-                int ring = list.Select(r => DepthwiseInPlace.HeldRows(dw.Window, r.In, r.Out)).DefaultIfEmpty(1).Max();
-                int width = list.Select(r => r.Out.W).DefaultIfEmpty(0).Max();
-                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), ring * width * DepthwiseInPlace.ChannelBlock, step[i], step[i], false, dw.Name);
-                buffers.Add(scratch);
-                kernels[i] = kp with { Scratch = scratch, ScratchRows = ring };
+                depthwise.Add((i, kp, dw, runs.Where(r => !r.Out.IsEmpty).ToList())); // none: a layer nothing reads
             }
         }
-        PlannedBuffer? staging = null;
-        if (streamInput && k > 0)
+        var heldRows = depthwise.Select(d => DepthwiseInPlace.HeldRows(d.Conv, d.Runs)).ToList();
+        long[] live = new long[n]; // at each step: the buffers so far and the held-back rows of every depthwise layer
+        for (int s = 0; s < n; s++) live[s] = buffers.Where(b => b.LiveAt(s)).Sum(b => (long)b.Bytes);
+        for (int d = 0; d < depthwise.Count; d++) live[step[depthwise[d].Layer]] += heldRows[d].Bytes;
+        long peak = live.DefaultIfEmpty(0).Max();
+        ExecutionPlan Build(bool rings)
         {
-            staging = new PlannedBuffer(Array.Empty<Tensor>(), RegionBytes(graph.Input), 0, k - 1, true, name: "streamed input region");
-            buffers.Add(staging);
+            var all = new List<PlannedBuffer>(buffers);
+            for (int d = 0; d < depthwise.Count; d++)
+            {
+                var (i, kp, dw, runs) = depthwise[d];
+                int s = step[i];
+                var kernel = rings ? DepthwiseInPlace.FastestWithin(dw, runs, peak - live[s] + heldRows[d].Bytes) : null;
+                var chosen = kernel ?? heldRows[d];
+                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), chosen.Bytes, s, s, false, dw.Name);
+                all.Add(scratch);
+                kernels[i] = kp with { Scratch = scratch, ScratchRows = chosen.HeldRows, DepthwiseRingSlots = chosen.RingSlots };
+            }
+            PlannedBuffer? staging = null;
+            if (streamInput && k > 0)
+            {
+                staging = new PlannedBuffer(Array.Empty<Tensor>(), RegionBytes(graph.Input), 0, k - 1, true, name: "streamed input region");
+                all.Add(staging);
+            }
+            return new ExecutionPlan(graph, rows, cols, k, regions, all, new Dictionary<int, KernelPlan>(kernels), staging);
         }
-        return new ExecutionPlan(graph, rows, cols, k, regions, buffers, kernels, staging);
+        // the rings fit within the peak step by step; should the arena still come out larger, none is used
+        var held = Build(rings: false);
+        var ringed = Build(rings: true);
+        return ringed.ArenaBytes <= held.ArenaBytes ? ringed : Build(rings: false);
     }
 }
-
 /// <summary>
 /// A depthwise convolution that writes its output over its input (channels last, both buffers starting at the same
 /// byte, each holding its own region of its tensor). Output element (pixel p, channel c) lands on input element
@@ -162,6 +181,78 @@ public static class DepthwiseInPlace
         int lastPixel = (row + 1) * output.W - 1;
         int inputRow = Math.Min(lastPixel / input.W, input.H - 1);
         return LastReader(w, input, output, inputRow);
+    }
+
+    /// <summary>Input rows the ring of <c>mcu_depthwise3x3_inplace</c> holds (MCU_DW3_SLOTS).</summary>
+    public const int RingSlots = 3;
+
+    /// <summary>
+    /// Whether <c>mcu_depthwise3x3_inplace</c> can compute this window: 3x3, stride 1 or 2, dilation 1. Per block of channels
+    /// it copies the input rows the windows read into a ring of planar q15 rows (in_zp around the input), so no window
+    /// needs a border variant, and writes each output row over the buffer as soon as it is computed.
+    /// </summary>
+    public static bool UsesRing(Window w) =>
+        w.KernelH == 3 && w.KernelW == 3 && w.DilationH == 1 && w.DilationW == 1 && w.StrideH == w.StrideW && w.StrideH is 1 or 2;
+
+    /// <summary>
+    /// Whether every output row, written right after its computation, lands only on input rows the ring already
+    /// holds (or that no window reads any more): the rows up to the last one its window reads.
+    /// </summary>
+    public static bool RingSafe(Window w, Region input, Region output, int inputHeight)
+    {
+        for (int y = 0; y < output.H; y++)
+        {
+            int lands = Math.Min(((y + 1) * output.W - 1) / input.W, input.H - 1);
+            int lastRead = (output.Y0 + y) * w.StrideH - w.Pad.Top + (w.KernelH - 1) * w.DilationH;
+            if (lands > Math.Min(lastRead, inputHeight - 1) - input.Y0) return false;
+        }
+        return true;
+    }
+
+    /// <summary>int16 entries of a planar ring row (mcu_dw3_pitch): what the pairs of outputs read, 2 x stride per pair, and two more.</summary>
+    public static int RingPitch(int outputWidth, int strideW) => 2 * strideW * ((outputWidth + 1) / 2) + 2;
+
+    /// <summary>Ring rows of the tall ring (mcu_dw3_tall_slots): every input row a block's windows read.</summary>
+    public static int TallSlots(Window w, Region output) => (output.H - 1) * w.StrideH + 3;
+
+    /// <summary>
+    /// Scratch of <c>mcu_depthwise3x3_inplace</c> for one run: the ring of <paramref name="slots"/> planar q15 rows per
+    /// channel of a block, then the row buffer (<paramref name="bufferedRows"/> rows of an even number of pixels).
+    /// </summary>
+    public static int RingScratchBytes(int slots, int bufferedRows, Region output, int strideW, int channels) =>
+        2 * slots * Math.Min(channels, ChannelBlock) * RingPitch(output.W, strideW) + bufferedRows * 2 * ChannelBlock * ((output.W + 1) / 2);
+
+    /// <summary>The scratch of a kernel for a layer's runs: <paramref name="RingSlots"/> 0 is the held-back rows of
+    /// <c>mcu_depthwise_inplace</c>, 3 the ring of <c>mcu_depthwise3x3_inplace</c>, more its tall ring.</summary>
+    public sealed record Scratch(int Bytes, int HeldRows, int RingSlots);
+
+    /// <summary>The held-back output rows of <c>mcu_depthwise_inplace</c> (the kernel for every window).</summary>
+    public static Scratch HeldRows(Conv2D dw, IReadOnlyList<(Region In, Region Out)> runs)
+    {
+        int ring = runs.Select(r => HeldRows(dw.Window, r.In, r.Out)).DefaultIfEmpty(1).Max();
+        int width = runs.Select(r => r.Out.W).DefaultIfEmpty(0).Max();
+        return new Scratch(ring * width * ChannelBlock, ring, 0);
+    }
+
+    /// <summary>
+    /// The fastest ring kernel whose scratch fits in <paramref name="budget"/> bytes: the tall ring (one pass per
+    /// block), else the ring of three rows (when <see cref="RingSafe"/> for every run; at stride 2 only for rows of 16
+    /// outputs or more); null when neither applies.
+    /// </summary>
+    public static Scratch? FastestWithin(Conv2D dw, IReadOnlyList<(Region In, Region Out)> runs, long budget)
+    {
+        var w = dw.Window;
+        if (!UsesRing(w) || runs.Count == 0) return null;
+        int tallSlots = runs.Max(r => TallSlots(w, r.Out));
+        int tall = runs.Max(r => RingScratchBytes(TallSlots(w, r.Out), r.Out.H, r.Out, w.StrideW, dw.OutChannels));
+        if (tall <= budget) return new Scratch(tall, 0, tallSlots);
+        // at stride 2 each input value feeds few windows: the ring's per-row copies and calls cost about what its
+        // windows save on narrow rows (a patch's), measured slower than the held-back rows below 16 outputs a row
+        if (w.StrideH != 1 && runs.Min(r => r.Out.W) < 16) return null;
+        int ring = runs.Max(r => RingScratchBytes(RingSlots, 1, r.Out, w.StrideW, dw.OutChannels));
+        int inputHeight = dw.Inputs[0].Shape.H;
+        if (ring <= budget && runs.All(r => RingSafe(w, r.In, r.Out, inputHeight))) return new Scratch(ring, 0, RingSlots);
+        return null;
     }
 
     /// <summary>The most output rows held back at once: the scratch ring needs this many rows of <c>output.W</c> x <see cref="ChannelBlock"/> bytes.</summary>

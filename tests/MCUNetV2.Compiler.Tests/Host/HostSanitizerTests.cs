@@ -53,6 +53,27 @@ internal static class HostBuild
         return Enumerable.Range(0, inputs.Count).Select(i => all.Skip(i * n).Take(n).ToArray()).ToList();
     }
 
+    /// <summary>
+    /// A hand-written C "model" (<paramref name="prefix"/>.h/.c in this folder, with the kernel header) built with
+    /// host_main.c under the sanitizers; returns its output bytes for the concatenated samples in <paramref name="inputs"/>.
+    /// </summary>
+    public static byte[] RunCheck(string prefix, byte[] inputs, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var here = Path.Combine(TestData.RepoRoot, "tests", "MCUNetV2.Compiler.Tests", "Host");
+        var runtime = Path.Combine(TestData.RepoRoot, "src", "MCUNetV2.Compiler", "Emission", "Runtime");
+        var exe = Path.Combine(dir, "host");
+        var upper = prefix.ToUpperInvariant();
+        Exec("gcc", $"-std=c99 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer " +
+                    $"-I{here} -I{runtime} -DMODEL_HEADER=\\\"{prefix}.h\\\" -DMODEL_INVOKE={prefix}_invoke " +
+                    $"-DMODEL_INPUT_BYTES={upper}_INPUT_BYTES -DMODEL_OUTPUT_BYTES={upper}_OUTPUT_BYTES " +
+                    $"{Path.Combine(here, "host_main.c")} {Path.Combine(here, prefix + ".c")} -o {exe}", dir);
+        File.WriteAllBytes(Path.Combine(dir, "input.bin"), inputs);
+        var stderr = Exec(exe, "input.bin output.bin", dir);
+        Assert.IsFalse(stderr.Contains("Sanitizer") || stderr.Contains("runtime error"), stderr);
+        return File.ReadAllBytes(Path.Combine(dir, "output.bin"));
+    }
+
     private static string Exec(string file, string arguments, string dir)
     {
         var psi = new ProcessStartInfo(file, arguments) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };

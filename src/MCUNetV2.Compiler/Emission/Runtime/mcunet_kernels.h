@@ -152,6 +152,19 @@ static inline uint32_t mcu_sxtb16_ror8(uint32_t x)
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
     return r;
 }
+/* [a.lo b.lo] (PKHBT) and [a.hi b.hi] (PKHTB): GCC builds them from three instructions each. */
+static inline uint32_t mcu_pack_low(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t mcu_pack_high(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
 #endif
 
 /* sum a[i] * b[i] for i < n, added to acc. */
@@ -1018,6 +1031,383 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
             for (; head < released[y]; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
         }
         for (; head < ob.h; ++head) mcu_dw_write_row(buf, ob, c, cb, n, head, scratch, rows);
+    }
+}
+
+/*
+ * In-place 3x3 depthwise convolution at stride 1 or 2, dilation 1, from a ring of planar rows
+ * (mcu_depthwise3x3_inplace). Per block of MCU_DW_BLOCK channels the input rows the windows read are copied into the
+ * ring, one planar row of q15 values per channel, in_zp in the columns and rows outside the input, so every window
+ * lies inside the ring: no border variants. Output rows go to a row buffer (MCU_DW_BLOCK bytes per pixel), then over
+ * their place in buf.
+ * - The ring of MCU_DW3_SLOTS rows: an output row is written right after it is computed; the compiler picks it only
+ *   when no output row lands on an input row still to be copied (DepthwiseInPlace.RingSafe).
+ * - The tall ring (`slots` at least mcu_dw3_tall_slots): every input row of the block first, then every output row,
+ *   one pass per channel; for small layers, where the ring's per-row overhead would dominate.
+ * Scratch: the ring, slots x min(c, MCU_DW_BLOCK) x pitch int16 (mcu_dw3_pitch), then the row buffer, one row (ring) or
+ * ob.h rows (tall) of an even number of pixels (ob.w rounded up) x MCU_DW_BLOCK bytes.
+ * On the DSP path a row of one channel runs two outputs at a time: at stride 1 [v(s) v(s+1)] and [v(s+1) v(s+2)]
+ * times the taps' [w0 w1] (SMLAD), v(s+2) and v(s+3) times w2; at stride 2 [v(s) v(s+1)], [v(s+2) v(s+3)] times
+ * [w0 w1], v(s+2) and v(s+4) times w2; for each of the three rows.
+ */
+#define MCU_DW3_SLOTS 3
+
+/* int16 entries of a planar row: what the pairs of outputs read, 2 sw per pair and two more (at least the
+   (ob.w - 1) * sw + 3 columns of the windows), an even count so that every row starts at a word. */
+static inline int mcu_dw3_pitch(int out_w, int sw) { return 2 * sw * ((out_w + 1) >> 1) + 2; }
+
+#if MCU_USE_DSP
+/* `pairs` pairs of pixels [c0 c1 c2 c3] (c bytes apart, from src) into four ring rows' words [c(x) c(x+1)], at any
+   halfword: d0 (rows 0 and 1, pb bytes apart) and d2 (rows 2 and 3). */
+static inline void mcu_dw3_transpose(const int8_t *src, int c, int16_t *d0, int16_t *d2, int pb, int pairs)
+{
+    const int8_t *const end = src + 2 * pairs * c;
+    uint32_t a, ao, b, bo, t;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[a], [%[src]]\n\t"
+                     "ldr    %[b], [%[src], %[c]]\n\t"
+                     "add    %[src], %[src], %[c], lsl #1\n\t"
+                     "sxtb16 %[ao], %[a], ror #8\n\t"
+                     "sxtb16 %[a], %[a]\n\t"
+                     "sxtb16 %[bo], %[b], ror #8\n\t"
+                     "sxtb16 %[b], %[b]\n\t"
+                     "pkhbt  %[t], %[ao], %[bo], lsl #16\n\t"
+                     "str    %[t], [%[d0], %[pb]]\n\t"
+                     "pkhbt  %[t], %[a], %[b], lsl #16\n\t"
+                     "str    %[t], [%[d0]], #4\n\t"
+                     "pkhtb  %[t], %[bo], %[ao], asr #16\n\t"
+                     "str    %[t], [%[d2], %[pb]]\n\t"
+                     "pkhtb  %[t], %[b], %[a], asr #16\n\t"
+                     "str    %[t], [%[d2]], #4\n\t"
+                     "cmp    %[src], %[end]\n\t"
+                     "bne    1b\n\t"
+                     : [src] "+r"(src), [d0] "+r"(d0), [d2] "+r"(d2), [a] "=&r"(a), [ao] "=&r"(ao), [b] "=&r"(b),
+                       [bo] "=&r"(bo), [t] "=&r"(t)
+                     : [c] "r"(c), [pb] "r"(pb), [end] "r"(end)
+                     : "memory", "cc");
+}
+#endif
+
+/* Input rows iy, iy + 1, ... (`count`, of the tensor) of the block at cb (n channels) into the ring rows from `slot`
+   on, `step` int16 apart: planar columns [ca, cz) (input columns cx0 + col, inside the input; the columns around them
+   hold in_zp from the start of the call). */
+static inline void mcu_dw3_load_rows(const mcu_conv_params *p, const int8_t *buf, mcu_region ib, int cb, int n, int iy, int count,
+                              int cx0, int ca, int cz, int pitch, int16_t *slot, int step)
+{
+    const int c = p->out_c, width = cz - ca;
+    const int8_t *src = buf + mcu_offset(ib, iy, cx0 + ca, c) + cb;
+    for (; count > 0; --count, ++iy, src += ib.w * c, slot += step) {
+        if (iy < 0 || iy >= p->in_h) { /* a row of padding */
+            for (int j = 0; j < n; ++j)
+                for (int col = ca; col < cz; ++col) slot[j * pitch + col] = (int16_t)p->in_zp;
+            continue;
+        }
+#if MCU_USE_DSP
+        if (n == MCU_DW_BLOCK && width >= 2) {
+            /* an odd last pixel: again with the one before it */
+            mcu_dw3_transpose(src, c, slot + ca, slot + 2 * pitch + ca, 2 * pitch, width >> 1);
+            if (width & 1)
+                mcu_dw3_transpose(src + (width - 2) * c, c, slot + cz - 2, slot + 2 * pitch + cz - 2, 2 * pitch, 1);
+            continue;
+        }
+#endif
+        for (int x = 0; x < width; ++x)
+            for (int j = 0; j < n; ++j) slot[j * pitch + ca + x] = src[x * c + j];
+    }
+}
+
+/* Rows of outputs of the block's channels (see mcu_depthwise3x3_inplace); offsets are the asm's (bytes). */
+typedef struct {
+    const int16_t *row0;   /* 0: ring row 0 of channel 0 at the first window */
+    int32_t down1, down2;  /* 4, 8: bytes from a channel's row 0 to its rows 1 and 2 */
+    int8_t *out;           /* 12: the row buffer */
+    int32_t span;          /* 16: bytes row 0 advances over a row of outputs (4 sw per pair) */
+    int32_t pitch;         /* 20: bytes between two channels' ring rows */
+    const uint32_t *consts;/* 24: per channel MCU_DW3_CONSTS words */
+    int32_t channels;      /* 28 */
+    int32_t variant;       /* 32: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (stride 2) */
+    int32_t rows;          /* 36: output rows */
+    int32_t advance;       /* 40: bytes from the end of a row's windows to the next row's */
+} mcu_dw3_job;
+
+/* A channel's words: bias, bias, mult, k, rs, e, out_zp, act_min and act_max in every byte (the frame's first nine
+   words), then the weights [w00 w01] [w10 w11] [w20 w21] [w02 w12] [w22] */
+#define MCU_DW3_CONSTS 16
+
+#if MCU_USE_DSP
+/* The loop of one channel's rows, two outputs per turn: r0-r2 the ring rows, r3 the row buffer, r4-r8 the weights,
+   r9/r10 the sums, lr the end of the row on r0; the requantization constants at sp (copied per channel).
+   Stride 1: [v0 v1] [v2 v3] (LDRD), [v1 v2] (LDR) against [w0 w1] and w2; stride 2: [v0 v1] [v2 v3] [v4 v5]. */
+#define MCU_DW3_TAPS(row, w01, w2, b)                                                                                  \
+    "ldrd   r11, r12, [" row "], #4\n\t"                                                                               \
+    "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
+    "smlab" b " r9, r12, " w2 ", r9\n\t"                                                                               \
+    "smlat" b " r10, r12, " w2 ", r10\n\t"                                                                             \
+    "ldr    r11, [" row ", #-2]\n\t"                                                                                   \
+    "smlad  r10, r11, " w01 ", r10\n\t"
+#define MCU_DW3_TAPS2(row, w01, w2, b)                                                                                 \
+    "ldrd   r11, r12, [" row "], #8\n\t"                                                                               \
+    "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
+    "smlad  r10, r12, " w01 ", r10\n\t"                                                                                \
+    "smlab" b " r9, r12, " w2 ", r9\n\t"                                                                               \
+    "ldr    r11, [" row "]\n\t"                                                                                        \
+    "smlab" b " r10, r11, " w2 ", r10\n\t"
+#define MCU_DW3_PRESHIFT "ldr r11, [sp, #20]\n\tlsl r9, r9, r11\n\tlsl r10, r10, r11\n\t"
+/* the two outputs as bytes 0 and 1 of r9, clamped byte-wise to act_min, act_max (in every byte at sp+28, sp+32) */
+#define MCU_DW3_CLAMP                                                                                                  \
+    "bfi    r9, r10, #8, #8\n\t"                                                                                       \
+    "ldrd   r11, r12, [sp, #28]\n\t"                                                                                   \
+    "ssub8  r10, r9, r11\n\t"                                                                                          \
+    "sel    r9, r9, r11\n\t"                                                                                           \
+    "ssub8  r10, r12, r9\n\t"                                                                                          \
+    "sel    r9, r9, r12\n\t"                                                                                           \
+    "lsr    r10, r9, #8\n\t"
+#define MCU_DW3_LOOP(taps, pre, clamp)                                                                                 \
+    "1:\n\t"                                                                                                           \
+    "ldrd   r9, r10, [sp]\n\t"                                                                                         \
+    taps("r0", "r4", "r7", "b") taps("r1", "r5", "r7", "t") taps("r2", "r6", "r8", "b")                                \
+    pre                                                                                                                \
+    "ldrd   r11, r12, [sp, #8]\n\t"                                                                                    \
+    "smmla  r9, r9, r11, r12\n\t"                                                                                      \
+    "smmla  r10, r10, r11, r12\n\t"                                                                                    \
+    "ldr    r11, [sp, #16]\n\t"                                                                                        \
+    "asr    r9, r9, r11\n\t"                                                                                           \
+    "asr    r10, r10, r11\n\t"                                                                                         \
+    "ssat   r9, #8, r9\n\t"                                                                                            \
+    "ssat   r10, #8, r10\n\t"                                                                                          \
+    clamp                                                                                                              \
+    "strb   r9, [r3], #4\n\t"                                                                                          \
+    "strb   r10, [r3], #4\n\t"                                                                                         \
+    "cmp    r0, lr\n\t"                                                                                                \
+    "blo    1b\n\t"                                                                                                    \
+    "ldr    r11, [sp, #44]\n\t" /* rows left */                                                                        \
+    "subs   r11, r11, #1\n\t"                                                                                          \
+    "beq    .Lmcu_dw3_next\n\t"                                                                                        \
+    "str    r11, [sp, #44]\n\t"                                                                                        \
+    "ldr    r12, [sp, #36]\n\t"                                                                                        \
+    "ldr    r11, [r12, #40]\n\t"                                                                                       \
+    "add    r0, r0, r11\n\t"                                                                                           \
+    "add    r1, r1, r11\n\t"                                                                                           \
+    "add    r2, r2, r11\n\t"                                                                                           \
+    "ldr    r11, [r12, #16]\n\t"                                                                                       \
+    "add    lr, r0, r11\n\t"                                                                                           \
+    "b      1b\n\t"
+
+/* The job's rows of every channel of the block (high-word requantization). Frame: sp+0 bias twice, +8 mult, k, +16
+   rs, +20 e, +24 out_zp, +28 act_min, act_max (bytes), +36 the job, +40 the channel, +44 rows left. */
+__attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_job *job __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #48\n\t"
+        "str    r0, [sp, #36]\n\t"
+        "movs   r1, #0\n\t"
+        "str    r1, [sp, #40]\n\t"
+        ".Lmcu_dw3_channel:\n\t"
+        "ldr    r12, [sp, #36]\n\t"
+        "ldr    r11, [sp, #40]\n\t"
+        "ldr    r10, [r12, #24]\n\t"
+        "add    r10, r10, r11, lsl #6\n\t"
+        "ldm    r10!, {r0-r3, r9, lr}\n\t" /* bias, bias, mult, k, rs, e */
+        "stm    sp, {r0-r3, r9, lr}\n\t"
+        "ldm    r10!, {r0-r2}\n\t"         /* out_zp, act_min, act_max */
+        "add    r9, sp, #24\n\t"
+        "stm    r9, {r0-r2}\n\t"
+        "ldm    r10, {r4-r8}\n\t"          /* the weights */
+        "ldr    r9, [r12, #36]\n\t"
+        "str    r9, [sp, #44]\n\t"         /* rows */
+        "ldr    r9, [r12, #20]\n\t"        /* pitch */
+        "ldm    r12, {r0-r3, lr}\n\t"      /* row0, down1, down2, out, span */
+        "mla    r0, r9, r11, r0\n\t"
+        "add    r1, r1, r0\n\t"
+        "add    r2, r2, r0\n\t"
+        "add    r3, r3, r11\n\t"
+        "add    lr, lr, r0\n\t"
+        "ldr    r9, [r12, #32]\n\t"
+        "tbh    [pc, r9, lsl #1]\n\t"
+        ".Lmcu_dw3_table:\n\t"
+        ".hword (.Lmcu_dw3_v0 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v1 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v2 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v3 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v4 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v5 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v6 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v7 - .Lmcu_dw3_table) / 2\n\t"
+        ".Lmcu_dw3_v0:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", "")
+        ".Lmcu_dw3_v1:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, "")
+        ".Lmcu_dw3_v2:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", MCU_DW3_CLAMP)
+        ".Lmcu_dw3_v3:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, MCU_DW3_CLAMP)
+        ".Lmcu_dw3_v4:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, "", "")
+        ".Lmcu_dw3_v5:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, MCU_DW3_PRESHIFT, "")
+        ".Lmcu_dw3_v6:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, "", MCU_DW3_CLAMP)
+        ".Lmcu_dw3_v7:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, MCU_DW3_PRESHIFT, MCU_DW3_CLAMP)
+        ".Lmcu_dw3_next:\n\t"
+        "ldr    r12, [sp, #36]\n\t"
+        "ldr    r11, [sp, #40]\n\t"
+        "ldr    r10, [r12, #28]\n\t"
+        "adds   r11, r11, #1\n\t"
+        "str    r11, [sp, #40]\n\t"
+        "cmp    r11, r10\n\t"
+        "blt    .Lmcu_dw3_channel\n\t"
+        "add    sp, sp, #48\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+#endif
+
+/* The job's rows in C (the host, and blocks the asm does not take): the same outputs. */
+static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, int cb, const mcu_dw3_job *job)
+{
+    const int c = p->out_c, sw = p->sw, outputs = 2 * job->span / (4 * sw); /* an even count, as the DSP path */
+    for (int j = 0; j < job->channels; ++j) {
+        const int8_t *w = p->weights + cb + j;
+        const int8_t *a = (const int8_t *)job->row0 + j * job->pitch;
+        int8_t *o = job->out + j;
+        for (int y = 0; y < job->rows; ++y, a += job->span + job->advance) {
+            const int16_t *r0 = (const int16_t *)(const void *)a;
+            const int16_t *r1 = (const int16_t *)(const void *)(a + job->down1);
+            const int16_t *r2 = (const int16_t *)(const void *)(a + job->down2);
+            for (int x = 0; x < outputs; ++x, o += MCU_DW_BLOCK) {
+                const int s = x * sw;
+                int32_t acc = k->bias[j];
+                for (int kx = 0; kx < 3; ++kx)
+                    acc += r0[s + kx] * w[kx * c] + r1[s + kx] * w[(3 + kx) * c] + r2[s + kx] * w[(6 + kx) * c];
+                *o = mcu_dw_output(k, j, acc);
+            }
+        }
+    }
+}
+
+/* `rows` output rows of the block at cb (n channels), held in the row buffer `held`, over their place in buf. */
+static inline void mcu_dw3_write_rows(int8_t *buf, mcu_region ob, int c, int cb, int n, int y, int rows, const int8_t *held)
+{
+    const int stride = 2 * MCU_DW_BLOCK * ((ob.w + 1) >> 1); /* bytes of a row in the row buffer */
+    for (; rows > 0; --rows, ++y, held += stride) {
+        int8_t *dst = buf + y * ob.w * c + cb;
+        const int8_t *h = held;
+        int x = 0;
+        if (n == MCU_DW_BLOCK) {
+#if MCU_USE_DSP
+            if (ob.w >= 2) { /* two pixels a turn */
+                const int8_t *const end = h + 8 * (ob.w >> 1);
+                uint32_t a, b;
+                __asm__ volatile("1:\n\t"
+                                 "ldrd   %[a], %[b], [%[h]], #8\n\t"
+                                 "str    %[b], [%[d], %[c]]\n\t"
+                                 "str    %[a], [%[d]]\n\t"
+                                 "add    %[d], %[d], %[c], lsl #1\n\t"
+                                 "cmp    %[h], %[end]\n\t"
+                                 "bne    1b\n\t"
+                                 : [h] "+r"(h), [d] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b)
+                                 : [c] "r"(c), [end] "r"(end)
+                                 : "memory", "cc");
+                x = ob.w & ~1;
+            }
+#endif
+            for (; x < ob.w; ++x, dst += c, h += MCU_DW_BLOCK) *(mcu_uword *)dst = *(const mcu_uword *)h;
+        } else
+            for (; x < ob.w; ++x, dst += c, h += MCU_DW_BLOCK) for (int j = 0; j < n; ++j) dst[j] = h[j];
+    }
+}
+
+/* Ring rows a layer needs to hold every input row of a block at once (the tall ring: one pass per block). */
+static inline int mcu_dw3_tall_slots(const mcu_conv_params *p, mcu_region ob) { return (ob.h - 1) * p->sh + 3; }
+
+MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch,
+                                         int slots)
+{
+    const int c = p->out_c, sh = p->sh, sw = p->sw, pitch = mcu_dw3_pitch(ob.w, sw), columns = (ob.w - 1) * sw + 3;
+    const int nb = c < MCU_DW_BLOCK ? c : MCU_DW_BLOCK; /* channels of a ring slot */
+    const int tall = slots >= mcu_dw3_tall_slots(p, ob);
+    slots = tall ? mcu_dw3_tall_slots(p, ob) : MCU_DW3_SLOTS;
+    const int slot_bytes = 2 * nb * pitch;
+    int16_t *const ring = (int16_t *)(void *)scratch;
+    int8_t *const held = scratch + slots * slot_bytes;
+    /* planar column col is input column cx0 + col; [ca, cz) lie inside the input and the windows */
+    const int cx0 = ob.x0 * sw - p->pad_left;
+    int ca = cx0 < 0 ? -cx0 : 0, cz = p->in_w - cx0;
+    if (ca > columns) ca = columns;
+    if (cz > columns) cz = columns;
+    if (cz < ca) cz = ca;
+    const int iy_first = ob.y0 * sh - p->pad_top;
+    for (int r = 0; r < slots * nb; ++r) { /* the columns outside the input, once */
+        for (int col = 0; col < ca; ++col) ring[r * pitch + col] = (int16_t)p->in_zp;
+        for (int col = cz; col < pitch; ++col) ring[r * pitch + col] = (int16_t)p->in_zp;
+    }
+    const int pairs = (ob.w + 1) >> 1;
+    mcu_dw3_job job = {ring, slot_bytes, 2 * slot_bytes, held, 4 * sw * pairs, 2 * pitch, 0, 0, 0, 1, 0};
+    for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
+        const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
+        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max, 0, 0};
+        int asm_rows = 0; /* the block's rows by mcu_dw3_rows */
+        (void)asm_rows;
+        for (int j = 0; j < n; ++j) {
+            k.bias[j] = p->bias[cb + j];
+            k.mult[j] = p->mult[cb + j];
+            k.shift[j] = p->shift[cb + j];
+        }
+        job.channels = n;
+#if MCU_USE_DSP
+        uint32_t consts[MCU_DW_BLOCK * MCU_DW3_CONSTS];
+        if (p->high_word) { /* blocks with a shift above 54 (out_zp after the shift) take the C path */
+            job.variant = (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (sw == 2 ? 4 : 0);
+            asm_rows = 1;
+            for (int j = 0; j < n; ++j) {
+                if (k.shift[j] < 33) job.variant |= 1;
+                if (k.shift[j] > 54) asm_rows = 0;
+            }
+        }
+        if (asm_rows)
+            for (int j = 0; j < n; ++j) {
+                uint32_t *q = consts + j * MCU_DW3_CONSTS;
+                const int8_t *w = p->weights + cb + j;
+                const int s = k.shift[j], e = s < 33 ? 33 - s : 0;
+                q[0] = q[1] = (uint32_t)k.bias[j];
+                q[2] = (uint32_t)k.mult[j];
+                q[3] = (uint32_t)((2 * p->out_zp + 1) << (s + e - 33));
+                q[4] = (uint32_t)(s + e - 32);
+                q[5] = (uint32_t)e;
+                q[6] = (uint32_t)p->out_zp;
+                q[7] = (uint8_t)p->act_min * 0x01010101u;
+                q[8] = (uint8_t)p->act_max * 0x01010101u;
+                for (int ky = 0; ky < 3; ++ky)
+                    q[9 + ky] = (uint16_t)w[(3 * ky) * c] | (uint32_t)(uint16_t)w[(3 * ky + 1) * c] << 16;
+                q[12] = (uint16_t)w[2 * c] | (uint32_t)(uint16_t)w[5 * c] << 16;
+                q[13] = (uint16_t)w[8 * c];
+            }
+        job.consts = consts;
+#endif
+        if (tall) {
+            /* every input row of the block, then every output row, then the rows over buf */
+            mcu_dw3_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, pitch, ring, nb * pitch);
+            job.row0 = ring;
+            job.rows = ob.h;
+            job.advance = sh * slot_bytes - job.span;
+#if MCU_USE_DSP
+            if (asm_rows) mcu_dw3_rows(&job); else
+#endif
+            mcu_dw3_rows_c(p, &k, cb, &job);
+            mcu_dw3_write_rows(buf, ob, c, cb, n, 0, ob.h, held);
+            continue;
+        }
+        /* input row iy sits in ring slot (iy - iy_first) % slots; `next` is the next row to load, at slot `at` */
+        int next = iy_first, at = 0;
+        for (int y = 0; y < ob.h; ++y) {
+            const int iy0 = (ob.y0 + y) * sh - p->pad_top;
+            for (; next < iy0; ++next) at = at == slots - 1 ? 0 : at + 1; /* rows no window reads */
+            for (; next <= iy0 + 2; ++next, at = at == slots - 1 ? 0 : at + 1)
+                mcu_dw3_load_rows(p, buf, ib, cb, n, next, 1, cx0, ca, cz, pitch, ring + at * nb * pitch, 0);
+            /* rows iy0 + 2, iy0 + 1, iy0 in the three slots before `at` (slots == MCU_DW3_SLOTS: iy0 at `at`) */
+            const int a0 = at;
+            job.row0 = ring + a0 * nb * pitch;
+            job.down1 = (a0 + 1 < slots ? 1 : 1 - slots) * slot_bytes;
+            job.down2 = (a0 + 2 < slots ? 2 : 2 - slots) * slot_bytes;
+#if MCU_USE_DSP
+            if (asm_rows) mcu_dw3_rows(&job); else
+#endif
+            mcu_dw3_rows_c(p, &k, cb, &job);
+            mcu_dw3_write_rows(buf, ob, c, cb, n, y, 1, held);
+        }
     }
 }
 
