@@ -1057,11 +1057,13 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 static inline int mcu_dw3_pitch(int out_w, int sw) { return 2 * sw * ((out_w + 1) >> 1) + 2; }
 
 #if MCU_USE_DSP
-/* `pairs` pairs of pixels [c0 c1 c2 c3] (c bytes apart, from src) into four ring rows' words [c(x) c(x+1)], at any
-   halfword: d0 (rows 0 and 1, pb bytes apart) and d2 (rows 2 and 3). */
-static inline void mcu_dw3_transpose(const int8_t *src, int c, int16_t *d0, int16_t *d2, int pb, int pairs)
+/* `width` (at least 2) pixels [c0 c1 c2 c3] (c bytes apart, from src) into four ring rows, two at a time as words
+   [c(x) c(x+1)] at any halfword: d0 (rows 0 and 1, pb bytes apart) and d2 (rows 2 and 3); an odd last pixel again
+   with the one before it. */
+static inline void mcu_dw3_transpose(const int8_t *src, int c, int16_t *d0, int16_t *d2, int pb, int width)
 {
-    const int8_t *const end = src + 2 * pairs * c;
+    const int8_t *end = src + (width & ~1) * c;
+    int odd = width & 1;
     uint32_t a, ao, b, bo, t;
     __asm__ volatile("1:\n\t"
                      "ldr    %[a], [%[src]]\n\t"
@@ -1081,9 +1083,18 @@ static inline void mcu_dw3_transpose(const int8_t *src, int c, int16_t *d0, int1
                      "str    %[t], [%[d2]], #4\n\t"
                      "cmp    %[src], %[end]\n\t"
                      "bne    1b\n\t"
-                     : [src] "+r"(src), [d0] "+r"(d0), [d2] "+r"(d2), [a] "=&r"(a), [ao] "=&r"(ao), [b] "=&r"(b),
-                       [bo] "=&r"(bo), [t] "=&r"(t)
-                     : [c] "r"(c), [pb] "r"(pb), [end] "r"(end)
+                     "cmp    %[odd], #0\n\t"
+                     "beq    2f\n\t"
+                     "movs   %[odd], #0\n\t"      /* the last pixel with the one before it */
+                     "sub    %[src], %[src], %[c]\n\t"
+                     "sub    %[d0], %[d0], #2\n\t"
+                     "sub    %[d2], %[d2], #2\n\t"
+                     "add    %[end], %[src], %[c], lsl #1\n\t"
+                     "b      1b\n\t"
+                     "2:\n\t"
+                     : [src] "+r"(src), [d0] "+r"(d0), [d2] "+r"(d2), [end] "+r"(end), [odd] "+r"(odd), [a] "=&r"(a),
+                       [ao] "=&r"(ao), [b] "=&r"(b), [bo] "=&r"(bo), [t] "=&r"(t)
+                     : [c] "r"(c), [pb] "r"(pb)
                      : "memory", "cc");
 }
 #endif
@@ -1104,10 +1115,7 @@ static inline void mcu_dw3_load_rows(const mcu_conv_params *p, const int8_t *buf
         }
 #if MCU_USE_DSP
         if (n == MCU_DW_BLOCK && width >= 2) {
-            /* an odd last pixel: again with the one before it */
-            mcu_dw3_transpose(src, c, slot + ca, slot + 2 * pitch + ca, 2 * pitch, width >> 1);
-            if (width & 1)
-                mcu_dw3_transpose(src + (width - 2) * c, c, slot + cz - 2, slot + 2 * pitch + cz - 2, 2 * pitch, 1);
+            mcu_dw3_transpose(src, c, slot + ca, slot + 2 * pitch + ca, 2 * pitch, width);
             continue;
         }
 #endif
@@ -1310,6 +1318,47 @@ static inline void mcu_dw3_write_rows(int8_t *buf, mcu_region ob, int c, int cb,
     }
 }
 
+#if MCU_USE_DSP
+/* The asm's words for the block at cb (n channels, MCU_DW3_CONSTS each) and its variant; 0 when a shift above 54
+   (out_zp after the shift) sends the block to the C path. */
+static MCU_NOINLINE int mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, uint32_t *q, int32_t *variant)
+{
+    const int c = p->out_c;
+    const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1), lo4 = (uint8_t)p->act_min * 0x01010101u, hi4 = (uint8_t)p->act_max * 0x01010101u;
+    int v = (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (p->sw == 2 ? 4 : 0);
+    for (int j = 0; j < n; ++j, q += MCU_DW3_CONSTS) {
+        const int s = p->shift[cb + j];
+        if (s > 54) return 0;
+        const int e = s < 33 ? 33 - s : 0;
+        if (e) v |= 1;
+        const int8_t *w = p->weights + cb + j;
+        q[0] = q[1] = (uint32_t)p->bias[cb + j];
+        q[2] = (uint32_t)p->mult[cb + j];
+        q[3] = k_zp << (s + e - 33);
+        q[4] = (uint32_t)(s + e - 32);
+        q[5] = (uint32_t)e;
+        q[6] = (uint32_t)p->out_zp;
+        q[7] = lo4;
+        q[8] = hi4;
+        const int8_t *w1 = w + 3 * c, *w2 = w + 6 * c;
+        q[9] = mcu_pack_low((uint32_t)w[0], (uint32_t)w[c]);
+        q[10] = mcu_pack_low((uint32_t)w1[0], (uint32_t)w1[c]);
+        q[11] = mcu_pack_low((uint32_t)w2[0], (uint32_t)w2[c]);
+        q[12] = mcu_pack_low((uint32_t)w[2 * c], (uint32_t)w1[2 * c]);
+        q[13] = (uint16_t)w2[2 * c];
+    }
+    *variant = v;
+    return 1;
+}
+
+/* mcu_dw3_load_rows for every row of a tall ring, out of line (the kernel's loop keeps fewer values live). */
+static MCU_NOINLINE void mcu_dw3_load_block(const mcu_conv_params *p, const int8_t *buf, mcu_region ib, int cb, int iy, int count,
+                                            int cx0, int ca, int cz, int pitch, int16_t *slot, int step)
+{
+    mcu_dw3_load_rows(p, buf, ib, cb, MCU_DW_BLOCK, iy, count, cx0, ca, cz, pitch, slot, step);
+}
+#endif
+
 /* Ring rows a layer needs to hold every input row of a block at once (the tall ring: one pass per block). */
 static inline int mcu_dw3_tall_slots(const mcu_conv_params *p, mcu_region ob) { return (ob.h - 1) * p->sh + 3; }
 
@@ -1338,47 +1387,29 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
     mcu_dw3_job job = {ring, slot_bytes, 2 * slot_bytes, held, 4 * sw * pairs, 2 * pitch, 0, 0, 0, 1, 0};
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
-        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max, 0, 0};
         int asm_rows = 0; /* the block's rows by mcu_dw3_rows */
-        (void)asm_rows;
-        for (int j = 0; j < n; ++j) {
-            k.bias[j] = p->bias[cb + j];
-            k.mult[j] = p->mult[cb + j];
-            k.shift[j] = p->shift[cb + j];
-        }
         job.channels = n;
 #if MCU_USE_DSP
         uint32_t consts[MCU_DW_BLOCK * MCU_DW3_CONSTS];
-        if (p->high_word) { /* blocks with a shift above 54 (out_zp after the shift) take the C path */
-            job.variant = (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (sw == 2 ? 4 : 0);
-            asm_rows = 1;
-            for (int j = 0; j < n; ++j) {
-                if (k.shift[j] < 33) job.variant |= 1;
-                if (k.shift[j] > 54) asm_rows = 0;
-            }
-        }
-        if (asm_rows)
-            for (int j = 0; j < n; ++j) {
-                uint32_t *q = consts + j * MCU_DW3_CONSTS;
-                const int8_t *w = p->weights + cb + j;
-                const int s = k.shift[j], e = s < 33 ? 33 - s : 0;
-                q[0] = q[1] = (uint32_t)k.bias[j];
-                q[2] = (uint32_t)k.mult[j];
-                q[3] = (uint32_t)((2 * p->out_zp + 1) << (s + e - 33));
-                q[4] = (uint32_t)(s + e - 32);
-                q[5] = (uint32_t)e;
-                q[6] = (uint32_t)p->out_zp;
-                q[7] = (uint8_t)p->act_min * 0x01010101u;
-                q[8] = (uint8_t)p->act_max * 0x01010101u;
-                for (int ky = 0; ky < 3; ++ky)
-                    q[9 + ky] = (uint16_t)w[(3 * ky) * c] | (uint32_t)(uint16_t)w[(3 * ky + 1) * c] << 16;
-                q[12] = (uint16_t)w[2 * c] | (uint32_t)(uint16_t)w[5 * c] << 16;
-                q[13] = (uint16_t)w[8 * c];
-            }
+        if (p->high_word) asm_rows = mcu_dw3_consts(p, cb, n, consts, &job.variant);
         job.consts = consts;
 #endif
+        mcu_dw4_consts k; /* the C path's */
+        if (!asm_rows) {
+            k.out_zp = p->out_zp;
+            k.act_min = p->act_min;
+            k.act_max = p->act_max;
+            for (int j = 0; j < n; ++j) {
+                k.bias[j] = p->bias[cb + j];
+                k.mult[j] = p->mult[cb + j];
+                k.shift[j] = p->shift[cb + j];
+            }
+        }
         if (tall) {
             /* every input row of the block, then every output row, then the rows over buf */
+#if MCU_USE_DSP
+            if (n == MCU_DW_BLOCK) mcu_dw3_load_block(p, buf, ib, cb, iy_first, slots, cx0, ca, cz, pitch, ring, nb * pitch); else
+#endif
             mcu_dw3_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, pitch, ring, nb * pitch);
             job.row0 = ring;
             job.rows = ob.h;
