@@ -348,6 +348,31 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                    \
     "smlad  %[b0], %[x1], %[we], %[b0]\n\t"                                                                              \
     "smlad  %[b1], %[x3], %[we], %[b1]\n\t"
+/* The first group, which also loads the biases: a1 and b1 start from them (accumulated before a0, b0 move on). */
+#define MCU_POINTWISE_FIRST_ASM                                                                                        \
+    "ldrd   %[a0], %[b0], [%[w]], #8\n\t"                                                                               \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                               \
+    "ldrd   %[x2], %[x3], [%[x]], #8\n\t"                                                                               \
+    "ldr    %[wv], [%[w]], #4\n\t"                                                                                      \
+    "sxtb16 %[we], %[wv]\n\t"                                                                                           \
+    "smlad  %[a1], %[x2], %[we], %[a0]\n\t"                                                                             \
+    "smlad  %[a0], %[x0], %[we], %[a0]\n\t"                                                                             \
+    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                   \
+    "smlad  %[a0], %[x1], %[we], %[a0]\n\t"                                                                             \
+    "smlad  %[a1], %[x3], %[we], %[a1]\n\t"                                                                             \
+    "ldr    %[wv], [%[w]], #4\n\t"                                                                                      \
+    "sxtb16 %[we], %[wv]\n\t"                                                                                           \
+    "smlad  %[b1], %[x2], %[we], %[b0]\n\t"                                                                             \
+    "smlad  %[b0], %[x0], %[we], %[b0]\n\t"                                                                             \
+    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                   \
+    "smlad  %[b0], %[x1], %[we], %[b0]\n\t"                                                                             \
+    "smlad  %[b1], %[x3], %[we], %[b1]\n\t"
+#define MCU_POINTWISE_FIRST(a0, a1, b0, b1, x, w)                                                                      \
+    do { uint32_t t0, t1, t2, t3, t4, t5;                                                                              \
+         __asm__ volatile(MCU_POINTWISE_FIRST_ASM                                                                      \
+                          : [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [x] "+r"(x), [w] "+r"(w),   \
+                            [x0] "=&r"(t0), [x1] "=&r"(t1), [x2] "=&r"(t2), [x3] "=&r"(t3), [wv] "=&r"(t4),            \
+                            [we] "=&r"(t5) : : "memory"); } while (0)
 #define MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)                                                             \
     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),                          \
       [x0] "=&r"(t0), [x1] "=&r"(t1), [x2] "=&r"(t2), [x3] "=&r"(t3), [wv] "=&r"(t4), [we] "=&r"(t5)                  \
@@ -369,21 +394,21 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "ldr    %[t4], [%[w]], #4\n\t"
 /* the pre-shift e (layers with a shift below 33: mcu_conv_params.high_word 2) */
 #define MCU_POINTWISE_PRESHIFT                                                                                         \
-    "ubfx   %[t5], %[t4], #8, #8\n\t"                                                                                    \
+    "lsr    %[t5], %[t4], #8\n\t"                                                                                        \
     "lsl    %[a0], %[a0], %[t5]\n\t"                                                                                     \
     "lsl    %[a1], %[a1], %[t5]\n\t"                                                                                     \
     "lsr    %[t5], %[t4], #24\n\t"                                                                                       \
     "lsl    %[b0], %[b0], %[t5]\n\t"                                                                                     \
     "lsl    %[b1], %[b1], %[t5]\n\t"
+/* (a shift by register takes the bottom byte of the register: rs_a of h directly) */
 #define MCU_POINTWISE_SCALE                                                                                            \
     "smmla  %[a0], %[a0], %[t0], %[t2]\n\t"                                                                              \
     "smmla  %[a1], %[a1], %[t0], %[t2]\n\t"                                                                              \
     "smmla  %[b0], %[b0], %[t1], %[t3]\n\t"                                                                              \
     "smmla  %[b1], %[b1], %[t1], %[t3]\n\t"                                                                              \
-    "uxtb   %[t5], %[t4]\n\t"                                                                                            \
-    "asr    %[a0], %[a0], %[t5]\n\t"                                                                                     \
-    "asr    %[a1], %[a1], %[t5]\n\t"                                                                                     \
-    "ubfx   %[t5], %[t4], #16, #8\n\t"                                                                                   \
+    "asr    %[a0], %[a0], %[t4]\n\t"                                                                                     \
+    "asr    %[a1], %[a1], %[t4]\n\t"                                                                                     \
+    "lsr    %[t5], %[t4], #16\n\t"                                                                                       \
     "asr    %[b0], %[b0], %[t5]\n\t"                                                                                     \
     "asr    %[b1], %[b1], %[t5]\n\t"
 /* out_zp added after the shift (layers with a shift above 54, where k cannot carry it: high_word 4) */
@@ -411,23 +436,36 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
     const int clamp = act_min > -128 || act_max < 127;
     const mcu_word *w = (const mcu_word *)(const void *)p->weights;
     /* one loop over the channel pairs per requantization variant */
-#define MCU_POINTWISE_PAIRS(store)                                                                                     \
+#define MCU_POINTWISE_PAIRS_OF(rest, ...)                                                                              \
     for (int j = 0; j < pairs; ++j, o0 += 2, o1 += 2) {                                                                \
-        int32_t a0 = (int32_t)w[0], a1 = a0, b0 = (int32_t)w[1], b1 = b0;                                              \
-        w += 2;                                                                                                        \
+        int32_t a0, a1, b0, b1;                                                                                        \
         const uint32_t *x = col;                                                                                       \
-        if (chunks == 2) { /* 8 or 16 input channels (the first blocks of small models): no loop */                    \
-            MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                                                \
-        } else if (chunks == 4) {                                                                                      \
-            MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                                                \
-            MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                                                \
-        } else {                                                                                                       \
-            int k = chunks;                                                                                            \
-            for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                         \
-            if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);                                                          \
-        }                                                                                                              \
-        store                                                                                                          \
+        MCU_POINTWISE_FIRST(a0, a1, b0, b1, x, w);                                                                     \
+        rest(a0, a1, b0, b1, x, w)                                                                                     \
+        __VA_ARGS__                                                                                                    \
     }
+/* the groups after the first: none, one, three (8 or 16 input channels: the first blocks of small models, no loop)
+   or a loop; chosen once per call */
+#define MCU_POINTWISE_REST1(a0, a1, b0, b1, x, w)
+#define MCU_POINTWISE_REST2(a0, a1, b0, b1, x, w) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);
+#define MCU_POINTWISE_REST4(a0, a1, b0, b1, x, w) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w); MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);
+#define MCU_POINTWISE_RESTN(a0, a1, b0, b1, x, w)                                                                      \
+    {                                                                                                                  \
+        int k = chunks - 1;                                                                                            \
+        for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                             \
+        if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);                                                              \
+    }
+#ifdef __OPTIMIZE_SIZE__ /* -Os: the loop only */
+#define MCU_POINTWISE_PAIRS(...) MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_RESTN, __VA_ARGS__)
+#else
+#define MCU_POINTWISE_PAIRS(...)                                                                                       \
+    switch (chunks) {                                                                                                  \
+    case 1: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_REST1, __VA_ARGS__) break;                                            \
+    case 2: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_REST2, __VA_ARGS__) break;                                            \
+    case 4: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_REST4, __VA_ARGS__) break;                                            \
+    default: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_RESTN, __VA_ARGS__) break;                                           \
+    }
+#endif
 #define MCU_POINTWISE_STORE_HIGH(requant)                                                                              \
     {                                                                                                                  \
         uint32_t t0, t1, t2, t3, t4, t5;                                                                               \
@@ -454,7 +492,7 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
     }
 #define MCU_POINTWISE_PAIRS_HIGH(requant) MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(requant))
     if (!high_word)
-        MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_64)
+        MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_RESTN, MCU_POINTWISE_STORE_64) /* rare: the loop only */
     else
         MCU_REQUANT_VARIANTS(high_word, MCU_POINTWISE_PAIRS_HIGH, MCU_POINTWISE_PRESHIFT, MCU_POINTWISE_SCALE,
                              MCU_POINTWISE_ZERO_POINT, MCU_POINTWISE_PACK)
