@@ -330,52 +330,51 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
 }
 
 /* a += x * (weights of a), b += x * (weights of b) for one group of 4 input channels of both pixels (x: the 4 words
-   of mcu_pointwise_expand, w: the 2 weight words; both advanced): written out because GCC spills in this loop. */
+   of mcu_pointwise_expand, w: the 2 weight words; both advanced): both weight words at once, sign-extended in halves
+   into four registers, then each pixel's two words (8 SMLAD). Written out because GCC spills in this loop. */
 #define MCU_POINTWISE_CHUNK_ASM                                                                                        \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                                \
-    "ldrd   %[x2], %[x3], [%[x]], #8\n\t"                                                                                \
-    "ldr    %[wv], [%[w]], #4\n\t"                                                                                       \
-    "sxtb16 %[we], %[wv]\n\t"                                                                                            \
-    "smlad  %[a0], %[x0], %[we], %[a0]\n\t"                                                                              \
-    "smlad  %[a1], %[x2], %[we], %[a1]\n\t"                                                                              \
-    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                    \
-    "smlad  %[a0], %[x1], %[we], %[a0]\n\t"                                                                              \
-    "smlad  %[a1], %[x3], %[we], %[a1]\n\t"                                                                              \
-    "ldr    %[wv], [%[w]], #4\n\t"                                                                                       \
-    "sxtb16 %[we], %[wv]\n\t"                                                                                            \
-    "smlad  %[b0], %[x0], %[we], %[b0]\n\t"                                                                              \
-    "smlad  %[b1], %[x2], %[we], %[b1]\n\t"                                                                              \
-    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                    \
-    "smlad  %[b0], %[x1], %[we], %[b0]\n\t"                                                                              \
-    "smlad  %[b1], %[x3], %[we], %[b1]\n\t"
-/* The first group, which also loads the biases: a1 and b1 start from them (accumulated before a0, b0 move on). */
+    "ldrd   %[ao], %[bo], [%[w]], #8\n\t"                                                                              \
+    "sxtb16 %[ae], %[ao]\n\t"                                                                                          \
+    "sxtb16 %[ao], %[ao], ror #8\n\t"                                                                                  \
+    "sxtb16 %[be], %[bo]\n\t"                                                                                          \
+    "sxtb16 %[bo], %[bo], ror #8\n\t"                                                                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                              \
+    "smlad  %[a0], %[x0], %[ae], %[a0]\n\t"                                                                            \
+    "smlad  %[a0], %[x1], %[ao], %[a0]\n\t"                                                                            \
+    "smlad  %[b0], %[x0], %[be], %[b0]\n\t"                                                                            \
+    "smlad  %[b0], %[x1], %[bo], %[b0]\n\t"                                                                            \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                              \
+    "smlad  %[a1], %[x0], %[ae], %[a1]\n\t"                                                                            \
+    "smlad  %[a1], %[x1], %[ao], %[a1]\n\t"                                                                            \
+    "smlad  %[b1], %[x0], %[be], %[b1]\n\t"                                                                            \
+    "smlad  %[b1], %[x1], %[bo], %[b1]\n\t"
+/* The first group, which also loads the biases: the second pixel's sums start from them, before the first's move on. */
 #define MCU_POINTWISE_FIRST_ASM                                                                                        \
-    "ldrd   %[a0], %[b0], [%[w]], #8\n\t"                                                                               \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                               \
-    "ldrd   %[x2], %[x3], [%[x]], #8\n\t"                                                                               \
-    "ldr    %[wv], [%[w]], #4\n\t"                                                                                      \
-    "sxtb16 %[we], %[wv]\n\t"                                                                                           \
-    "smlad  %[a1], %[x2], %[we], %[a0]\n\t"                                                                             \
-    "smlad  %[a0], %[x0], %[we], %[a0]\n\t"                                                                             \
-    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                   \
-    "smlad  %[a0], %[x1], %[we], %[a0]\n\t"                                                                             \
-    "smlad  %[a1], %[x3], %[we], %[a1]\n\t"                                                                             \
-    "ldr    %[wv], [%[w]], #4\n\t"                                                                                      \
-    "sxtb16 %[we], %[wv]\n\t"                                                                                           \
-    "smlad  %[b1], %[x2], %[we], %[b0]\n\t"                                                                             \
-    "smlad  %[b0], %[x0], %[we], %[b0]\n\t"                                                                             \
-    "sxtb16 %[we], %[wv], ror #8\n\t"                                                                                   \
-    "smlad  %[b0], %[x1], %[we], %[b0]\n\t"                                                                             \
-    "smlad  %[b1], %[x3], %[we], %[b1]\n\t"
+    "ldrd   %[a0], %[b0], [%[w]], #8\n\t"                                                                              \
+    "ldrd   %[ao], %[bo], [%[w]], #8\n\t"                                                                              \
+    "sxtb16 %[ae], %[ao]\n\t"                                                                                          \
+    "sxtb16 %[ao], %[ao], ror #8\n\t"                                                                                  \
+    "sxtb16 %[be], %[bo]\n\t"                                                                                          \
+    "sxtb16 %[bo], %[bo], ror #8\n\t"                                                                                  \
+    "ldrd   %[x0], %[x1], [%[x], #8]\n\t"                                                                              \
+    "smlad  %[a1], %[x0], %[ae], %[a0]\n\t"                                                                            \
+    "smlad  %[a1], %[x1], %[ao], %[a1]\n\t"                                                                            \
+    "smlad  %[b1], %[x0], %[be], %[b0]\n\t"                                                                            \
+    "smlad  %[b1], %[x1], %[bo], %[b1]\n\t"                                                                            \
+    "ldrd   %[x0], %[x1], [%[x]], #16\n\t"                                                                             \
+    "smlad  %[a0], %[x0], %[ae], %[a0]\n\t"                                                                            \
+    "smlad  %[a0], %[x1], %[ao], %[a0]\n\t"                                                                            \
+    "smlad  %[b0], %[x0], %[be], %[b0]\n\t"                                                                            \
+    "smlad  %[b0], %[x1], %[bo], %[b0]\n\t"
 #define MCU_POINTWISE_FIRST(a0, a1, b0, b1, x, w)                                                                      \
     do { uint32_t t0, t1, t2, t3, t4, t5;                                                                              \
          __asm__ volatile(MCU_POINTWISE_FIRST_ASM                                                                      \
                           : [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [x] "+r"(x), [w] "+r"(w),   \
-                            [x0] "=&r"(t0), [x1] "=&r"(t1), [x2] "=&r"(t2), [x3] "=&r"(t3), [wv] "=&r"(t4),            \
-                            [we] "=&r"(t5) : : "memory"); } while (0)
+                            [x0] "=&r"(t0), [x1] "=&r"(t1), [ae] "=&r"(t2), [ao] "=&r"(t3), [be] "=&r"(t4),            \
+                            [bo] "=&r"(t5) : : "memory"); } while (0)
 #define MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)                                                             \
     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),                          \
-      [x0] "=&r"(t0), [x1] "=&r"(t1), [x2] "=&r"(t2), [x3] "=&r"(t3), [wv] "=&r"(t4), [we] "=&r"(t5)                  \
+      [x0] "=&r"(t0), [x1] "=&r"(t1), [ae] "=&r"(t2), [ao] "=&r"(t3), [be] "=&r"(t4), [bo] "=&r"(t5)                  \
     : : "memory"
 #define MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w)                                                                      \
     do { uint32_t t0, t1, t2, t3, t4, t5;                                                                              \
