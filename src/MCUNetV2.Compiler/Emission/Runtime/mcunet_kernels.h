@@ -1503,6 +1503,8 @@ typedef struct {
     int high_word;
     int32_t za, zb, ma, mb, mo, sign, lo, hi, ka, kb, ko;
     int la, lb, ea, eb, eo;
+    /* for the asm loop, in the order it reads them: za la ma ka zb lb mb kb ea eb sign mo ko eo lo4 hi4 */
+    int32_t words[16];
 } mcu_add_consts;
 
 static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
@@ -1526,6 +1528,9 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     k->ka = 1 << (k->ea - 1);
     k->kb = 1 << (k->eb - 1);
     k->ko = (2 * p->out_zp + 1) << (k->eo - 1);
+    const int32_t words[16] = {k->za, k->la, k->ma, k->ka, k->zb, k->lb, k->mb, k->kb, k->ea, k->eb, k->sign, k->mo, k->ko,
+                               k->eo, (int32_t)((uint8_t)k->lo * 0x01010101u), (int32_t)((uint8_t)k->hi * 0x01010101u)};
+    memcpy(k->words, words, sizeof words);
 }
 
 /* o[i] = a[i] + b[i] (an Add's values, see the integer semantics at the top) for i < n, in increasing order (o may be
@@ -1535,6 +1540,61 @@ static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const mcu_add_cons
 {
 #if MCU_USE_DSP
     if (k->high_word) {
+        if (n >= 2) { /* two elements a turn, the constants read from k->words as the loop goes */
+            const int8_t *const end = a + (n & ~1);
+            const int32_t *w = k->words;
+            int32_t x0, x1, y0, y1, t0, t1;
+            __asm__ volatile("1:\n\t"
+                             "ldrsb  %[x0], [%[a]], #1\n\t"
+                             "ldrsb  %[x1], [%[a]], #1\n\t"
+                             "ldrsb  %[y0], [%[b]], #1\n\t"
+                             "ldrsb  %[y1], [%[b]], #1\n\t"
+                             "ldrd   %[t0], %[t1], [%[w]]\n\t"       /* za, la */
+                             "sub    %[x0], %[x0], %[t0]\n\t"
+                             "sub    %[x1], %[x1], %[t0]\n\t"
+                             "lsl    %[x0], %[x0], %[t1]\n\t"
+                             "lsl    %[x1], %[x1], %[t1]\n\t"
+                             "ldrd   %[t0], %[t1], [%[w], #8]\n\t"   /* ma, ka */
+                             "smmla  %[x0], %[x0], %[t0], %[t1]\n\t"
+                             "smmla  %[x1], %[x1], %[t0], %[t1]\n\t"
+                             "ldrd   %[t0], %[t1], [%[w], #16]\n\t"  /* zb, lb */
+                             "sub    %[y0], %[y0], %[t0]\n\t"
+                             "sub    %[y1], %[y1], %[t0]\n\t"
+                             "lsl    %[y0], %[y0], %[t1]\n\t"
+                             "lsl    %[y1], %[y1], %[t1]\n\t"
+                             "ldrd   %[t0], %[t1], [%[w], #24]\n\t"  /* mb, kb */
+                             "smmla  %[y0], %[y0], %[t0], %[t1]\n\t"
+                             "smmla  %[y1], %[y1], %[t0], %[t1]\n\t"
+                             "ldrd   %[t0], %[t1], [%[w], #32]\n\t"  /* ea, eb */
+                             "asr    %[x0], %[x0], %[t0]\n\t"
+                             "asr    %[x1], %[x1], %[t0]\n\t"
+                             "asr    %[y0], %[y0], %[t1]\n\t"
+                             "asr    %[y1], %[y1], %[t1]\n\t"
+                             "ldrd   %[t0], %[t1], [%[w], #40]\n\t"  /* sign, mo */
+                             "mla    %[x0], %[y0], %[t0], %[x0]\n\t"
+                             "mla    %[x1], %[y1], %[t0], %[x1]\n\t"
+                             "ldrd   %[y0], %[y1], [%[w], #48]\n\t"  /* ko, eo */
+                             "smmla  %[x0], %[x0], %[t1], %[y0]\n\t"
+                             "smmla  %[x1], %[x1], %[t1], %[y0]\n\t"
+                             "asr    %[x0], %[x0], %[y1]\n\t"
+                             "asr    %[x1], %[x1], %[y1]\n\t"
+                             "ssat   %[x0], #8, %[x0]\n\t"
+                             "ssat   %[x1], #8, %[x1]\n\t"
+                             "bfi    %[x0], %[x1], #8, #8\n\t"
+                             "ldrd   %[t0], %[t1], [%[w], #56]\n\t"  /* act_min, act_max in every byte */
+                             "ssub8  %[y0], %[x0], %[t0]\n\t"
+                             "sel    %[x0], %[x0], %[t0]\n\t"
+                             "ssub8  %[y0], %[t1], %[x0]\n\t"
+                             "sel    %[x0], %[x0], %[t1]\n\t"
+                             "strh   %[x0], [%[o]], #2\n\t"
+                             "cmp    %[a], %[end]\n\t"
+                             "bne    1b\n\t"
+                             : [a] "+r"(a), [b] "+r"(b), [o] "+r"(o), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0),
+                               [y1] "=&r"(y1), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                             : [w] "r"(w), [end] "r"(end)
+                             : "memory", "cc");
+            n &= 1;
+        }
         const int32_t za = k->za, zb = k->zb, ma = k->ma, mb = k->mb, mo = k->mo, sign = k->sign, lo = k->lo, hi = k->hi;
         const int32_t ka = k->ka, kb = k->kb, ko = k->ko;
         const int la = k->la, lb = k->lb, ea = k->ea, eb = k->eb, eo = k->eo;
