@@ -26,10 +26,12 @@ internal static class CortexM7Check
     }
 
     /// <returns>The generated C source of each plan (for assertions about which kernels were used).</returns>
-    public static List<string> AssertBitExact(QuantizedModel q, IEnumerable<(string Name, ExecutionPlan Plan)> plans, IReadOnlyList<sbyte[]> inputs, string work)
+    /// <param name="optimizationFlags">The library's optimisation flags (the harness as always).</param>
+    public static List<string> AssertBitExact(QuantizedModel q, IEnumerable<(string Name, ExecutionPlan Plan)> plans, IReadOnlyList<sbyte[]> inputs, string work,
+        string optimizationFlags = "-O2")
     {
         var bytes = inputs.SelectMany(x => x.Select(b => (byte)b)).ToArray();
-        var tc = new ArmToolchain(new ToolchainOptions());
+        var tc = new ArmToolchain(new ToolchainOptions { OptimizationFlags = optimizationFlags });
         var harness = new QemuHarness(tc, "qemu-system-arm");
         var sources = new List<string>();
         foreach (var (name, plan) in plans)

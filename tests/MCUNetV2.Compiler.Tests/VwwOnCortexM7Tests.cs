@@ -38,6 +38,32 @@ public sealed class VwwOnCortexM7Tests
         return (result, TinyModelBuilder.Compile(options, sink));
     }
 
+    /// <summary>
+    /// The sample at the other optimisation levels a project may pick, per layer and on 2x2 patches, verified under QEMU
+    /// by the build (its first image against the C# reference): GCC inlines the kernels into the model's invoke
+    /// differently at each level, which is where an asm operand constraint that holds at -O2 by luck shows.
+    /// </summary>
+    [TestMethod]
+    [DataRow("-Os")]
+    [DataRow("-O3")]
+    public void Libraries_AtOtherOptimisationLevels_MatchTheInt8Reference(string flags)
+    {
+        foreach (var (rows, cols) in new[] { (1, 1), (2, 2) })
+        {
+            var options = Options(rows, cols);
+            options = new TinyModelOptions
+            {
+                ModelPath = options.ModelPath, Prefix = options.Prefix, PatchRows = rows, PatchCols = cols,
+                OutputDirectory = Path.Combine(Work, $"{rows}x{cols}{flags}"), CalibrationFiles = options.CalibrationFiles,
+                Verify = true, VerifyImages = 1, Toolchain = new ToolchainOptions { OptimizationFlags = flags },
+            };
+            var sink = new RecordingSink();
+            var result = TinyModelBuilder.Build(options, sink);
+            Assert.IsTrue(result.Succeeded, $"{flags} {rows}x{cols}: " + string.Join("\n", sink.Diagnostics));
+            StringAssert.Contains(result.Memory!.Verification, "byte-identical to the C# int8 reference", $"{flags} {rows}x{cols}");
+        }
+    }
+
     [TestMethod]
     public void PatchBasedAndPerLayerLibraries_MatchTheInt8Reference_OnAllImages()
     {

@@ -60,6 +60,30 @@ public sealed class KernelBitExactnessTests
         return b.Save(Path.Combine(Work, $"random-{seed}.onnx"));
     }
 
+    /// <summary>
+    /// The same networks built at -Os, -O3 and -O0 (the optimisation levels a project may pick): GCC allocates the
+    /// asm blocks' registers differently at each, and an operand constraint that holds at -O2 by luck need not.
+    /// </summary>
+    [TestMethod]
+    [DataRow("-Os")]
+    [DataRow("-O3")]
+    [DataRow("-O0")]
+    public void RandomNetworks_AtOtherOptimisationLevels_AreBitExactOnCortexM7(string flags)
+    {
+        for (int seed = 1; seed <= 4; seed++)
+        {
+            var g = OnnxImporter.Load(RandomModel(seed));
+            var r = new Random(100 + seed);
+            var floats = Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray()).ToList();
+            var q = Quantizer.Quantize(g, CalibrationRanges.Observe(g, floats));
+            var inputs = floats.Select(q.QuantizeInput).ToList();
+            var plans = new List<(string, ExecutionPlan)> { ("per-layer", PatchPlanner.PerLayer(g)) };
+            var patched = PatchSearch.Best(g, 10.0);
+            if (patched.IsPatchBased) plans.Add(("patched", patched));
+            CortexM7Check.AssertBitExact(q, plans, inputs, Path.Combine(Work, $"{flags.TrimStart('-')}-seed-{seed}"), flags);
+        }
+    }
+
     [TestMethod]
     public void RandomNetworks_OnHostAndCortexM7_AreBitExactWithTheInt8Reference()
     {

@@ -306,15 +306,27 @@ static inline uint32_t mcu_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
    by every output channel. */
 static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int cin, uint32_t *col)
 {
-    int i = 0;
-    for (; i + 4 <= cin; i += 4, col += 4) {
-        uint32_t a, b;
-        memcpy(&a, x0 + i, 4);
-        memcpy(&b, x1 + i, 4);
-        col[0] = __sxtb16(a);
-        col[1] = mcu_sxtb16_ror8(a);
-        col[2] = __sxtb16(b);
-        col[3] = mcu_sxtb16_ror8(b);
+    int i = cin & ~3;
+    if (i) {
+        const int8_t *const end = x0 + i;
+        uint32_t a, ao, b, bo;
+        __asm__ volatile("1:\n\t"
+                         "ldr    %[a], [%[x0]], #4\n\t"
+                         "ldr    %[b], [%[x1]], #4\n\t"
+                         "sxtb16 %[ao], %[a], ror #8\n\t"
+                         "sxtb16 %[a], %[a]\n\t"
+                         "sxtb16 %[bo], %[b], ror #8\n\t"
+                         "sxtb16 %[b], %[b]\n\t"
+                         "strd   %[a], %[ao], [%[col]], #8\n\t"
+                         "strd   %[b], %[bo], [%[col]], #8\n\t"
+                         "cmp    %[x0], %[end]\n\t"
+                         "bne    1b\n\t"
+                         : [x0] "+&r"(x0), [x1] "+&r"(x1), [col] "+&r"(col), [a] "=&r"(a), [ao] "=&r"(ao), [b] "=&r"(b),
+                           [bo] "=&r"(bo)
+                         : [end] "r"(end)
+                         : "memory", "cc");
+        x0 -= i; /* (the tail below indexes from the start) */
+        x1 -= i;
     }
     if (i < cin) { /* the last 1 to 3 channels, the rest zero */
         uint32_t a = 0, b = 0;
@@ -1129,7 +1141,7 @@ static inline void mcu_dw3_transpose(const int8_t *src, int c, int16_t *d0, int1
                      "add    %[end], %[src], %[c], lsl #1\n\t"
                      "b      1b\n\t"
                      "2:\n\t"
-                     : [src] "+r"(src), [d0] "+r"(d0), [d2] "+r"(d2), [end] "+r"(end), [odd] "+r"(odd), [a] "=&r"(a),
+                     : [src] "+&r"(src), [d0] "+&r"(d0), [d2] "+&r"(d2), [end] "+&r"(end), [odd] "+&r"(odd), [a] "=&r"(a),
                        [ao] "=&r"(ao), [b] "=&r"(b), [bo] "=&r"(bo), [t] "=&r"(t)
                      : [c] "r"(c), [pb] "r"(pb)
                      : "memory", "cc");
@@ -1343,7 +1355,7 @@ static inline void mcu_dw3_write_rows(int8_t *buf, mcu_region ob, int c, int cb,
                                  "add    %[d], %[d], %[c], lsl #1\n\t"
                                  "cmp    %[h], %[end]\n\t"
                                  "bne    1b\n\t"
-                                 : [h] "+r"(h), [d] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b)
+                                 : [h] "+&r"(h), [d] "+&r"(dst), [a] "=&r"(a), [b] "=&r"(b)
                                  : [c] "r"(c), [end] "r"(end)
                                  : "memory", "cc");
                 x = ob.w & ~1;
@@ -1589,7 +1601,7 @@ static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const mcu_add_cons
                              "strh   %[x0], [%[o]], #2\n\t"
                              "cmp    %[a], %[end]\n\t"
                              "bne    1b\n\t"
-                             : [a] "+r"(a), [b] "+r"(b), [o] "+r"(o), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0),
+                             : [a] "+&r"(a), [b] "+&r"(b), [o] "+&r"(o), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0),
                                [y1] "=&r"(y1), [t0] "=&r"(t0), [t1] "=&r"(t1)
                              : [w] "r"(w), [end] "r"(end)
                              : "memory", "cc");
