@@ -19,7 +19,9 @@ namespace MCUNetV2.Compiler.Planning;
 internal static class MemoryLayout
 {
     /// <param name="streamInput">Add the buffer that receives each patch's input region from a read callback (patch-based plans only).</param>
-    public static ExecutionPlan Plan(ModelGraph graph, int rows, int cols, int k, IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> regions, bool streamInput = false)
+    /// <param name="depthwiseRings">Let in-place 3x3 depthwise layers take the faster ring kernel where it keeps the peak (false: held-back rows everywhere).</param>
+    public static ExecutionPlan Plan(ModelGraph graph, int rows, int cols, int k, IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> regions, bool streamInput = false,
+        bool depthwiseRings = true)
     {
         var layers = graph.Layers;
         int n = layers.Count;
@@ -117,7 +119,7 @@ internal static class MemoryLayout
                 depthwise.Add((i, kp, dw, runs.Where(r => !r.Out.IsEmpty).ToList())); // none: a layer nothing reads
             }
         }
-        var heldRows = depthwise.Select(d => DepthwiseInPlace.HeldRows(d.Conv, d.Runs)).ToList();
+        var heldRows = depthwise.Select(d => DepthwiseInPlace.HeldRowsScratch(d.Conv, d.Runs)).ToList();
         long[] live = new long[n]; // at each step: the buffers so far and the held-back rows of every depthwise layer
         for (int s = 0; s < n; s++) live[s] = buffers.Where(b => b.LiveAt(s)).Sum(b => (long)b.Bytes);
         for (int d = 0; d < depthwise.Count; d++) live[step[depthwise[d].Layer]] += heldRows[d].Bytes;
@@ -145,10 +147,12 @@ internal static class MemoryLayout
         }
         // the rings fit within the peak step by step; should the arena still come out larger, none is used
         var held = Build(rings: false);
+        if (!depthwiseRings) return held;
         var ringed = Build(rings: true);
         return ringed.ArenaBytes <= held.ArenaBytes ? ringed : Build(rings: false);
     }
 }
+
 /// <summary>
 /// A depthwise convolution that writes its output over its input (channels last, both buffers starting at the same
 /// byte, each holding its own region of its tensor). Output element (pixel p, channel c) lands on input element
@@ -227,7 +231,7 @@ public static class DepthwiseInPlace
     public sealed record Scratch(int Bytes, int HeldRows, int RingSlots);
 
     /// <summary>The held-back output rows of <c>mcu_depthwise_inplace</c> (the kernel for every window).</summary>
-    public static Scratch HeldRows(Conv2D dw, IReadOnlyList<(Region In, Region Out)> runs)
+    public static Scratch HeldRowsScratch(Conv2D dw, IReadOnlyList<(Region In, Region Out)> runs)
     {
         int ring = runs.Select(r => HeldRows(dw.Window, r.In, r.Out)).DefaultIfEmpty(1).Max();
         int width = runs.Select(r => r.Out.W).DefaultIfEmpty(0).Max();

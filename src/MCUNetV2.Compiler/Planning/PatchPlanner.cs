@@ -30,7 +30,7 @@ public static class PatchPlanner
     }
 
     /// <param name="streamInput">Plan for a streamed input: each patch's input region is read into an arena buffer.</param>
-    public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount, bool streamInput = false)
+    public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount, bool streamInput = false, bool depthwiseRings = true)
     {
         if (rows < 1 || cols < 1) throw new ArgumentOutOfRangeException(nameof(rows), "grid must be at least 1x1");
         if (patchLayerCount == 0) rows = cols = 1;
@@ -60,6 +60,6 @@ public static class PatchPlanner
                 }
         }
 
-        return MemoryLayout.Plan(graph, rows, cols, patchLayerCount, regions, streamInput);
+        return MemoryLayout.Plan(graph, rows, cols, patchLayerCount, regions, streamInput, depthwiseRings);
     }
 }

@@ -70,3 +70,41 @@ public sealed class MobileNetV2MemoryTests
         CollectionAssert.AreEqual(perLayer, patched);
     }
 }
+
+/// <summary>
+/// The faster depthwise kernels (planar rings) are a trade the planner makes only where memory allows: on the VWW
+/// sample and on MobileNetV2-1.0-224, per layer and on every grid with every split, the plan with rings has the same
+/// peak and arena as the plan with held-back rows only, and it does use rings.
+/// </summary>
+[TestClass]
+public sealed class DepthwiseRingPlanningTests
+{
+    private static IEnumerable<(int Rows, int Cols, int Split)> Schedules(ModelGraph g) =>
+        new[] { (1, 1, 0) }.Concat(from grid in new[] { 2, 4 } from k in Enumerable.Range(1, Math.Min(16, g.Layers.Count - 1)) select (grid, grid, k));
+
+    private static void AssertRingsKeepTheMemory(ModelGraph g, string name)
+    {
+        int withRings = 0;
+        foreach (var (rows, cols, k) in Schedules(g))
+        {
+            var rings = PatchPlanner.Build(g, rows, cols, k);
+            var held = PatchPlanner.Build(g, rows, cols, k, depthwiseRings: false);
+            Assert.AreEqual(held.PeakLiveBytes, rings.PeakLiveBytes, $"{name} {rows}x{cols} split {k}: peak");
+            Assert.AreEqual(held.ArenaBytes, rings.ArenaBytes, $"{name} {rows}x{cols} split {k}: arena");
+            Assert.IsFalse(held.Kernels.Values.Any(kp => kp.DepthwiseRingSlots > 0), $"{name}: held-back rows only");
+            withRings += rings.Kernels.Values.Count(kp => kp.DepthwiseRingSlots > 0);
+        }
+        Assert.IsTrue(withRings > 0, $"{name}: no depthwise layer took a ring");
+    }
+
+    [TestMethod]
+    public void Vww_RingsKeepPeakAndArena() => AssertRingsKeepTheMemory(OnnxImporter.Load(TestData.VwwModel), "VWW");
+
+    [TestMethod]
+    public void MobileNetV2_RingsKeepPeakAndArena()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mcunet-mbv2-rings-{Environment.ProcessId}.onnx");
+        try { AssertRingsKeepTheMemory(OnnxImporter.Load(MobileNetV2Model.Save(path, 1.0, 224)), "MobileNetV2"); }
+        finally { File.Delete(path); }
+    }
+}
