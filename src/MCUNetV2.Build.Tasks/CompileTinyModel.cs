@@ -17,7 +17,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
     /// <summary>
     /// The TinyModel item. Its metadata: PatchGrid, Prefix, ChannelOrder, Mean, Scale, ResizeMode, Interpolation, Verify,
     /// VerifyImages, Calibration, CalibrationLimit, InputLayout, CalibrationMethod, CalibrationPercentile, BiasCorrection,
-    /// MinLayerSqnr, DequantizeOutput, ExportQdq, MaxSramBytes, MaxFlashBytes.
+    /// MinLayerSqnr, DequantizeOutput, PointwiseWeights, ExportQdq, MaxSramBytes, MaxFlashBytes.
     /// </summary>
     [Required]
     public ITaskItem Model { get; set; } = null!;
@@ -215,6 +215,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
             bool biasCorrection = TinyModelMetadata.ParseBool(TinyModelMetadata.BiasCorrection, Model.GetMetadata(TinyModelMetadata.BiasCorrection), false);
             var minLayerSqnr = TinyModelMetadata.ParseMinLayerSqnr(Model.GetMetadata(TinyModelMetadata.MinLayerSqnr));
             bool dequantizeOutput = TinyModelMetadata.ParseBool(TinyModelMetadata.DequantizeOutput, Model.GetMetadata(TinyModelMetadata.DequantizeOutput), false);
+            bool widePointwiseWeights = TinyModelMetadata.ParsePointwiseWeights(Model.GetMetadata(TinyModelMetadata.PointwiseWeights));
 
             var calibration = CalibrationFiles
                 .Select(f => Path.GetFullPath(Path.Combine(ProjectDirectory, f.ItemSpec)))
@@ -262,6 +263,7 @@ public sealed class CompileTinyModel : Microsoft.Build.Utilities.Task
                 BiasCorrection = biasCorrection,
                 MinLayerSqnrDb = minLayerSqnr,
                 DequantizeOutput = dequantizeOutput,
+                WidePointwiseWeights = widePointwiseWeights,
                 Preprocessing = new Preprocessing { Channels = channels, Mean = mean, Scale = scale, Resize = resize, Interpolation = interpolation },
                 Toolchain = toolchain,
                 // gcc and ar run as MSBuild ToolTasks: their errors reach the log with file and line as they happen

@@ -42,6 +42,7 @@ internal static partial class TinyModelMetadata
     public const string BiasCorrection = "BiasCorrection";
     public const string MinLayerSqnr = "MinLayerSqnr";
     public const string DequantizeOutput = "DequantizeOutput";
+    public const string PointwiseWeights = "PointwiseWeights";
     public const string MaxMacOverhead = "MaxMacOverhead";
     public const string PatchSplit = "PatchSplit";
     public const string StreamInput = "StreamInput";
@@ -132,6 +133,11 @@ internal static partial class TinyModelMetadata
     public static InputLayout ParseInputLayout(string? value) =>
         ParseChoice(InputLayout, value, Compiler.Pipeline.InputLayout.Nchw, "NCHW, NHWC (the axis order of .npy and .pb calibration tensors)",
             ("nchw", Compiler.Pipeline.InputLayout.Nchw), ("nhwc", Compiler.Pipeline.InputLayout.Nhwc));
+
+    /// <summary>int8 or int16 (case-insensitive): the width of the pointwise weights in flash; empty means int8. True for int16.</summary>
+    public static bool ParsePointwiseWeights(string? value) =>
+        ParseChoice(PointwiseWeights, value, false, "int8, int16 (int16: twice the pointwise weights' flash, fewer instructions)",
+            ("int8", false), ("int16", true));
 
     /// <summary>MinMax, Percentile or MSE (case-insensitive; Min-Max too); empty means MinMax.</summary>
     public static Compiler.Quantization.CalibrationMethod ParseCalibrationMethod(string? value) =>

@@ -91,7 +91,7 @@ public sealed class CompileTinyModelTests
             ("Verify", "false"), ("VerifyImages", "7"), ("Prefix", ""),
             ("ResizeMode", "CenterCrop"), ("Interpolation", "Nearest"), ("InputLayout", "NHWC"), ("CalibrationLimit", "500"),
             ("CalibrationMethod", "Percentile"), ("CalibrationPercentile", "99.9"), ("BiasCorrection", "true"), ("MinLayerSqnr", "12.5"),
-            ("DequantizeOutput", "yes"));
+            ("DequantizeOutput", "yes"), ("PointwiseWeights", "INT16"));
         s.Task.CalibrationFiles = TwoImages();
         s.Task.ToolchainDirectory = "/opt/arm";
         s.Task.CpuFlags = "-mcpu=cortex-m4";
@@ -115,6 +115,7 @@ public sealed class CompileTinyModelTests
         Assert.IsTrue(options.BiasCorrection);
         Assert.AreEqual(12.5, options.MinLayerSqnrDb);
         Assert.IsTrue(options.DequantizeOutput);
+        Assert.IsTrue(options.WidePointwiseWeights);
         Assert.IsFalse(options.Verify);
         Assert.AreEqual(7, options.VerifyImages);
         Assert.AreEqual(2, options.CalibrationFiles.Count);
@@ -149,6 +150,7 @@ public sealed class CompileTinyModelTests
         Assert.IsFalse(options.BiasCorrection);
         Assert.IsNull(options.MinLayerSqnrDb, "empty MinLayerSqnr = no check (the props give 10)");
         Assert.IsFalse(options.DequantizeOutput);
+        Assert.IsFalse(options.WidePointwiseWeights, "int8 weights unless PointwiseWeights says int16");
     }
 
     [TestMethod]
@@ -182,6 +184,7 @@ public sealed class CompileTinyModelTests
     [DataRow("BiasCorrection", "maybe", 35)]
     [DataRow("MinLayerSqnr", "high", 35)]
     [DataRow("DequantizeOutput", "float", 35)]
+    [DataRow("PointwiseWeights", "int4", 35)]
     public void BadCalibrationMetadata_GivesMCU4001_AtTheAttribute(string name, string value, int column)
     {
         var s = NewTask($"<TinyModel Include=\"vww.onnx\" {name}=\"{value}\" />", (name, value));

@@ -157,7 +157,7 @@ public sealed class TargetsTests
         foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
             File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddHours(-1));
         var project = DotnetBuild.WriteProject(dir,
-            """    <TinyModel Include="mnist.onnx" Calibration="digits/*.gz" CalibrationLimit="$(Limit)" ResizeMode="$(Resize)" CalibrationMethod="$(Method)" BiasCorrection="$(Bias)" ChannelOrder="Gray" Mean="0" Scale="1" VerifyImages="3" />""",
+            """    <TinyModel Include="mnist.onnx" Calibration="digits/*.gz" CalibrationLimit="$(Limit)" ResizeMode="$(Resize)" CalibrationMethod="$(Method)" BiasCorrection="$(Bias)" PointwiseWeights="$(Weights)" ChannelOrder="Gray" Mean="0" Scale="1" VerifyImages="3" />""",
             """    <Limit Condition="'$(Limit)' == ''">200</Limit>""");
         var library = Path.Combine(dir, "bin", "Debug", "net10.0", "tinymodels", "mnist", "libmnist.a");
         var cacheFile = Path.Combine(dir, "obj", "Debug", "net10.0", "tinymodels", "mnist.inputs.cache");
@@ -169,7 +169,7 @@ public sealed class TargetsTests
         StringAssert.Contains(first.Output, "3 image(s) under QEMU Cortex-M7 byte-identical", first.ToString());
         var cache = File.ReadAllText(cacheFile);
         foreach (var line in new[] { "calibrationlimit=200", "resizemode=", "interpolation=Bilinear", "inputlayout=NCHW", "calibrationmethod=\n",
-                     "calibrationpercentile=99.99", "biascorrection=\n", "minlayersqnr=10", "dequantizeoutput=false", "calibration=" + Path.Combine(dir, "digits", Path.GetFileName(Repo.MnistDigits)) })
+                     "calibrationpercentile=99.99", "biascorrection=\n", "minlayersqnr=10", "dequantizeoutput=false", "pointwiseweights=\n", "calibration=" + Path.Combine(dir, "digits", Path.GetFileName(Repo.MnistDigits)) })
             StringAssert.Contains(cache, line, cache);
 
         var stamp = File.GetLastWriteTimeUtc(library);
@@ -206,6 +206,14 @@ public sealed class TargetsTests
         Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "BiasCorrection rebuilds the model\n" + sixth);
         StringAssert.Contains(sixth.Output, "Percentile(99.99) + bias correction, output SQNR", sixth.ToString());
         Assert.IsTrue(File.GetLastWriteTimeUtc(html) >= File.GetLastWriteTimeUtc(library), sixth.ToString());
+
+        // int16 pointwise weights: rebuilt, more flash, still byte-identical under QEMU
+        stamp = File.GetLastWriteTimeUtc(library);
+        var seventh = DotnetBuild.Run(dir, "build", project, "-p:Limit=50", "-p:Resize=CenterCrop", "-p:Method=Percentile", "-p:Bias=true", "-p:Weights=int16");
+        Assert.AreEqual(0, seventh.ExitCode, seventh.ToString());
+        Assert.AreNotEqual(stamp, File.GetLastWriteTimeUtc(library), "PointwiseWeights rebuilds the model\n" + seventh);
+        StringAssert.Contains(File.ReadAllText(cacheFile), "pointwiseweights=int16");
+        StringAssert.Contains(seventh.Output, "3 image(s) under QEMU Cortex-M7 byte-identical", seventh.ToString());
     }
 
     /// <summary>A calibration file that cannot be decoded fails the build with MCU2002 at the file, not a stack trace.</summary>

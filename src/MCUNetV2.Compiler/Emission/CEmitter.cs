@@ -26,7 +26,9 @@ public static class CEmitter
     /// Also emit &lt;prefix&gt;_dequantize_output and &lt;prefix&gt;_invoke_float, which return the output as float
     /// (the only floating-point code; &lt;prefix&gt;_invoke stays integer-only).
     /// </param>
-    public static EmittedSources Emit(QuantizedModel model, ExecutionPlan plan, string prefix, string directory, bool dequantizeOutput = false)
+    /// <param name="wideWeights">Pointwise (and im2col) weights as int16 (PointwiseWeights="int16", <see cref="PointwiseStream.Words"/>).</param>
+    public static EmittedSources Emit(QuantizedModel model, ExecutionPlan plan, string prefix, string directory, bool dequantizeOutput = false,
+        bool wideWeights = false)
     {
         Directory.CreateDirectory(directory);
         var kernels = Path.Combine(directory, KernelsFileName);
@@ -34,7 +36,7 @@ public static class CEmitter
         var header = Path.Combine(directory, prefix + ".h");
         File.WriteAllText(header, Header(model, plan, prefix, dequantizeOutput));
         var source = Path.Combine(directory, prefix + ".c");
-        var (code, weightBytes) = Source(model, plan, prefix);
+        var (code, weightBytes) = Source(model, plan, prefix, wideWeights);
         if (dequantizeOutput) code += FloatOutputSource(prefix);
         File.WriteAllText(source, code);
         return new EmittedSources(header, source, kernels, weightBytes);
@@ -171,7 +173,7 @@ public static class CEmitter
         }
     }
 
-    private static (string, long) Source(QuantizedModel model, ExecutionPlan plan, string prefix)
+    private static (string, long) Source(QuantizedModel model, ExecutionPlan plan, string prefix, bool wideWeights)
     {
         var g = model.Graph;
         int K = plan.PatchLayerCount;
@@ -214,7 +216,7 @@ public static class CEmitter
                     {
                         int highWord = HighWordRequantization.Flag(qc);
                         int depth = conv.Window.KernelH * conv.Window.KernelW * conv.InChannels;
-                        w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord != 0), 4);
+                        w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord != 0, wideWeights), 4);
                         tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {highWord}";
                     }
                     else
@@ -348,6 +350,7 @@ public static class CEmitter
         foreach (int k in new[] { 5, 7 })
             if (g.Layers.OfType<Conv2D>().Any(c => c.IsDepthwise && c.Window.KernelH == k && c.Window.KernelW == k))
                 sb.Append($"#define MCU_DW_KERNEL_{k}X{k} 1\n");
+        if (wideWeights) sb.Append("#define MCU_POINTWISE_WEIGHTS16 1 /* PointwiseWeights=\"int16\" */\n");
         sb.Append($"#include \"{KernelsFileName}\"\n\n");
         sb.Append($"int8_t {prefix}_arena[{prefix.ToUpperInvariant()}_ARENA_BYTES] __attribute__((aligned(16)));\n\n");
         sb.Append($"#ifdef MCU_PROFILE\n/* Benchmarks: timer ticks spent in each layer (added up over patches and calls). */\nuint32_t {prefix}_profile[{g.Layers.Count}];\n#endif\n\n");

@@ -270,7 +270,7 @@ public static class TinyModelBuilder
         // The C is generated and compiled in the intermediate folder (so compiler messages point at files that stay);
         // the staging folder receives the deliverables only.
         var intermediate = options.IntermediateDirectory ?? Path.Combine(options.OutputDirectory, $".{prefix}.intermediate");
-        var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(intermediate, "src"), options.DequantizeOutput);
+        var src = CEmitter.Emit(m.Int8, m.Plan, prefix, Path.Combine(intermediate, "src"), options.DequantizeOutput, options.WidePointwiseWeights);
         var arm = new ArmToolchain(options.Toolchain);
         arm.Locate(); // one clear MCU5001 when the toolchain is missing
         var toolchain = options.LibraryBuilder ?? arm;

@@ -49,6 +49,11 @@ public sealed class TinyModelOptions
     public double? MinLayerSqnrDb { get; init; } = 10;
     /// <summary>Also emit &lt;prefix&gt;_dequantize_output and &lt;prefix&gt;_invoke_float (float output; the only float code).</summary>
     public bool DequantizeOutput { get; init; }
+    /// <summary>
+    /// Store the pointwise and first-convolution (im2col) weights as int16 (PointwiseWeights="int16"): the kernel loads
+    /// them instead of widening them, about 10% fewer instructions for VWW at twice those weights' flash.
+    /// </summary>
+    public bool WidePointwiseWeights { get; init; }
     /// <summary>Layout of the raw tensors (<c>.npy</c>, <c>.pb</c>) among the calibration files; images are not affected.</summary>
     public InputLayout InputLayout { get; init; } = InputLayout.Nchw;
     /// <summary>How an image (a picture file or an image of an IDX file) becomes the model's float input.</summary>

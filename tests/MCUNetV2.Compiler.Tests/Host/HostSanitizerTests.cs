@@ -37,9 +37,9 @@ public sealed class HostSanitizerTests
 internal static class HostBuild
 {
     /// <returns>The output bytes of each input; fails the test on a sanitizer report or a non-zero exit.</returns>
-    public static List<byte[]> Run(QuantizedModel q, ExecutionPlan plan, IReadOnlyList<sbyte[]> inputs, string dir)
+    public static List<byte[]> Run(QuantizedModel q, ExecutionPlan plan, IReadOnlyList<sbyte[]> inputs, string dir, bool wideWeights = false)
     {
-        var src = CEmitter.Emit(q, plan, "m", Path.Combine(dir, "src"));
+        var src = CEmitter.Emit(q, plan, "m", Path.Combine(dir, "src"), wideWeights: wideWeights);
         var exe = Path.Combine(dir, "host");
         var main = Path.Combine(TestData.RepoRoot, "tests", "MCUNetV2.Compiler.Tests", "Host", "host_main.c");
         Exec("gcc", $"-std=c99 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer " +

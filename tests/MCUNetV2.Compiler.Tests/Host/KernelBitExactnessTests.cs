@@ -1,3 +1,4 @@
+using MCUNetV2.Compiler.Graph;
 using System.Text.RegularExpressions;
 using MCUNetV2.Compiler.Onnx;
 using MCUNetV2.Compiler.Planning;
@@ -61,6 +62,23 @@ public sealed class KernelBitExactnessTests
     }
 
     /// <summary>
+    /// Random network <paramref name="seed"/> quantized on two random inputs; the inputs (those two and a random int8
+    /// one) and the plans to check (per layer, and the best patch plan when there is one).
+    /// </summary>
+    private static (ModelGraph Graph, QuantizedModel Int8, List<sbyte[]> Inputs, List<(string, ExecutionPlan)> Plans) Network(int seed)
+    {
+        var g = OnnxImporter.Load(RandomModel(seed));
+        var r = new Random(100 + seed);
+        var floats = Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray()).ToList();
+        var q = Quantizer.Quantize(g, CalibrationRanges.Observe(g, floats));
+        var inputs = floats.Select(q.QuantizeInput).Append(Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (sbyte)r.Next(-128, 128)).ToArray()).ToList();
+        var plans = new List<(string, ExecutionPlan)> { ("per-layer", PatchPlanner.PerLayer(g)) };
+        var patched = PatchSearch.Best(g, 10.0);
+        if (patched.IsPatchBased) plans.Add(("patched", patched));
+        return (g, q, inputs, plans);
+    }
+
+    /// <summary>
     /// The same networks built at -Os, -O3 and -O0 (the optimisation levels a project may pick): GCC allocates the
     /// asm blocks' registers differently at each, and an operand constraint that holds at -O2 by luck need not.
     /// </summary>
@@ -72,15 +90,20 @@ public sealed class KernelBitExactnessTests
     {
         for (int seed = 1; seed <= 4; seed++)
         {
-            var g = OnnxImporter.Load(RandomModel(seed));
-            var r = new Random(100 + seed);
-            var floats = Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray()).ToList();
-            var q = Quantizer.Quantize(g, CalibrationRanges.Observe(g, floats));
-            var inputs = floats.Select(q.QuantizeInput).ToList();
-            var plans = new List<(string, ExecutionPlan)> { ("per-layer", PatchPlanner.PerLayer(g)) };
-            var patched = PatchSearch.Best(g, 10.0);
-            if (patched.IsPatchBased) plans.Add(("patched", patched));
+            var (_, q, inputs, plans) = Network(seed);
             CortexM7Check.AssertBitExact(q, plans, inputs, Path.Combine(Work, $"{flags.TrimStart('-')}-seed-{seed}"), flags);
+        }
+    }
+
+    /// <summary>The networks with the pointwise and im2col weights stored as int16 (PointwiseWeights="int16").</summary>
+    [TestMethod]
+    public void RandomNetworks_WithInt16PointwiseWeights_AreBitExactOnHostAndCortexM7()
+    {
+        for (int seed = 1; seed <= 4; seed++)
+        {
+            var (_, q, inputs, plans) = Network(seed);
+            var sources = CortexM7Check.AssertBitExactOnHostAndCortexM7(q, plans, inputs, Path.Combine(Work, $"int16-seed-{seed}"), $"int16 seed {seed}", wideWeights: true);
+            StringAssert.Contains(sources[0], "#define MCU_POINTWISE_WEIGHTS16 1");
         }
     }
 
@@ -90,14 +113,7 @@ public sealed class KernelBitExactnessTests
         var kernels = new HashSet<string>();
         for (int seed = 1; seed <= 8; seed++)
         {
-            var g = OnnxImporter.Load(RandomModel(seed));
-            var r = new Random(100 + seed);
-            var floats = Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray()).ToList();
-            var q = Quantizer.Quantize(g, CalibrationRanges.Observe(g, floats));
-            var inputs = floats.Select(q.QuantizeInput).Append(Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (sbyte)r.Next(-128, 128)).ToArray()).ToList();
-            var plans = new List<(string, ExecutionPlan)> { ("per-layer", PatchPlanner.PerLayer(g)) };
-            var patched = PatchSearch.Best(g, 10.0);
-            if (patched.IsPatchBased) plans.Add(("patched", patched));
+            var (g, q, inputs, plans) = Network(seed);
             var sources = CortexM7Check.AssertBitExactOnHostAndCortexM7(q, plans, inputs, Path.Combine(Work, $"seed-{seed}"), $"seed {seed}");
             foreach (var src in sources)
             {

@@ -233,19 +233,39 @@ static inline int mcu_stream_shift(const mcu_conv_params *p, uint32_t h)
     return p->high_word ? (int)(h & 0xff) + 32 - (int)((h >> 8) & 0xff) : (int16_t)h;
 }
 
+/* Words of one channel's weights per group of 4 inputs: one word of 4 int8, or (MCU_POINTWISE_WEIGHTS16: the model
+   was built with PointwiseWeights="int16") two words of int16 pairs, [w0 w2] and [w1 w3], as SXTB16 would give them. */
+#ifdef MCU_POINTWISE_WEIGHTS16
+#define MCU_POINTWISE_CHANNEL_WORDS 2
+#else
+#define MCU_POINTWISE_CHANNEL_WORDS 1
+#endif
+
 /* Words of one pair of output channels in the stream. */
-static inline int mcu_pointwise_pair_words(int in_c) { return 7 + 2 * ((in_c + 3) >> 2); }
+static inline int mcu_pointwise_pair_words(int in_c) { return 7 + 2 * MCU_POINTWISE_CHANNEL_WORDS * ((in_c + 3) >> 2); }
+
+/* Weight i of a channel whose words for the first group of 4 inputs are at w, `stride` words between groups. */
+static inline int32_t mcu_pointwise_weight(const mcu_word *w, int stride, int i)
+{
+    const mcu_word *g = w + (i >> 2) * stride;
+#ifdef MCU_POINTWISE_WEIGHTS16
+    const uint32_t v = g[i & 1]; /* [w0 w2] [w1 w3] */
+    return (int16_t)(i & 2 ? v >> 16 : v);
+#else
+    return (int8_t)(g[0] >> (8 * (i & 3)));
+#endif
+}
 
 static inline int32_t mcu_pointwise_dot(const mcu_conv_params *p, const int8_t *x, int oc, int32_t *mult, int *shift)
 {
-    const int chunks = (mcu_depth(p) + 3) >> 2;
+    const int chunks = (mcu_depth(p) + 3) >> 2, cw = MCU_POINTWISE_CHANNEL_WORDS;
     const int lone = (p->out_c & 1) && oc == p->out_c - 1, second = oc & 1;
     const mcu_word *q = (const mcu_word *)(const void *)p->weights + (oc >> 1) * mcu_pointwise_pair_words(mcu_depth(p));
-    const int8_t *w = (const int8_t *)(q + (lone ? 1 : 2)) + second * 4;
-    const int stride = lone ? 4 : 8;
+    const mcu_word *w = q + (lone ? 1 : 2) + second * cw;
+    const int stride = lone ? cw : 2 * cw;
     int32_t acc = (int32_t)q[second];
-    for (int i = 0; i < mcu_depth(p); ++i) acc += x[i] * w[(i >> 2) * stride + (i & 3)];
-    const mcu_word *r = q + (lone ? 1 + chunks : 2 + 2 * chunks);
+    for (int i = 0; i < mcu_depth(p); ++i) acc += x[i] * mcu_pointwise_weight(w, stride, i);
+    const mcu_word *r = q + (lone ? 1 + cw * chunks : 2 + 2 * cw * chunks);
     *mult = (int32_t)r[lone ? 0 : second];
     const uint32_t shifts = r[lone ? 2 : 4];
     *shift = mcu_stream_shift(p, second ? shifts >> 16 : shifts & 0xffff);
@@ -341,15 +361,24 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     }
 }
 
-/* a += x * (weights of a), b += x * (weights of b) for one group of 4 input channels of both pixels (x: the 4 words
-   of mcu_pointwise_expand, w: the 2 weight words; both advanced): both weight words at once, sign-extended in halves
-   into four registers, then each pixel's two words (8 SMLAD). Written out because GCC spills in this loop. */
-#define MCU_POINTWISE_CHUNK_ASM                                                                                        \
+/* The weights of a group of 4 inputs of both channels, as halfwords: a's [w0 w2] [w1 w3] in ae, ao, b's in be, bo. */
+#ifdef MCU_POINTWISE_WEIGHTS16
+#define MCU_POINTWISE_LOAD_WEIGHTS                                                                                     \
+    "ldrd   %[ae], %[ao], [%[w]], #8\n\t"                                                                              \
+    "ldrd   %[be], %[bo], [%[w]], #8\n\t"
+#else
+#define MCU_POINTWISE_LOAD_WEIGHTS                                                                                     \
     "ldrd   %[ao], %[bo], [%[w]], #8\n\t"                                                                              \
     "sxtb16 %[ae], %[ao]\n\t"                                                                                          \
     "sxtb16 %[ao], %[ao], ror #8\n\t"                                                                                  \
     "sxtb16 %[be], %[bo]\n\t"                                                                                          \
-    "sxtb16 %[bo], %[bo], ror #8\n\t"                                                                                  \
+    "sxtb16 %[bo], %[bo], ror #8\n\t"
+#endif
+/* a += x * (weights of a), b += x * (weights of b) for one group of 4 input channels of both pixels (x: the 4 words
+   of mcu_pointwise_expand, w: the 2 weight words; both advanced): both weight words at once, sign-extended in halves
+   into four registers, then each pixel's two words (8 SMLAD). Written out because GCC spills in this loop. */
+#define MCU_POINTWISE_CHUNK_ASM                                                                                        \
+    MCU_POINTWISE_LOAD_WEIGHTS                                                                                         \
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                              \
     "smlad  %[a0], %[x0], %[ae], %[a0]\n\t"                                                                            \
     "smlad  %[a0], %[x1], %[ao], %[a0]\n\t"                                                                            \
@@ -363,11 +392,7 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
 /* The first group, which also loads the biases: the second pixel's sums start from them, before the first's move on. */
 #define MCU_POINTWISE_FIRST_ASM                                                                                        \
     "ldrd   %[a0], %[b0], [%[w]], #8\n\t"                                                                              \
-    "ldrd   %[ao], %[bo], [%[w]], #8\n\t"                                                                              \
-    "sxtb16 %[ae], %[ao]\n\t"                                                                                          \
-    "sxtb16 %[ao], %[ao], ror #8\n\t"                                                                                  \
-    "sxtb16 %[be], %[bo]\n\t"                                                                                          \
-    "sxtb16 %[bo], %[bo], ror #8\n\t"                                                                                  \
+    MCU_POINTWISE_LOAD_WEIGHTS                                                                                         \
     "ldrd   %[x0], %[x1], [%[x], #8]\n\t"                                                                              \
     "smlad  %[a1], %[x0], %[ae], %[a0]\n\t"                                                                            \
     "smlad  %[a1], %[x1], %[ao], %[a1]\n\t"                                                                            \
@@ -511,13 +536,16 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         int32_t a0 = (int32_t)w[0], a1 = a0;
         const uint32_t *x = col;
         ++w;
-        for (int k = chunks; k > 0; --k, x += 4, ++w) {
-            uint32_t we = __sxtb16(w[0]);
+        for (int k = chunks; k > 0; --k, x += 4, w += MCU_POINTWISE_CHANNEL_WORDS) {
+#ifdef MCU_POINTWISE_WEIGHTS16
+            const uint32_t we = w[0], wo = w[1];
+#else
+            const uint32_t we = __sxtb16(w[0]), wo = mcu_sxtb16_ror8(w[0]);
+#endif
             a0 = __smlad(x[0], we, a0);
             a1 = __smlad(x[2], we, a1);
-            we = mcu_sxtb16_ror8(w[0]);
-            a0 = __smlad(x[1], we, a0);
-            a1 = __smlad(x[3], we, a1);
+            a0 = __smlad(x[1], wo, a0);
+            a1 = __smlad(x[3], wo, a1);
         }
         const int32_t m = (int32_t)w[0];
         const int s = mcu_stream_shift(p, w[2] & 0xffff);
