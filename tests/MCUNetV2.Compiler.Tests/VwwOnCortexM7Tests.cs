@@ -14,11 +14,12 @@ public sealed class VwwOnCortexM7Tests
 {
     private static string Work => TestWork.Folder("mcunet-vww-");
 
-    private static TinyModelOptions Options(int rows, int cols, bool auto = false, string? split = null, bool stream = false) => new()
+    private static TinyModelOptions Options(int rows, int cols, bool auto = false, string? split = null, bool stream = false, string optimization = "-O2") => new()
     {
         StreamInput = stream,
         ModelPath = TestData.VwwModel,
-        OutputDirectory = Path.Combine(Work, (auto ? "auto" : $"{rows}x{cols}{split}") + (stream ? "-streamed" : "")),
+        OutputDirectory = Path.Combine(Work, (auto ? "auto" : $"{rows}x{cols}{split}") + (stream ? "-streamed" : "") + optimization),
+        Toolchain = new ToolchainOptions { OptimizationFlags = optimization },
         Prefix = "vww",
         PatchRows = rows,
         PatchCols = cols,
@@ -50,15 +51,8 @@ public sealed class VwwOnCortexM7Tests
     {
         foreach (var (rows, cols) in new[] { (1, 1), (2, 2) })
         {
-            var options = Options(rows, cols);
-            options = new TinyModelOptions
-            {
-                ModelPath = options.ModelPath, Prefix = options.Prefix, PatchRows = rows, PatchCols = cols,
-                OutputDirectory = Path.Combine(Work, $"{rows}x{cols}{flags}"), CalibrationFiles = options.CalibrationFiles,
-                Verify = true, VerifyImages = 1, Toolchain = new ToolchainOptions { OptimizationFlags = flags },
-            };
             var sink = new RecordingSink();
-            var result = TinyModelBuilder.Build(options, sink);
+            var result = TinyModelBuilder.Build(Options(rows, cols, optimization: flags), sink);
             Assert.IsTrue(result.Succeeded, $"{flags} {rows}x{cols}: " + string.Join("\n", sink.Diagnostics));
             StringAssert.Contains(result.Memory!.Verification, "byte-identical to the C# int8 reference", $"{flags} {rows}x{cols}");
         }

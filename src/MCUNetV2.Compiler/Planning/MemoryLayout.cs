@@ -119,9 +119,14 @@ internal static class MemoryLayout
                 depthwise.Add((i, kp, dw, runs.Where(r => !r.Out.IsEmpty).ToList())); // none: a layer nothing reads
             }
         }
+        var staging = streamInput && k > 0
+            ? new PlannedBuffer(Array.Empty<Tensor>(), RegionBytes(graph.Input), 0, k - 1, true, name: "streamed input region")
+            : null;
         var heldRows = depthwise.Select(d => DepthwiseInPlace.HeldRowsScratch(d.Conv, d.Runs)).ToList();
-        long[] live = new long[n]; // at each step: the buffers so far and the held-back rows of every depthwise layer
-        for (int s = 0; s < n; s++) live[s] = buffers.Where(b => b.LiveAt(s)).Sum(b => (long)b.Bytes);
+        // at each step: the buffers so far, the streamed input region and the held-back rows of every depthwise layer
+        long[] live = new long[n];
+        for (int s = 0; s < n; s++)
+            live[s] = buffers.Where(b => b.LiveAt(s)).Sum(b => (long)b.Bytes) + (staging != null && staging.LiveAt(s) ? staging.Bytes : 0);
         for (int d = 0; d < depthwise.Count; d++) live[step[depthwise[d].Layer]] += heldRows[d].Bytes;
         long peak = live.DefaultIfEmpty(0).Max();
         ExecutionPlan Build(bool rings)
@@ -137,19 +142,16 @@ internal static class MemoryLayout
                 all.Add(scratch);
                 kernels[i] = kp with { Scratch = scratch, ScratchRows = chosen.HeldRows, DepthwiseRingSlots = chosen.RingSlots };
             }
-            PlannedBuffer? staging = null;
-            if (streamInput && k > 0)
-            {
-                staging = new PlannedBuffer(Array.Empty<Tensor>(), RegionBytes(graph.Input), 0, k - 1, true, name: "streamed input region");
-                all.Add(staging);
-            }
+            if (staging != null) all.Add(staging);
             return new ExecutionPlan(graph, rows, cols, k, regions, all, new Dictionary<int, KernelPlan>(kernels), staging);
         }
-        // the rings fit within the peak step by step; should the arena still come out larger, none is used
-        var held = Build(rings: false);
-        if (!depthwiseRings) return held;
+        if (!depthwiseRings) return Build(rings: false);
+        // the rings fit within the peak step by step; an arena at that peak is as small as the held-back rows' can be
+        // (their peak is its lower bound), else it is compared with theirs and the smaller kept
         var ringed = Build(rings: true);
-        return ringed.ArenaBytes <= held.ArenaBytes ? ringed : Build(rings: false);
+        if (ringed.ArenaBytes <= peak) return ringed;
+        var held = Build(rings: false);
+        return ringed.ArenaBytes <= held.ArenaBytes ? Build(rings: true) : held;
     }
 }
 

@@ -36,19 +36,14 @@ public sealed class HostSanitizerTests
 /// <summary>Builds a model's generated C for the host (portable kernels) with ASan and UBSan and runs it on int8 inputs.</summary>
 internal static class HostBuild
 {
+    private static string Here => Path.Combine(TestData.RepoRoot, "tests", "MCUNetV2.Compiler.Tests", "Host");
+
     /// <returns>The output bytes of each input; fails the test on a sanitizer report or a non-zero exit.</returns>
     public static List<byte[]> Run(QuantizedModel q, ExecutionPlan plan, IReadOnlyList<sbyte[]> inputs, string dir, bool wideWeights = false)
     {
         var src = CEmitter.Emit(q, plan, "m", Path.Combine(dir, "src"), wideWeights: wideWeights);
-        var exe = Path.Combine(dir, "host");
-        var main = Path.Combine(TestData.RepoRoot, "tests", "MCUNetV2.Compiler.Tests", "Host", "host_main.c");
-        Exec("gcc", $"-std=c99 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer " +
-                    $"-I{Path.GetDirectoryName(src.HeaderPath)} -DMODEL_HEADER=\\\"m.h\\\" -DMODEL_INVOKE=m_invoke " +
-                    $"-DMODEL_INPUT_BYTES=M_INPUT_BYTES -DMODEL_OUTPUT_BYTES=M_OUTPUT_BYTES {main} {src.ModelSourcePath} -o {exe}", dir);
-        File.WriteAllBytes(Path.Combine(dir, "input.bin"), inputs.SelectMany(x => x.Select(b => (byte)b)).ToArray());
-        var stderr = Exec(exe, "input.bin output.bin", dir);
-        Assert.IsFalse(stderr.Contains("Sanitizer") || stderr.Contains("runtime error"), stderr);
-        var all = File.ReadAllBytes(Path.Combine(dir, "output.bin"));
+        var all = BuildAndRun("m", src.ModelSourcePath, new[] { Path.GetDirectoryName(src.HeaderPath)! },
+            inputs.SelectMany(x => x.Select(b => (byte)b)).ToArray(), dir);
         int n = q.Graph.Output.Bytes;
         return Enumerable.Range(0, inputs.Count).Select(i => all.Skip(i * n).Take(n).ToArray()).ToList();
     }
@@ -57,17 +52,24 @@ internal static class HostBuild
     /// A hand-written C "model" (<paramref name="prefix"/>.h/.c in this folder, with the kernel header) built with
     /// host_main.c under the sanitizers; returns its output bytes for the concatenated samples in <paramref name="inputs"/>.
     /// </summary>
-    public static byte[] RunCheck(string prefix, byte[] inputs, string dir)
+    public static byte[] RunCheck(string prefix, byte[] inputs, string dir) =>
+        BuildAndRun(prefix, Path.Combine(Here, prefix + ".c"),
+            new[] { Here, Path.Combine(TestData.RepoRoot, "src", "MCUNetV2.Compiler", "Emission", "Runtime") }, inputs, dir);
+
+    /// <summary>
+    /// <paramref name="source"/> (a model with the API of <paramref name="prefix"/>.h) and host_main.c built under ASan
+    /// and UBSan, run on the concatenated samples; its output bytes, or a failed test on a sanitizer report.
+    /// </summary>
+    private static byte[] BuildAndRun(string prefix, string source, IEnumerable<string> includeDirs, byte[] inputs, string dir)
     {
         Directory.CreateDirectory(dir);
-        var here = Path.Combine(TestData.RepoRoot, "tests", "MCUNetV2.Compiler.Tests", "Host");
-        var runtime = Path.Combine(TestData.RepoRoot, "src", "MCUNetV2.Compiler", "Emission", "Runtime");
         var exe = Path.Combine(dir, "host");
         var upper = prefix.ToUpperInvariant();
         Exec("gcc", $"-std=c99 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer " +
-                    $"-I{here} -I{runtime} -DMODEL_HEADER=\\\"{prefix}.h\\\" -DMODEL_INVOKE={prefix}_invoke " +
+                    string.Concat(includeDirs.Select(d => $"-I{d} ")) +
+                    $"-DMODEL_HEADER=\\\"{prefix}.h\\\" -DMODEL_INVOKE={prefix}_invoke " +
                     $"-DMODEL_INPUT_BYTES={upper}_INPUT_BYTES -DMODEL_OUTPUT_BYTES={upper}_OUTPUT_BYTES " +
-                    $"{Path.Combine(here, "host_main.c")} {Path.Combine(here, prefix + ".c")} -o {exe}", dir);
+                    $"{Path.Combine(Here, "host_main.c")} {source} -o {exe}", dir);
         File.WriteAllBytes(Path.Combine(dir, "input.bin"), inputs);
         var stderr = Exec(exe, "input.bin output.bin", dir);
         Assert.IsFalse(stderr.Contains("Sanitizer") || stderr.Contains("runtime error"), stderr);

@@ -1,5 +1,5 @@
-using MCUNetV2.Compiler.Graph;
 using System.Text.RegularExpressions;
+using MCUNetV2.Compiler.Graph;
 using MCUNetV2.Compiler.Onnx;
 using MCUNetV2.Compiler.Planning;
 using MCUNetV2.Compiler.Quantization;

@@ -73,8 +73,9 @@ public sealed class MobileNetV2MemoryTests
 
 /// <summary>
 /// The faster depthwise kernels (planar rings) are a trade the planner makes only where memory allows: on the VWW
-/// sample and on MobileNetV2-1.0-224, per layer and on every grid with every split, the plan with rings has the same
-/// peak and arena as the plan with held-back rows only, and it does use rings.
+/// sample and on MobileNetV2-1.0-224, per layer and on every grid with every split (with the whole input, and with the
+/// streamed input's region in the arena too), the plan with rings has the same peak and arena as the plan with
+/// held-back rows only, and it does use rings.
 /// </summary>
 [TestClass]
 public sealed class DepthwiseRingPlanningTests
@@ -86,11 +87,12 @@ public sealed class DepthwiseRingPlanningTests
     {
         int withRings = 0;
         foreach (var (rows, cols, k) in Schedules(g))
+        foreach (bool stream in k > 0 ? new[] { false, true } : new[] { false })
         {
-            var rings = PatchPlanner.Build(g, rows, cols, k);
-            var held = PatchPlanner.Build(g, rows, cols, k, depthwiseRings: false);
-            Assert.AreEqual(held.PeakLiveBytes, rings.PeakLiveBytes, $"{name} {rows}x{cols} split {k}: peak");
-            Assert.AreEqual(held.ArenaBytes, rings.ArenaBytes, $"{name} {rows}x{cols} split {k}: arena");
+            var rings = PatchPlanner.Build(g, rows, cols, k, stream);
+            var held = PatchPlanner.Build(g, rows, cols, k, stream, depthwiseRings: false);
+            Assert.AreEqual(held.PeakLiveBytes, rings.PeakLiveBytes, $"{name} {rows}x{cols} split {k}, streamed {stream}: peak");
+            Assert.AreEqual(held.ArenaBytes, rings.ArenaBytes, $"{name} {rows}x{cols} split {k}, streamed {stream}: arena");
             Assert.IsFalse(held.Kernels.Values.Any(kp => kp.DepthwiseRingSlots > 0), $"{name}: held-back rows only");
             withRings += rings.Kernels.Values.Count(kp => kp.DepthwiseRingSlots > 0);
         }

@@ -377,32 +377,22 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
 /* a += x * (weights of a), b += x * (weights of b) for one group of 4 input channels of both pixels (x: the 4 words
    of mcu_pointwise_expand, w: the 2 weight words; both advanced): both weight words at once, sign-extended in halves
    into four registers, then each pixel's two words (8 SMLAD). Written out because GCC spills in this loop. */
+/* one pixel's two words x0, x1 into the sums a += [x0 x1].[ae ao] and b += [x0 x1].[be bo], starting from a_in, b_in */
+#define MCU_POINTWISE_PIXEL(a, b, a_in, b_in)                                                                          \
+    "smlad  %[" a "], %[x0], %[ae], %[" a_in "]\n\t"                                                                    \
+    "smlad  %[" a "], %[x1], %[ao], %[" a "]\n\t"                                                                       \
+    "smlad  %[" b "], %[x0], %[be], %[" b_in "]\n\t"                                                                    \
+    "smlad  %[" b "], %[x1], %[bo], %[" b "]\n\t"
 #define MCU_POINTWISE_CHUNK_ASM                                                                                        \
     MCU_POINTWISE_LOAD_WEIGHTS                                                                                         \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                              \
-    "smlad  %[a0], %[x0], %[ae], %[a0]\n\t"                                                                            \
-    "smlad  %[a0], %[x1], %[ao], %[a0]\n\t"                                                                            \
-    "smlad  %[b0], %[x0], %[be], %[b0]\n\t"                                                                            \
-    "smlad  %[b0], %[x1], %[bo], %[b0]\n\t"                                                                            \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                                              \
-    "smlad  %[a1], %[x0], %[ae], %[a1]\n\t"                                                                            \
-    "smlad  %[a1], %[x1], %[ao], %[a1]\n\t"                                                                            \
-    "smlad  %[b1], %[x0], %[be], %[b1]\n\t"                                                                            \
-    "smlad  %[b1], %[x1], %[bo], %[b1]\n\t"
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t" MCU_POINTWISE_PIXEL("a0", "b0", "a0", "b0")                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t" MCU_POINTWISE_PIXEL("a1", "b1", "a1", "b1")
 /* The first group, which also loads the biases: the second pixel's sums start from them, before the first's move on. */
 #define MCU_POINTWISE_FIRST_ASM                                                                                        \
     "ldrd   %[a0], %[b0], [%[w]], #8\n\t"                                                                              \
     MCU_POINTWISE_LOAD_WEIGHTS                                                                                         \
-    "ldrd   %[x0], %[x1], [%[x], #8]\n\t"                                                                              \
-    "smlad  %[a1], %[x0], %[ae], %[a0]\n\t"                                                                            \
-    "smlad  %[a1], %[x1], %[ao], %[a1]\n\t"                                                                            \
-    "smlad  %[b1], %[x0], %[be], %[b0]\n\t"                                                                            \
-    "smlad  %[b1], %[x1], %[bo], %[b1]\n\t"                                                                            \
-    "ldrd   %[x0], %[x1], [%[x]], #16\n\t"                                                                             \
-    "smlad  %[a0], %[x0], %[ae], %[a0]\n\t"                                                                            \
-    "smlad  %[a0], %[x1], %[ao], %[a0]\n\t"                                                                            \
-    "smlad  %[b0], %[x0], %[be], %[b0]\n\t"                                                                            \
-    "smlad  %[b0], %[x1], %[bo], %[b0]\n\t"
+    "ldrd   %[x0], %[x1], [%[x], #8]\n\t" MCU_POINTWISE_PIXEL("a1", "b1", "a0", "b0")                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #16\n\t" MCU_POINTWISE_PIXEL("a0", "b0", "a0", "b0")
 #define MCU_POINTWISE_FIRST(a0, a1, b0, b1, x, w)                                                                      \
     do { uint32_t t0, t1, t2, t3, t4, t5;                                                                              \
          __asm__ volatile(MCU_POINTWISE_FIRST_ASM                                                                      \
@@ -726,15 +716,38 @@ static inline int mcu_dw_safe_after(const mcu_conv_params *p, mcu_region ib, mcu
     return y - ob.y0;
 }
 
+/* `pixels` pixels of a channel block (n channels), MCU_DW_BLOCK bytes apart at held (word-aligned), to dst, c bytes
+   apart: how a depthwise kernel writes the output rows it held back over the buffer. */
+static inline void mcu_dw_copy_pixels(int8_t *dst, int c, const int8_t *held, int pixels, int n)
+{
+    int x = 0;
+    if (n == MCU_DW_BLOCK) {
+#if MCU_USE_DSP
+        if (pixels >= 2) { /* two pixels a turn */
+            const int8_t *const end = held + 8 * (pixels >> 1);
+            uint32_t a, b;
+            __asm__ volatile("1:\n\t"
+                             "ldrd   %[a], %[b], [%[h]], #8\n\t"
+                             "str    %[b], [%[d], %[c]]\n\t"
+                             "str    %[a], [%[d]]\n\t"
+                             "add    %[d], %[d], %[c], lsl #1\n\t"
+                             "cmp    %[h], %[end]\n\t"
+                             "bne    1b\n\t"
+                             : [h] "+&r"(held), [d] "+&r"(dst), [a] "=&r"(a), [b] "=&r"(b)
+                             : [c] "r"(c), [end] "r"(end)
+                             : "memory", "cc");
+            x = pixels & ~1;
+        }
+#endif
+        for (; x < pixels; ++x, dst += c, held += MCU_DW_BLOCK) *(mcu_uword *)dst = *(const mcu_uword *)held;
+    } else
+        for (; x < pixels; ++x, dst += c, held += MCU_DW_BLOCK) for (int j = 0; j < n; ++j) dst[j] = held[j];
+}
+
 /* Output row `row` of the channel block at cb (n channels), held in the scratch ring, to its place in the buffer. */
 static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, int n, int row, const int8_t *scratch, int rows)
 {
-    const int8_t *held = scratch + (row % rows) * ob.w * MCU_DW_BLOCK;
-    int8_t *dst = buf + row * ob.w * c + cb;
-    if (n == MCU_DW_BLOCK)
-        for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) *(mcu_uword *)dst = *(const mcu_uword *)held;
-    else
-        for (int x = 0; x < ob.w; ++x, dst += c, held += MCU_DW_BLOCK) for (int j = 0; j < n; ++j) dst[j] = held[j];
+    mcu_dw_copy_pixels(buf + row * ob.w * c + cb, c, scratch + (row % rows) * ob.w * MCU_DW_BLOCK, ob.w, n);
 }
 
 /* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
@@ -1367,32 +1380,7 @@ static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, in
 static inline void mcu_dw3_write_rows(int8_t *buf, mcu_region ob, int c, int cb, int n, int y, int rows, const int8_t *held)
 {
     const int stride = 2 * MCU_DW_BLOCK * ((ob.w + 1) >> 1); /* bytes of a row in the row buffer */
-    for (; rows > 0; --rows, ++y, held += stride) {
-        int8_t *dst = buf + y * ob.w * c + cb;
-        const int8_t *h = held;
-        int x = 0;
-        if (n == MCU_DW_BLOCK) {
-#if MCU_USE_DSP
-            if (ob.w >= 2) { /* two pixels a turn */
-                const int8_t *const end = h + 8 * (ob.w >> 1);
-                uint32_t a, b;
-                __asm__ volatile("1:\n\t"
-                                 "ldrd   %[a], %[b], [%[h]], #8\n\t"
-                                 "str    %[b], [%[d], %[c]]\n\t"
-                                 "str    %[a], [%[d]]\n\t"
-                                 "add    %[d], %[d], %[c], lsl #1\n\t"
-                                 "cmp    %[h], %[end]\n\t"
-                                 "bne    1b\n\t"
-                                 : [h] "+&r"(h), [d] "+&r"(dst), [a] "=&r"(a), [b] "=&r"(b)
-                                 : [c] "r"(c), [end] "r"(end)
-                                 : "memory", "cc");
-                x = ob.w & ~1;
-            }
-#endif
-            for (; x < ob.w; ++x, dst += c, h += MCU_DW_BLOCK) *(mcu_uword *)dst = *(const mcu_uword *)h;
-        } else
-            for (; x < ob.w; ++x, dst += c, h += MCU_DW_BLOCK) for (int j = 0; j < n; ++j) dst[j] = h[j];
-    }
+    for (; rows > 0; --rows, ++y, held += stride) mcu_dw_copy_pixels(buf + y * ob.w * c + cb, c, held, ob.w, n);
 }
 
 #if MCU_USE_DSP
@@ -1541,10 +1529,9 @@ static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
    (x - zp) shifted left by 20 + 33 - s instead of 20 (|x - zp| <= 255, so at most 23 fits). */
 typedef struct {
     int high_word;
-    int32_t za, zb, ma, mb, mo, sign, lo, hi, ka, kb, ko;
-    int la, lb, ea, eb, eo;
-    /* for the asm loop, in the order it reads them: za la ma ka zb lb mb kb ea eb sign mo ko eo lo4 hi4 */
-    int32_t words[16];
+    /* mcu_add_run's asm reads these in this order, from za on, two at a time */
+    int32_t za, la, ma, ka, zb, lb, mb, kb, ea, eb, sign, mo, ko, eo;
+    uint32_t lo4, hi4; /* act_min, act_max in every byte */
 } mcu_add_consts;
 
 static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
@@ -1558,8 +1545,6 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     k->mb = p->mult_b;
     k->mo = p->mult_out;
     k->sign = p->sign_b;
-    k->lo = p->act_min;
-    k->hi = p->act_max;
     k->la = 20 + (sa < 33 ? 33 - sa : 0);
     k->lb = 20 + (sb < 33 ? 33 - sb : 0);
     k->ea = (sa < 33 ? 33 : sa) - 32;
@@ -1568,9 +1553,8 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     k->ka = 1 << (k->ea - 1);
     k->kb = 1 << (k->eb - 1);
     k->ko = (2 * p->out_zp + 1) << (k->eo - 1);
-    const int32_t words[16] = {k->za, k->la, k->ma, k->ka, k->zb, k->lb, k->mb, k->kb, k->ea, k->eb, k->sign, k->mo, k->ko,
-                               k->eo, (int32_t)((uint8_t)k->lo * 0x01010101u), (int32_t)((uint8_t)k->hi * 0x01010101u)};
-    memcpy(k->words, words, sizeof words);
+    k->lo4 = (uint8_t)p->act_min * 0x01010101u;
+    k->hi4 = (uint8_t)p->act_max * 0x01010101u;
 }
 
 /* o[i] = a[i] + b[i] (an Add's values, see the integer semantics at the top) for i < n, in increasing order (o may be
@@ -1580,9 +1564,9 @@ static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const mcu_add_cons
 {
 #if MCU_USE_DSP
     if (k->high_word) {
-        if (n >= 2) { /* two elements a turn, the constants read from k->words as the loop goes */
+        if (n >= 2) { /* two elements a turn, the constants read from k as the loop goes */
             const int8_t *const end = a + (n & ~1);
-            const int32_t *w = k->words;
+            const int32_t *w = &k->za;
             int32_t x0, x1, y0, y1, t0, t1;
             __asm__ volatile("1:\n\t"
                              "ldrsb  %[x0], [%[a]], #1\n\t"
@@ -1635,16 +1619,7 @@ static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const mcu_add_cons
                              : "memory", "cc");
             n &= 1;
         }
-        const int32_t za = k->za, zb = k->zb, ma = k->ma, mb = k->mb, mo = k->mo, sign = k->sign, lo = k->lo, hi = k->hi;
-        const int32_t ka = k->ka, kb = k->kb, ko = k->ko;
-        const int la = k->la, lb = k->lb, ea = k->ea, eb = k->eb, eo = k->eo;
-        for (int i = 0; i < n; ++i) {
-            const int32_t va = mcu_smmla((int32_t)((uint32_t)(a[i] - za) << la), ma, ka) >> ea;
-            const int32_t vb = mcu_smmla((int32_t)((uint32_t)(b[i] - zb) << lb), mb, kb) >> eb;
-            const int32_t v = __ssat(mcu_smmla(va + sign * vb, mo, ko) >> eo, 8);
-            o[i] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
-        }
-        return;
+        /* an odd last element: the portable form (the same value) */
     }
 #else
     (void)k;
