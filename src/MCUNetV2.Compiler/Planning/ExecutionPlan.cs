@@ -41,7 +41,7 @@ public sealed record KernelPlan
     public int? FusedIntoAdd { get; init; }
     /// <summary>For an Add: the index of the pointwise convolution it computes itself, pixel by pixel.</summary>
     public int? FusedConv { get; init; }
-    /// <summary>Working memory of the kernel (the rows an in-place depthwise convolution holds back, or two pixels of a fused convolution).</summary>
+    /// <summary>Working memory of the kernel (the rows an in-place depthwise convolution holds back, or three pixels of a fused convolution).</summary>
     public PlannedBuffer? Scratch { get; init; }
     /// <summary>In-place depthwise: output rows the scratch holds (a ring).</summary>
     public int ScratchRows { get; init; }

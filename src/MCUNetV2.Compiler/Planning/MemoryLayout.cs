@@ -8,7 +8,7 @@ namespace MCUNetV2.Compiler.Planning;
 /// straight into the caller's buffer, and three ways to need less:
 /// <list type="bullet">
 /// <item>A pointwise convolution whose only reader is the residual Add right after it is computed inside that Add, pixel
-/// by pixel (two pixels of scratch): its output is never stored.</item>
+/// by pixel (three pixels of scratch): its output is never stored.</item>
 /// <item>A layer runs in place, its output over an input that dies there: depthwise convolutions (four channels at a time,
 /// holding back a few output rows in scratch, <see cref="DepthwiseInPlace"/>), Add, Mul and element-wise layers (pixel
 /// by pixel).</item>
@@ -97,7 +97,7 @@ internal static class MemoryLayout
             buffers.Add(new PlannedBuffer(ts, ts.Max(Bytes), ts.Min(t => first[t]), ts.Max(t => last[t]), PerPatch(ts[0])));
         }
 
-        // 3. scratch: two pixels of a fused convolution; the held-back rows of an in-place depthwise convolution, or
+        // 3. scratch: three pixels of a fused convolution; the held-back rows of an in-place depthwise convolution, or
         //    the ring of its faster 3x3 kernel where that does not raise the peak
         var depthwise = new List<(int Layer, KernelPlan Plan, Conv2D Conv, List<(Region In, Region Out)> Runs)>();
         foreach (var (i, kp) in kernels.ToList())
@@ -106,8 +106,8 @@ internal static class MemoryLayout
             if (kp.FusedConv is { } c)
             {
                 var conv = (Conv2D)layers[c];
-                // two output pixels of the convolution (mcu_pointwise_add works on pixel pairs)
-                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), 2 * conv.OutChannels, step[i], step[i], false, conv.Name);
+                // three output pixels of the convolution (mcu_pointwise_add works on pixel triples)
+                var scratch = new PlannedBuffer(Array.Empty<Tensor>(), 3 * conv.OutChannels, step[i], step[i], false, conv.Name);
                 buffers.Add(scratch);
                 kernels[i] = kp with { Scratch = scratch };
             }

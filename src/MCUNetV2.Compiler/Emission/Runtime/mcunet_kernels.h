@@ -321,6 +321,17 @@ static inline uint32_t mcu_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
     return __sel(v, hi4);
 }
 
+/* The last 1 to 3 input channels (from i) of `pixels` pixels, the rest of the group zero, as the expansions' words. */
+static inline void mcu_pointwise_expand_tail(const int8_t *const *x, int pixels, int i, int cin, uint32_t *col)
+{
+    for (int k = 0; k < pixels; ++k) {
+        uint32_t v = 0;
+        for (int j = 0; i + j < cin; ++j) v |= (uint32_t)(uint8_t)x[k][i + j] << (8 * j);
+        col[2 * k] = __sxtb16(v);
+        col[2 * k + 1] = mcu_sxtb16_ror8(v);
+    }
+}
+
 /* Two pixels' inputs (x0, x1), sign-extended to halfwords for mcu_pointwise_pair: per 4 channels the words
    [x0 c0 c2] [x0 c1 c3] [x1 c0 c2] [x1 c1 c3], the last group padded with zeros. Done once per pixel pair and used
    by every output channel. */
@@ -348,16 +359,9 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
         x0 -= i; /* (the tail below indexes from the start) */
         x1 -= i;
     }
-    if (i < cin) { /* the last 1 to 3 channels, the rest zero */
-        uint32_t a = 0, b = 0;
-        for (int j = 0; i + j < cin; ++j) {
-            a |= (uint32_t)(uint8_t)x0[i + j] << (8 * j);
-            b |= (uint32_t)(uint8_t)x1[i + j] << (8 * j);
-        }
-        col[0] = __sxtb16(a);
-        col[1] = mcu_sxtb16_ror8(a);
-        col[2] = __sxtb16(b);
-        col[3] = mcu_sxtb16_ror8(b);
+    if (i < cin) {
+        const int8_t *const x[2] = {x0, x1};
+        mcu_pointwise_expand_tail(x, 2, i, cin, col);
     }
 }
 
@@ -452,6 +456,26 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "bfi    %[a0], %[a1], #16, #8\n\t"                                                                                   \
     "bfi    %[a0], %[b1], #24, #8\n\t"
 
+/* The last channel of an odd count, alone, for `pixels` pixels expanded in col (two words each per group of 4 inputs):
+   w at its words (bias, the weights, mult, k, h), out[i] its byte in pixel i. */
+static inline void mcu_pointwise_lone(const mcu_conv_params *p, const mcu_word *w, const uint32_t *col, int pixels, int8_t *const *out)
+{
+    int32_t acc[3];
+    for (int i = 0; i < pixels; ++i) acc[i] = (int32_t)w[0];
+    ++w;
+    for (int k = (mcu_depth(p) + 3) >> 2; k > 0; --k, col += 2 * pixels, w += MCU_POINTWISE_CHANNEL_WORDS) {
+#ifdef MCU_POINTWISE_WEIGHTS16
+        const uint32_t we = w[0], wo = w[1];
+#else
+        const uint32_t we = __sxtb16(w[0]), wo = mcu_sxtb16_ror8(w[0]);
+#endif
+        for (int i = 0; i < pixels; ++i) acc[i] = __smlad(col[2 * i + 1], wo, __smlad(col[2 * i], we, acc[i]));
+    }
+    const int32_t m = (int32_t)w[0];
+    const int s = mcu_stream_shift(p, w[2] & 0xffff);
+    for (int i = 0; i < pixels; ++i) *out[i] = mcu_clamp(mcu_requant(acc[i], m, s) + p->out_zp, p->act_min, p->act_max);
+}
+
 /* Two output pixels (expanded in col by mcu_pointwise_expand) to o0 and o1, two output channels at a time: per 4
    input channels two weight words, each sign-extended in two halves and used for both pixels (8 SMLAD). */
 static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint32_t *col, int8_t *o0, int8_t *o1)
@@ -523,24 +547,236 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         MCU_REQUANT_VARIANTS(high_word, MCU_POINTWISE_PAIRS_HIGH, MCU_POINTWISE_PRESHIFT, MCU_POINTWISE_SCALE,
                              MCU_POINTWISE_ZERO_POINT, MCU_POINTWISE_PACK)
     if (p->out_c & 1) {
-        int32_t a0 = (int32_t)w[0], a1 = a0;
-        const uint32_t *x = col;
-        ++w;
-        for (int k = chunks; k > 0; --k, x += 4, w += MCU_POINTWISE_CHANNEL_WORDS) {
-#ifdef MCU_POINTWISE_WEIGHTS16
-            const uint32_t we = w[0], wo = w[1];
-#else
-            const uint32_t we = __sxtb16(w[0]), wo = mcu_sxtb16_ror8(w[0]);
+        int8_t *const o[2] = {o0, o1};
+        mcu_pointwise_lone(p, w, col, 2, o);
+    }
+}
 #endif
-            a0 = __smlad(x[0], we, a0);
-            a1 = __smlad(x[2], we, a1);
-            a0 = __smlad(x[1], wo, a0);
-            a1 = __smlad(x[3], wo, a1);
-        }
-        const int32_t m = (int32_t)w[0];
-        const int s = mcu_stream_shift(p, w[2] & 0xffff);
-        o0[0] = mcu_clamp(mcu_requant(a0, m, s) + out_zp, act_min, act_max);
-        o1[0] = mcu_clamp(mcu_requant(a1, m, s) + out_zp, act_min, act_max);
+
+#if MCU_USE_DSP
+/* Three pixels' inputs (x0, x1, x2), sign-extended to halfwords for mcu_pointwise_run3: per 4 channels the words
+   [x0 c0 c2] [x0 c1 c3] [x1 c0 c2] [x1 c1 c3] [x2 c0 c2] [x2 c1 c3], the last group padded with zeros. */
+static inline void mcu_pointwise_expand3(const int8_t *x0, const int8_t *x1, const int8_t *x2, int cin, uint32_t *col)
+{
+    int i = cin & ~3;
+    if (i) {
+        const int8_t *const end = x0 + i;
+        uint32_t a, ao;
+        __asm__ volatile("1:\n\t"
+                         "ldr    %[a], [%[x0]], #4\n\t"
+                         "sxtb16 %[ao], %[a], ror #8\n\t"
+                         "sxtb16 %[a], %[a]\n\t"
+                         "strd   %[a], %[ao], [%[col]], #8\n\t"
+                         "ldr    %[a], [%[x1]], #4\n\t"
+                         "sxtb16 %[ao], %[a], ror #8\n\t"
+                         "sxtb16 %[a], %[a]\n\t"
+                         "strd   %[a], %[ao], [%[col]], #8\n\t"
+                         "ldr    %[a], [%[x2]], #4\n\t"
+                         "sxtb16 %[ao], %[a], ror #8\n\t"
+                         "sxtb16 %[a], %[a]\n\t"
+                         "strd   %[a], %[ao], [%[col]], #8\n\t"
+                         "cmp    %[x0], %[end]\n\t"
+                         "bne    1b\n\t"
+                         : [x0] "+&r"(x0), [x1] "+&r"(x1), [x2] "+&r"(x2), [col] "+&r"(col), [a] "=&r"(a), [ao] "=&r"(ao)
+                         : [end] "r"(end)
+                         : "memory", "cc");
+        x0 -= i;
+        x1 -= i;
+        x2 -= i;
+    }
+    if (i < cin) {
+        const int8_t *const x[3] = {x0, x1, x2};
+        mcu_pointwise_expand_tail(x, 3, i, cin, col);
+    }
+}
+
+/* What mcu_pointwise_run3 reads (offsets are the asm's, bytes); its words become its frame. */
+typedef struct {
+    int8_t *o[3];            /* 0: the three pixels' outputs, advanced by 2 per channel pair */
+    const uint32_t *col;     /* 12: mcu_pointwise_expand3's words */
+    const uint32_t *col_end; /* 16: col + 6 words per group of 4 inputs */
+    const mcu_word *w_end;   /* 20: the end of the channel pairs' words */
+    uint32_t lo4, hi4;       /* 24, 28: act_min, act_max in every byte */
+    const mcu_word *w;       /* 32: the stream */
+    int32_t entry;           /* 36: where a pair's groups after the first start: group body (4 - (groups - 1) % 4) % 4 of
+                                the unrolled loop, or 4 (one group: none) */
+    int32_t variant;         /* 40: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
+} mcu_pw3_job;
+
+/*
+ * Three output pixels, two output channels at a time, every channel pair of the stream (high-word requantization
+ * without out_zp after the shift): per group of 4 inputs both channels' weight words widened once and used for the
+ * three pixels (12 SMLAD); r0 col, r1 the stream, r2-r4 channel a's sums of pixels 0-2, r5-r7 channel b's, r8-r11 the
+ * weights, r12/lr a pixel's two words. The groups after the first run in a loop unrolled four times, entered part way
+ * (the job's entry, a TBB), so a pair spends no instruction on counting them.
+ */
+#ifdef MCU_POINTWISE_WEIGHTS16
+#define MCU_PW3_WEIGHTS "ldrd r8, r9, [r1], #8\n\t" "ldrd r10, r11, [r1], #8\n\t"
+#else
+#define MCU_PW3_WEIGHTS                                                                                                \
+    "ldrd   r9, r11, [r1], #8\n\t"                                                                                     \
+    "sxtb16 r8, r9\n\t"                                                                                                \
+    "sxtb16 r9, r9, ror #8\n\t"                                                                                        \
+    "sxtb16 r10, r11\n\t"                                                                                              \
+    "sxtb16 r11, r11, ror #8\n\t"
+#endif
+/* one pixel's words (r12, lr) into channel a's sum `a` and b's `b`, starting from a_in and b_in */
+#define MCU_PW3_PIXEL(a, b, a_in, b_in)                                                                                \
+    "smlad  " a ", r12, r8, " a_in "\n\t"                                                                              \
+    "smlad  " a ", lr, r9, " a "\n\t"                                                                                  \
+    "smlad  " b ", r12, r10, " b_in "\n\t"                                                                             \
+    "smlad  " b ", lr, r11, " b "\n\t"
+#define MCU_PW3_GROUP                                                                                                  \
+    MCU_PW3_WEIGHTS                                                                                                    \
+    "ldrd   r12, lr, [r0], #8\n\t" MCU_PW3_PIXEL("r2", "r5", "r2", "r5")                                               \
+    "ldrd   r12, lr, [r0], #8\n\t" MCU_PW3_PIXEL("r3", "r6", "r3", "r6")                                               \
+    "ldrd   r12, lr, [r0], #8\n\t" MCU_PW3_PIXEL("r4", "r7", "r4", "r7")
+/* the first group, after the biases (r2, r5): pixels 2 and 1 start from them before pixel 0 moves on */
+#define MCU_PW3_FIRST                                                                                                  \
+    "ldrd   r2, r5, [r1], #8\n\t"                                                                                      \
+    MCU_PW3_WEIGHTS                                                                                                    \
+    "ldrd   r12, lr, [r0, #16]\n\t" MCU_PW3_PIXEL("r4", "r7", "r2", "r5")                                              \
+    "ldrd   r12, lr, [r0, #8]\n\t" MCU_PW3_PIXEL("r3", "r6", "r2", "r5")                                               \
+    "ldrd   r12, lr, [r0], #24\n\t" MCU_PW3_PIXEL("r2", "r5", "r2", "r5")
+#define MCU_PW3_PRESHIFT                                                                                               \
+    "lsr    lr, r12, #8\n\t"                                                                                           \
+    "lsl    r2, r2, lr\n\t"                                                                                            \
+    "lsl    r3, r3, lr\n\t"                                                                                            \
+    "lsl    r4, r4, lr\n\t"                                                                                            \
+    "lsr    lr, r12, #24\n\t"                                                                                          \
+    "lsl    r5, r5, lr\n\t"                                                                                            \
+    "lsl    r6, r6, lr\n\t"                                                                                            \
+    "lsl    r7, r7, lr\n\t"
+/* mult (r8, r9), k (r10, r11) and h = rs_a | e_a << 8 | rs_b << 16 | e_b << 24 (r12) of the pair; a shift by a
+   register takes its bottom byte */
+#define MCU_PW3_SCALE                                                                                                  \
+    "smmla  r2, r2, r8, r10\n\t"                                                                                       \
+    "smmla  r3, r3, r8, r10\n\t"                                                                                       \
+    "smmla  r4, r4, r8, r10\n\t"                                                                                       \
+    "smmla  r5, r5, r9, r11\n\t"                                                                                       \
+    "smmla  r6, r6, r9, r11\n\t"                                                                                       \
+    "smmla  r7, r7, r9, r11\n\t"                                                                                       \
+    "asr    r2, r2, r12\n\t"                                                                                           \
+    "asr    r3, r3, r12\n\t"                                                                                           \
+    "asr    r4, r4, r12\n\t"                                                                                           \
+    "lsr    lr, r12, #16\n\t"                                                                                          \
+    "asr    r5, r5, lr\n\t"                                                                                            \
+    "asr    r6, r6, lr\n\t"                                                                                            \
+    "asr    r7, r7, lr\n\t"                                                                                            \
+    "ssat   r2, #8, r2\n\t"                                                                                            \
+    "ssat   r3, #8, r3\n\t"                                                                                            \
+    "ssat   r4, #8, r4\n\t"                                                                                            \
+    "ssat   r5, #8, r5\n\t"                                                                                            \
+    "ssat   r6, #8, r6\n\t"                                                                                            \
+    "ssat   r7, #8, r7\n\t"                                                                                            \
+    "bfi    r2, r5, #8, #8\n\t"                                                                                        \
+    "bfi    r3, r6, #8, #8\n\t"                                                                                        \
+    "bfi    r4, r7, #8, #8\n\t"
+/* pixels 0 and 1 as one word [a0 b0 a1 b1] and pixel 2 clamped byte-wise to lo4, hi4 (sp+24, sp+28) */
+#define MCU_PW3_CLAMP                                                                                                  \
+    "ldrd   r11, r12, [sp, #24]\n\t"                                                                                   \
+    "bfi    r2, r3, #16, #16\n\t"                                                                                      \
+    "ssub8  lr, r2, r11\n\t"                                                                                           \
+    "sel    r2, r2, r11\n\t"                                                                                           \
+    "ssub8  lr, r12, r2\n\t"                                                                                           \
+    "sel    r2, r2, r12\n\t"                                                                                           \
+    "ssub8  lr, r4, r11\n\t"                                                                                           \
+    "sel    r4, r4, r11\n\t"                                                                                           \
+    "ssub8  lr, r12, r4\n\t"                                                                                           \
+    "sel    r4, r4, r12\n\t"                                                                                           \
+    "lsr    r3, r2, #16\n\t"
+#define MCU_PW3_VARIANT(v, pre, clamp)                                                                                 \
+    ".Lmcu_pw3_v" v ":\n\t"                                                                                            \
+    ".Lmcu_pw3_pair" v ":\n\t"                                                                                         \
+    "ldr    r0, [sp, #12]\n\t"                                                                                         \
+    MCU_PW3_FIRST                                                                                                      \
+    "ldr    r12, [sp, #36]\n\t"                                                                                        \
+    "tbb    [pc, r12]\n\t"                                                                                             \
+    "1:\n\t"                                                                                                           \
+    ".byte  (.Lmcu_pw3_g0" v " - 1b) / 2\n\t"                                                                          \
+    ".byte  (.Lmcu_pw3_g1" v " - 1b) / 2\n\t"                                                                          \
+    ".byte  (.Lmcu_pw3_g2" v " - 1b) / 2\n\t"                                                                          \
+    ".byte  (.Lmcu_pw3_g3" v " - 1b) / 2\n\t"                                                                          \
+    ".byte  (.Lmcu_pw3_requant" v " - 1b) / 2\n\t"                                                                     \
+    ".p2align 1\n\t"                                                                                                   \
+    ".Lmcu_pw3_g0" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_g1" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_g2" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_g3" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    "ldr    r12, [sp, #16]\n\t"                                                                                        \
+    "cmp    r0, r12\n\t"                                                                                               \
+    "bne    .Lmcu_pw3_g0" v "\n\t"                                                                                     \
+    ".Lmcu_pw3_requant" v ":\n\t"                                                                                      \
+    "ldrd   r8, r9, [r1], #8\n\t"                                                                                      \
+    "ldrd   r10, r11, [r1], #8\n\t"                                                                                    \
+    "ldr    r12, [r1], #4\n\t"                                                                                         \
+    pre MCU_PW3_SCALE clamp                                                                                            \
+    "ldm    sp, {r8, r9, r10}\n\t"                                                                                     \
+    "strh   r2, [r8], #2\n\t"                                                                                          \
+    "strh   r3, [r9], #2\n\t"                                                                                          \
+    "strh   r4, [r10], #2\n\t"                                                                                         \
+    "stm    sp, {r8, r9, r10}\n\t"                                                                                     \
+    "ldr    r12, [sp, #20]\n\t"                                                                                        \
+    "cmp    r1, r12\n\t"                                                                                               \
+    "bne    .Lmcu_pw3_pair" v "\n\t"                                                                                   \
+    "b      .Lmcu_pw3_done\n\t"
+
+/* Every channel pair of the job (at least one) for its three pixels. */
+__attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mcu_pw3_job *job __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #44\n\t"
+        "ldm    r0, {r1-r11}\n\t"
+        "stm    sp, {r1-r11}\n\t"
+        "ldr    r1, [sp, #32]\n\t"
+        "ldr    r12, [sp, #40]\n\t"
+        "tbh    [pc, r12, lsl #1]\n\t"
+        ".Lmcu_pw3_table:\n\t"
+        ".hword (.Lmcu_pw3_v0 - .Lmcu_pw3_table) / 2\n\t"
+        ".hword (.Lmcu_pw3_v1 - .Lmcu_pw3_table) / 2\n\t"
+        ".hword (.Lmcu_pw3_v2 - .Lmcu_pw3_table) / 2\n\t"
+        ".hword (.Lmcu_pw3_v3 - .Lmcu_pw3_table) / 2\n\t"
+        MCU_PW3_VARIANT("0", "", "")
+        MCU_PW3_VARIANT("1", MCU_PW3_PRESHIFT, "")
+        MCU_PW3_VARIANT("2", "", MCU_PW3_CLAMP)
+        MCU_PW3_VARIANT("3", MCU_PW3_PRESHIFT, MCU_PW3_CLAMP)
+        ".Lmcu_pw3_done:\n\t"
+        "add    sp, sp, #44\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* The parts of a job that stay the same for every pixel triple of a call; 0 when the layer's requantization (64-bit,
+   or out_zp after the shift) or a single output channel leaves the triples to the pair kernel. */
+static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job)
+{
+    const int chunks = (mcu_depth(p) + 3) >> 2, pairs = p->out_c >> 1;
+    if (!p->high_word || (p->high_word & 4) || pairs == 0) return 0;
+    job->w = (const mcu_word *)(const void *)p->weights;
+    job->w_end = job->w + pairs * mcu_pointwise_pair_words(mcu_depth(p));
+    job->lo4 = (uint8_t)p->act_min * 0x01010101u;
+    job->hi4 = (uint8_t)p->act_max * 0x01010101u;
+    job->entry = chunks == 1 ? 4 : (4 - (chunks - 1) % 4) % 4;
+    job->variant = (p->high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0);
+    return 1;
+}
+
+/* Three output pixels (x0 -> o0, x1 -> o1, x2 -> o2) with a job of mcu_pointwise_job3; col: 6 words per group of 4
+   inputs. */
+static MCU_NOINLINE void mcu_pointwise_three(const mcu_conv_params *p, mcu_pw3_job *job, const int8_t *x0, const int8_t *x1,
+                                             const int8_t *x2, int8_t *o0, int8_t *o1, int8_t *o2, uint32_t *col)
+{
+    const int depth = mcu_depth(p), chunks = (depth + 3) >> 2, cout = p->out_c;
+    mcu_pointwise_expand3(x0, x1, x2, depth, col);
+    job->o[0] = o0;
+    job->o[1] = o1;
+    job->o[2] = o2;
+    job->col = col;
+    job->col_end = col + 6 * chunks;
+    mcu_pointwise_run3(job);
+    if (cout & 1) {
+        int8_t *const o[3] = {o0 + cout - 1, o1 + cout - 1, o2 + cout - 1};
+        mcu_pointwise_lone(p, job->w_end, col, 3, o);
     }
 }
 #endif
@@ -574,6 +810,36 @@ static inline void mcu_pointwise_two(const mcu_conv_params *p, const int8_t *x0,
 MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int cin = p->in_c, cout = p->out_c;
+#if MCU_USE_DSP
+    mcu_pw3_job job;
+    if (mcu_pointwise_job3(p, &job)) { /* three pixels at a time, in row order across rows; one or two left at the end */
+        uint32_t col3[6 * ((cin + 3) >> 2)];
+        const int8_t *qx[3];
+        int8_t *qo[3];
+        int nq = 0;
+        for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
+            const int8_t *x = in + mcu_offset(ib, oy, r.x0, cin);
+            int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
+            int n = r.w;
+            for (; nq > 0 && n > 0; --n, x += cin, o += cout) { /* complete the triple the row before left */
+                qx[nq] = x;
+                qo[nq] = o;
+                if (++nq == 3) {
+                    mcu_pointwise_three(p, &job, qx[0], qx[1], qx[2], qo[0], qo[1], qo[2], col3);
+                    nq = 0;
+                }
+            }
+            for (; n >= 3; n -= 3, x += 3 * cin, o += 3 * cout)
+                mcu_pointwise_three(p, &job, x, x + cin, x + 2 * cin, o, o + cout, o + 2 * cout, col3);
+            for (; n > 0; --n, x += cin, o += cout, ++nq) {
+                qx[nq] = x;
+                qo[nq] = o;
+            }
+        }
+        if (nq) mcu_pointwise_two(p, qx[0], qx[nq - 1], qo[0], qo[nq - 1], col3);
+        return;
+    }
+#endif
     uint32_t col[(cin + 3) & ~3];
     const int8_t *held_x = NULL;
     int8_t *held_o = NULL;
@@ -648,9 +914,30 @@ MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_
 {
     const int depth = mcu_depth(p), cout = p->out_c, total = r.h * r.w;
     int8_t col0[MCU_IM2COL_MAX], col1[MCU_IM2COL_MAX];
+    int ya = r.y0, xa = r.x0, i = 0;
+#if MCU_USE_DSP
+    uint32_t expanded[6 * ((depth + 3) >> 2)];
+    mcu_pw3_job job;
+    if (mcu_pointwise_job3(p, &job)) /* three pixels at a time, then the one or two left */
+        for (; i + 3 <= total; i += 3) {
+            int8_t col2[MCU_IM2COL_MAX];
+            int yb = ya, xb = xa;
+            mcu_region_next(r, &yb, &xb);
+            int yc = yb, xc = xb;
+            mcu_region_next(r, &yc, &xc);
+            mcu_im2col_gather(p, in, ib, ya, xa, col0);
+            mcu_im2col_gather(p, in, ib, yb, xb, col1);
+            mcu_im2col_gather(p, in, ib, yc, xc, col2);
+            mcu_pointwise_three(p, &job, col0, col1, col2, out + mcu_offset(ob, ya, xa, cout), out + mcu_offset(ob, yb, xb, cout),
+                                out + mcu_offset(ob, yc, xc, cout), expanded);
+            ya = yc;
+            xa = xc;
+            mcu_region_next(r, &ya, &xa);
+        }
+#else
     uint32_t expanded[(depth + 3) & ~3];
-    int ya = r.y0, xa = r.x0;
-    for (int i = 0; i < total; i += 2) {
+#endif
+    for (; i < total; i += 2) {
         const int two = i + 1 < total;
         int yb = ya, xb = xa;
         if (two) mcu_region_next(r, &yb, &xb);
@@ -1645,8 +1932,9 @@ MCU_KERNEL void mcu_add(const mcu_add_params *p, const int8_t *a, mcu_region ab,
 
 /*
  * A pointwise convolution and the residual Add that reads it, pixel by pixel: the convolution's output pixels go to
- * tmp (two pixels, 2 x out_c bytes) and are added to the skip tensor at once, so the convolution's output is never stored. The output
- * may be the skip tensor's buffer (in place): each pixel is read before it is written, in increasing order.
+ * tmp (three pixels, 3 x out_c bytes) and are added to the skip tensor at once, so the convolution's output is never
+ * stored. The output may be the skip tensor's buffer (in place): each pixel is read before it is written, in
+ * increasing order.
  * conv_is_a: the convolution is the Add's first operand.
  */
 MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_params *pa, int conv_is_a,
@@ -1654,22 +1942,41 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
                                   int8_t *out, mcu_region ob, mcu_region r, int8_t *tmp)
 {
     const int cin = pc->in_c, c = pa->c, total = r.h * r.w;
-    uint32_t col[(cin + 3) & ~3];
     mcu_add_consts consts;
     mcu_add_prepare(pa, &consts);
+#if MCU_USE_DSP
+    uint32_t col[6 * ((cin + 3) >> 2)];
+    mcu_pw3_job job;
+    const int three = mcu_pointwise_job3(pc, &job);
+#else
+    uint32_t col[(cin + 3) & ~3];
+    const int three = 0;
+#endif
     int ya = r.y0, xa = r.x0;
-    for (int i = 0; i < total; i += 2) {
-        const int n = i + 1 < total ? 2 : 1;
-        int y[2] = {ya, ya}, x[2] = {xa, xa};
-        if (n == 2) mcu_region_next(r, &y[1], &x[1]);
-        ya = y[1];
-        xa = x[1];
+    for (int i = 0; i < total;) {
+        const int n = total - i >= 3 && three ? 3 : total - i >= 2 ? 2 : 1;
+        int y[3] = {ya, ya, ya}, x[3] = {xa, xa, xa};
+        for (int k = 1; k < n; ++k) {
+            y[k] = y[k - 1];
+            x[k] = x[k - 1];
+            mcu_region_next(r, &y[k], &x[k]);
+        }
+        ya = y[n - 1];
+        xa = x[n - 1];
         mcu_region_next(r, &ya, &xa);
-        mcu_pointwise_two(pc, in + mcu_offset(ib, y[0], x[0], cin), in + mcu_offset(ib, y[1], x[1], cin), tmp, tmp + (n - 1) * c, col);
+#if MCU_USE_DSP
+        if (n == 3)
+            mcu_pointwise_three(pc, &job, in + mcu_offset(ib, y[0], x[0], cin), in + mcu_offset(ib, y[1], x[1], cin),
+                                in + mcu_offset(ib, y[2], x[2], cin), tmp, tmp + c, tmp + 2 * c, col);
+        else
+#endif
+            mcu_pointwise_two(pc, in + mcu_offset(ib, y[0], x[0], cin), in + mcu_offset(ib, y[n - 1], x[n - 1], cin), tmp,
+                              tmp + (n - 1) * c, col);
         for (int k = 0; k < n; ++k) {
             const int8_t *s = skip + mcu_offset(sb, y[k], x[k], c), *t = tmp + k * c;
             mcu_add_run(pa, &consts, conv_is_a ? t : s, conv_is_a ? s : t, out + mcu_offset(ob, y[k], x[k], c), c);
         }
+        i += n;
     }
 }
 
