@@ -194,8 +194,9 @@ public static class DepthwiseInPlace
 
     /// <summary>
     /// Whether <c>mcu_depthwise3x3_inplace</c> can compute this window: 3x3, stride 1 or 2, dilation 1. Per block of channels
-    /// it copies the input rows the windows read into a ring of planar q15 rows (in_zp around the input), so no window
-    /// needs a border variant, and writes each output row over the buffer as soon as it is computed.
+    /// it copies the input rows the windows read into a ring (stride 1: planar q15 rows; stride 2: compact rows of the
+    /// block's four channel bytes per column), in_zp around the input, so no window needs a border variant, and writes
+    /// each output row over the buffer as soon as it is computed.
     /// </summary>
     public static bool UsesRing(Window w) =>
         w.KernelH == 3 && w.KernelW == 3 && w.DilationH == 1 && w.DilationW == 1 && w.StrideH == w.StrideW && w.StrideH is 1 or 2;
@@ -221,12 +222,18 @@ public static class DepthwiseInPlace
     /// <summary>Ring rows of the tall ring (mcu_dw3_tall_slots): every input row a block's windows read.</summary>
     public static int TallSlots(Window w, Region output) => (output.H - 1) * w.StrideH + 3;
 
+    /// <summary>Bytes of a compact ring row at stride 2 (mcu_dw3s2_row_bytes): a block's four channel bytes per column the windows read.</summary>
+    public static int CompactRowBytes(int outputWidth) => ChannelBlock * (2 * outputWidth + 1);
+
     /// <summary>
-    /// Scratch of <c>mcu_depthwise3x3_inplace</c> for one run: the ring of <paramref name="slots"/> planar q15 rows per
-    /// channel of a block, then the row buffer (<paramref name="bufferedRows"/> rows of an even number of pixels).
+    /// Scratch of <c>mcu_depthwise3x3_inplace</c> for one run. Stride 1: the ring of <paramref name="slots"/> planar q15
+    /// rows per channel of a block, then the row buffer (<paramref name="bufferedRows"/> rows of an even number of
+    /// pixels). Stride 2: <paramref name="slots"/> compact rows (the outputs go straight over the buffer).
     /// </summary>
     public static int RingScratchBytes(int slots, int bufferedRows, Region output, int strideW, int channels) =>
-        2 * slots * Math.Min(channels, ChannelBlock) * RingPitch(output.W, strideW) + bufferedRows * 2 * ChannelBlock * ((output.W + 1) / 2);
+        strideW == 2
+            ? slots * CompactRowBytes(output.W)
+            : 2 * slots * Math.Min(channels, ChannelBlock) * RingPitch(output.W, strideW) + bufferedRows * 2 * ChannelBlock * ((output.W + 1) / 2);
 
     /// <summary>The scratch of a kernel for a layer's runs: <paramref name="RingSlots"/> 0 is the held-back rows of
     /// <c>mcu_depthwise_inplace</c>, 3 the ring of <c>mcu_depthwise3x3_inplace</c>, more its tall ring.</summary>
@@ -242,8 +249,8 @@ public static class DepthwiseInPlace
 
     /// <summary>
     /// The fastest ring kernel whose scratch fits in <paramref name="budget"/> bytes: the tall ring (one pass per
-    /// block), else the ring of three rows (when <see cref="RingSafe"/> for every run; at stride 2 only for rows of 16
-    /// outputs or more); null when neither applies.
+    /// block, no per-row copies and calls), else the ring of three rows (when <see cref="RingSafe"/> for every run; at
+    /// stride 2 only for rows of 16 outputs or more); null when neither applies.
     /// </summary>
     public static Scratch? FastestWithin(Conv2D dw, IReadOnlyList<(Region In, Region Out)> runs, long budget)
     {
@@ -252,8 +259,8 @@ public static class DepthwiseInPlace
         int tallSlots = runs.Max(r => TallSlots(w, r.Out));
         int tall = runs.Max(r => RingScratchBytes(TallSlots(w, r.Out), r.Out.H, r.Out, w.StrideW, dw.OutChannels));
         if (tall <= budget) return new Scratch(tall, 0, tallSlots);
-        // at stride 2 each input value feeds few windows: the ring's per-row copies and calls cost about what its
-        // windows save on narrow rows (a patch's), measured slower than the held-back rows below 16 outputs a row
+        // the ring of three copies rows and calls the row kernel per output row: at stride 2 (few windows per input
+        // value) measured slower than the held-back rows below 16 outputs a row
         if (w.StrideH != 1 && runs.Min(r => r.Out.W) < 16) return null;
         int ring = runs.Max(r => RingScratchBytes(RingSlots, 1, r.Out, w.StrideW, dw.OutChannels));
         int inputHeight = dw.Inputs[0].Shape.H;

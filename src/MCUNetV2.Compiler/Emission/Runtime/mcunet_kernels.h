@@ -1048,6 +1048,19 @@ typedef struct {
     const uint32_t *stream;
 } mcu_dw4_consts;
 
+/* The constants of the block at cb (n channels) for the C paths (mcu_dw_output). */
+static inline void mcu_dw4_consts_c(const mcu_conv_params *p, int cb, int n, mcu_dw4_consts *k)
+{
+    k->out_zp = p->out_zp;
+    k->act_min = p->act_min;
+    k->act_max = p->act_max;
+    for (int j = 0; j < n; ++j) {
+        k->bias[j] = p->bias[cb + j];
+        k->mult[j] = p->mult[cb + j];
+        k->shift[j] = p->shift[cb + j];
+    }
+}
+
 /* Output j of the block from its sum (bias included). */
 static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
 {
@@ -1412,8 +1425,8 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 }
 
 /*
- * In-place 3x3 depthwise convolution at stride 1 or 2, dilation 1, from a ring of planar rows
- * (mcu_depthwise3x3_inplace). Per block of MCU_DW_BLOCK channels the input rows the windows read are copied into the
+ * In-place 3x3 depthwise convolution at stride 1, dilation 1, from a ring of planar rows (mcu_depthwise3x3_inplace;
+ * stride 2 takes the compact rows of mcu_dw3s2_inplace). Per block of MCU_DW_BLOCK channels the input rows the windows read are copied into the
  * ring, one planar row of q15 values per channel, in_zp in the columns and rows outside the input, so every window
  * lies inside the ring: no border variants. Output rows go to a row buffer (MCU_DW_BLOCK bytes per pixel), then over
  * their place in buf.
@@ -1423,9 +1436,8 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
  *   one pass per channel; for small layers, where the ring's per-row overhead would dominate.
  * Scratch: the ring, slots x min(c, MCU_DW_BLOCK) x pitch int16 (mcu_dw3_pitch), then the row buffer, one row (ring) or
  * ob.h rows (tall) of an even number of pixels (ob.w rounded up) x MCU_DW_BLOCK bytes.
- * On the DSP path a row of one channel runs two outputs at a time: at stride 1 [v(s) v(s+1)] and [v(s+1) v(s+2)]
- * times the taps' [w0 w1] (SMLAD), v(s+2) and v(s+3) times w2; at stride 2 [v(s) v(s+1)], [v(s+2) v(s+3)] times
- * [w0 w1], v(s+2) and v(s+4) times w2; for each of the three rows.
+ * On the DSP path a row of one channel runs two outputs at a time: [v(s) v(s+1)] and [v(s+1) v(s+2)] times the taps'
+ * [w0 w1] (SMLAD), v(s+2) and v(s+3) times w2, for each of the three rows.
  */
 #define MCU_DW3_SLOTS 3
 
@@ -1510,7 +1522,7 @@ typedef struct {
     int32_t pitch;         /* 20: bytes between two channels' ring rows */
     const uint32_t *consts;/* 24: per channel MCU_DW3_CONSTS words */
     int32_t channels;      /* 28 */
-    int32_t variant;       /* 32: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (stride 2) */
+    int32_t variant;       /* 32: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
     int32_t rows;          /* 36: output rows */
     int32_t advance;       /* 40: bytes from the end of a row's windows to the next row's */
 } mcu_dw3_job;
@@ -1522,7 +1534,7 @@ typedef struct {
 #if MCU_USE_DSP
 /* The loop of one channel's rows, two outputs per turn: r0-r2 the ring rows, r3 the row buffer, r4-r8 the weights,
    r9/r10 the sums, lr the end of the row on r0; the requantization constants at sp (copied per channel).
-   Stride 1: [v0 v1] [v2 v3] (LDRD), [v1 v2] (LDR) against [w0 w1] and w2; stride 2: [v0 v1] [v2 v3] [v4 v5]. */
+   [v0 v1] [v2 v3] (LDRD), [v1 v2] (LDR) against [w0 w1] and w2. */
 #define MCU_DW3_TAPS(row, w01, w2, b)                                                                                  \
     "ldrd   r11, r12, [" row "], #4\n\t"                                                                               \
     "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
@@ -1530,13 +1542,6 @@ typedef struct {
     "smlat" b " r10, r12, " w2 ", r10\n\t"                                                                             \
     "ldr    r11, [" row ", #-2]\n\t"                                                                                   \
     "smlad  r10, r11, " w01 ", r10\n\t"
-#define MCU_DW3_TAPS2(row, w01, w2, b)                                                                                 \
-    "ldrd   r11, r12, [" row "], #8\n\t"                                                                               \
-    "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
-    "smlad  r10, r12, " w01 ", r10\n\t"                                                                                \
-    "smlab" b " r9, r12, " w2 ", r9\n\t"                                                                               \
-    "ldr    r11, [" row "]\n\t"                                                                                        \
-    "smlab" b " r10, r11, " w2 ", r10\n\t"
 #define MCU_DW3_PRESHIFT "ldr r11, [sp, #20]\n\tlsl r9, r9, r11\n\tlsl r10, r10, r11\n\t"
 /* the two outputs as bytes 0 and 1 of r9, clamped byte-wise to act_min, act_max (in every byte at sp+28, sp+32) */
 #define MCU_DW3_CLAMP                                                                                                  \
@@ -1615,18 +1620,10 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
         ".hword (.Lmcu_dw3_v1 - .Lmcu_dw3_table) / 2\n\t"
         ".hword (.Lmcu_dw3_v2 - .Lmcu_dw3_table) / 2\n\t"
         ".hword (.Lmcu_dw3_v3 - .Lmcu_dw3_table) / 2\n\t"
-        ".hword (.Lmcu_dw3_v4 - .Lmcu_dw3_table) / 2\n\t"
-        ".hword (.Lmcu_dw3_v5 - .Lmcu_dw3_table) / 2\n\t"
-        ".hword (.Lmcu_dw3_v6 - .Lmcu_dw3_table) / 2\n\t"
-        ".hword (.Lmcu_dw3_v7 - .Lmcu_dw3_table) / 2\n\t"
         ".Lmcu_dw3_v0:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", "")
         ".Lmcu_dw3_v1:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, "")
         ".Lmcu_dw3_v2:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", MCU_DW3_CLAMP)
         ".Lmcu_dw3_v3:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, MCU_DW3_CLAMP)
-        ".Lmcu_dw3_v4:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, "", "")
-        ".Lmcu_dw3_v5:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, MCU_DW3_PRESHIFT, "")
-        ".Lmcu_dw3_v6:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, "", MCU_DW3_CLAMP)
-        ".Lmcu_dw3_v7:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS2, MCU_DW3_PRESHIFT, MCU_DW3_CLAMP)
         ".Lmcu_dw3_next:\n\t"
         "ldr    r12, [sp, #36]\n\t"
         "ldr    r11, [sp, #40]\n\t"
@@ -1677,7 +1674,7 @@ static MCU_NOINLINE int mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, 
 {
     const int c = p->out_c;
     const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1), lo4 = (uint8_t)p->act_min * 0x01010101u, hi4 = (uint8_t)p->act_max * 0x01010101u;
-    int v = (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (p->sw == 2 ? 4 : 0);
+    int v = p->act_min > -128 || p->act_max < 127 ? 2 : 0;
     for (int j = 0; j < n; ++j, q += MCU_DW3_CONSTS) {
         const int s = p->shift[cb + j];
         if (s > 54) return 0;
@@ -1714,9 +1711,325 @@ static MCU_NOINLINE void mcu_dw3_load_block(const mcu_conv_params *p, const int8
 /* Ring rows a layer needs to hold every input row of a block at once (the tall ring: one pass per block). */
 static inline int mcu_dw3_tall_slots(const mcu_conv_params *p, mcu_region ob) { return (ob.h - 1) * p->sh + 3; }
 
+/*
+ * Stride 2 (mcu_depthwise3x3_inplace with sw == 2): the rows a block's windows read are copied into a ring of compact
+ * rows, the block's four channel bytes per input column (in_zp outside the input), so every window lies inside the
+ * ring at fixed offsets: a tap is one word and the row kernel needs no border variants. At stride 2 each input value
+ * feeds only two to four windows, so the planar copy of stride 1 would cost about what its paired multiplies save.
+ * Outputs go straight over buf: in the tall ring every input row is copied first; the ring of three is used only when
+ * each output row lands on input rows it already holds (DepthwiseInPlace.RingSafe).
+ * Scratch: `slots` rows of 4 (2 ob.w + 1) bytes (3, or mcu_dw3_tall_slots: every row of a block at once).
+ */
+static inline int mcu_dw3s2_row_bytes(int out_w) { return 4 * (2 * out_w + 1); }
+
+/* Rows of outputs of a block (offsets: the asm's, bytes). */
+typedef struct {
+    const int8_t *row[3];   /* 0, 4, 8: rows 0-2 of the first row's windows, at the first window */
+    int8_t *out;            /* 12: the first output in buf */
+    int32_t step;           /* 16: bytes between two outputs in buf (c) */
+    const uint32_t *consts; /* 20: MCU_DW3S2_CONSTS words */
+    int32_t variant;        /* 24: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
+    int32_t rows;           /* 28: output rows */
+    int32_t span;           /* 32: bytes a row pointer moves over a row (8 a window) */
+    int32_t advance;        /* 36: bytes from the end of a row's windows to the next row's */
+} mcu_dw3s2_job;
+
+/* A block's words: per tap (row-major) the weights of channels 0, 2 and of 1, 3 as halfwords [sxtb16], then bias[4],
+   mult and k of each channel (m0 k0 m1 k1 ...), rs[4], e[4], lo4, hi4. */
+#define MCU_DW3S2_CONSTS 40
+
+#if MCU_USE_DSP
+/* One tap: the word of the four channels at `at` (row pointer and offset), widened in halves, times the tap's weights. */
+#define MCU_DW3S2_TAP(at, tap)                                                                                         \
+    "ldr    r8, " at "\n\t"                                                                                            \
+    "sxtb16 r9, r8\n\t"                                                                                                \
+    "sxtb16 r8, r8, ror #8\n\t"                                                                                        \
+    "ldrd   r10, r11, [r12, #(8 * " #tap ")]\n\t"                                                                      \
+    "smlabb r4, r9, r10, r4\n\t"                                                                                       \
+    "smlatt r6, r9, r10, r6\n\t"                                                                                       \
+    "smlabb r5, r8, r11, r5\n\t"                                                                                       \
+    "smlatt r7, r8, r11, r7\n\t"
+/* a row of the window: columns 2, 1, then 0 with the row pointer moving to the next window */
+#define MCU_DW3S2_ROW(r, t0, t1, t2) MCU_DW3S2_TAP("[" r ", #8]", t2) MCU_DW3S2_TAP("[" r ", #4]", t1) MCU_DW3S2_TAP("[" r "], #8", t0)
+#define MCU_DW3S2_PRESHIFT                                                                                             \
+    "ldrd   r8, r9, [r12, #136]\n\t"                                                                                   \
+    "ldrd   r10, r11, [r12, #144]\n\t"                                                                                 \
+    "lsl    r4, r4, r8\n\t"                                                                                            \
+    "lsl    r5, r5, r9\n\t"                                                                                            \
+    "lsl    r6, r6, r10\n\t"                                                                                           \
+    "lsl    r7, r7, r11\n\t"
+#define MCU_DW3S2_CLAMP                                                                                                \
+    "ldrd   r8, r9, [r12, #152]\n\t"                                                                                   \
+    "ssub8  r10, r4, r8\n\t"                                                                                           \
+    "sel    r4, r4, r8\n\t"                                                                                            \
+    "ssub8  r10, r9, r4\n\t"                                                                                           \
+    "sel    r4, r4, r9\n\t"
+/* frame: sp+0 rows left, +4 span, +8 advance, +12 the end of the row's windows on r0 */
+#define MCU_DW3S2_LOOP(pre, clamp)                                                                                     \
+    "1:\n\t"                                                                                                           \
+    "ldrd   r4, r5, [r12, #72]\n\t"                                                                                    \
+    "ldrd   r6, r7, [r12, #80]\n\t"                                                                                    \
+    MCU_DW3S2_ROW("r0", 0, 1, 2) MCU_DW3S2_ROW("r1", 3, 4, 5) MCU_DW3S2_ROW("r2", 6, 7, 8)                           \
+    pre                                                                                                                \
+    "ldrd   r8, r9, [r12, #88]\n\t"                                                                                    \
+    "smmla  r4, r4, r8, r9\n\t"                                                                                        \
+    "ldrd   r8, r9, [r12, #96]\n\t"                                                                                    \
+    "smmla  r5, r5, r8, r9\n\t"                                                                                        \
+    "ldrd   r8, r9, [r12, #104]\n\t"                                                                                   \
+    "smmla  r6, r6, r8, r9\n\t"                                                                                        \
+    "ldrd   r8, r9, [r12, #112]\n\t"                                                                                   \
+    "smmla  r7, r7, r8, r9\n\t"                                                                                        \
+    "ldrd   r8, r9, [r12, #120]\n\t"                                                                                   \
+    "ldrd   r10, r11, [r12, #128]\n\t"                                                                                 \
+    "asr    r4, r4, r8\n\t"                                                                                            \
+    "asr    r5, r5, r9\n\t"                                                                                            \
+    "asr    r6, r6, r10\n\t"                                                                                           \
+    "asr    r7, r7, r11\n\t"                                                                                           \
+    "ssat   r4, #8, r4\n\t"                                                                                            \
+    "ssat   r5, #8, r5\n\t"                                                                                            \
+    "ssat   r6, #8, r6\n\t"                                                                                            \
+    "ssat   r7, #8, r7\n\t"                                                                                            \
+    "bfi    r4, r5, #8, #8\n\t"                                                                                        \
+    "bfi    r4, r6, #16, #8\n\t"                                                                                       \
+    "bfi    r4, r7, #24, #8\n\t"                                                                                       \
+    clamp                                                                                                              \
+    "str    r4, [r3]\n\t"                                                                                              \
+    "add    r3, r3, lr\n\t"                                                                                            \
+    "ldr    r8, [sp, #12]\n\t"                                                                                         \
+    "cmp    r0, r8\n\t"                                                                                                \
+    "blo    1b\n\t"                                                                                                    \
+    "ldr    r8, [sp]\n\t"                                                                                              \
+    "subs   r8, r8, #1\n\t"                                                                                            \
+    "beq    7f\n\t"                                                                                                    \
+    "ldrd   r9, r10, [sp, #4]\n\t"                                                                                     \
+    "add    r0, r0, r10\n\t"                                                                                           \
+    "add    r1, r1, r10\n\t"                                                                                           \
+    "add    r2, r2, r10\n\t"                                                                                           \
+    "add    r9, r9, r0\n\t"                                                                                            \
+    "str    r8, [sp]\n\t"                                                                                              \
+    "str    r9, [sp, #12]\n\t"                                                                                         \
+    "b      1b\n\t"
+
+/* The job's rows, one output (four channels) a turn, each written over buf: r0-r2 the rows, r3 the output, r4-r7 the
+   sums, r8/r9 the input word's halves, r10/r11 a tap's weights, r12 the constants, lr the step between outputs. */
+__attribute__((naked, noinline, unused)) static void mcu_dw3s2_rows(const mcu_dw3s2_job *job __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #16\n\t"
+        "ldrd   r4, r5, [r0, #28]\n\t" /* rows, span */
+        "ldr    r6, [r0, #36]\n\t"     /* advance */
+        "ldr    r7, [r0]\n\t"
+        "add    r7, r7, r5\n\t"        /* the end of the first row's windows */
+        "stm    sp, {r4-r7}\n\t"
+        "ldr    r12, [r0, #20]\n\t"
+        "ldr    r4, [r0, #24]\n\t"
+        "ldr    lr, [r0, #16]\n\t"
+        "ldm    r0, {r0-r3}\n\t"
+        "tbh    [pc, r4, lsl #1]\n\t"
+        "2:\n\t"
+        ".hword (3f - 2b) / 2\n\t"
+        ".hword (4f - 2b) / 2\n\t"
+        ".hword (5f - 2b) / 2\n\t"
+        ".hword (6f - 2b) / 2\n\t"
+        "3:\n\t" MCU_DW3S2_LOOP("", "")
+        "4:\n\t" MCU_DW3S2_LOOP(MCU_DW3S2_PRESHIFT, "")
+        "5:\n\t" MCU_DW3S2_LOOP("", MCU_DW3S2_CLAMP)
+        "6:\n\t" MCU_DW3S2_LOOP(MCU_DW3S2_PRESHIFT, MCU_DW3S2_CLAMP)
+        "7:\n\t"
+        "add    sp, sp, #16\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* The words of the block at cb (four channels) and its variant; 0 when a shift above 54 sends the block to the C path. */
+static MCU_NOINLINE int mcu_dw3s2_consts(const mcu_conv_params *p, int cb, uint32_t *q, int32_t *variant)
+{
+    const int c = p->out_c;
+    const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1);
+    int v = p->act_min > -128 || p->act_max < 127 ? 2 : 0;
+    for (int t = 0; t < 9; ++t) {
+        const uint32_t word = *(const mcu_uword *)(p->weights + t * c + cb);
+        q[2 * t] = __sxtb16(word);
+        q[2 * t + 1] = mcu_sxtb16_ror8(word);
+    }
+    for (int j = 0; j < MCU_DW_BLOCK; ++j) {
+        const int s = p->shift[cb + j];
+        if (s > 54) return 0;
+        const int e = s < 33 ? 33 - s : 0;
+        if (e) v |= 1;
+        q[18 + j] = (uint32_t)p->bias[cb + j];
+        q[22 + 2 * j] = (uint32_t)p->mult[cb + j];
+        q[23 + 2 * j] = k_zp << (s + e - 33);
+        q[30 + j] = (uint32_t)(s + e - 32);
+        q[34 + j] = (uint32_t)e;
+    }
+    q[38] = (uint8_t)p->act_min * 0x01010101u;
+    q[39] = (uint8_t)p->act_max * 0x01010101u;
+    *variant = v;
+    return 1;
+}
+#endif
+
+/* The job's rows in C (the host, blocks of fewer than four channels, and blocks the asm does not take): the same
+   outputs, n bytes each. */
+static void mcu_dw3s2_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, int cb, int n, const mcu_dw3s2_job *job)
+{
+    const int c = p->out_c, count = job->span / 8;
+    int8_t *o = job->out;
+    for (int y = 0; y < job->rows; ++y)
+        for (int x = 0; x < count; ++x, o += job->step)
+            for (int j = 0; j < n; ++j) {
+                const int at = y * (job->span + job->advance) + 8 * x + j;
+                int32_t acc = k->bias[j];
+                for (int ky = 0; ky < 3; ++ky)
+                    for (int kx = 0; kx < 3; ++kx) acc += job->row[ky][at + 4 * kx] * p->weights[(3 * ky + kx) * c + cb + j];
+                o[j] = mcu_dw_output(k, j, acc);
+            }
+}
+
+#if MCU_USE_DSP
+/* `rows` rows of at least 2 pixels of four channel bytes (c bytes apart) from src to dst, 4 bytes apart; the moves
+   between rows and the pair count in `step` (pairs, odd, src and dst moves after a row). Two pixels a turn; an odd
+   last pixel again with the one before it. */
+typedef struct { int32_t pairs, odd, src_next, dst_next; } mcu_dw3s2_copy_step;
+static inline void mcu_dw3s2_copy(const int8_t *src, int c, int8_t *dst, int rows, const mcu_dw3s2_copy_step *step)
+{
+    uint32_t a, b, k;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[k], [%[st]]\n\t"
+                     "2:\n\t"
+                     "ldr    %[a], [%[s]]\n\t"
+                     "ldr    %[b], [%[s], %[c]]\n\t"
+                     "add    %[s], %[s], %[c], lsl #1\n\t"
+                     "strd   %[a], %[b], [%[d]], #8\n\t"
+                     "subs   %[k], %[k], #1\n\t"
+                     "bne    2b\n\t"
+                     "ldr    %[k], [%[st], #4]\n\t"
+                     "cmp    %[k], #0\n\t"
+                     "beq    3f\n\t"
+                     "sub    %[s], %[s], %[c]\n\t"
+                     "sub    %[d], %[d], #4\n\t"
+                     "ldr    %[a], [%[s]]\n\t"
+                     "ldr    %[b], [%[s], %[c]]\n\t"
+                     "add    %[s], %[s], %[c], lsl #1\n\t"
+                     "strd   %[a], %[b], [%[d]], #8\n\t"
+                     "3:\n\t"
+                     "ldrd   %[a], %[b], [%[st], #8]\n\t"
+                     "add    %[s], %[s], %[a]\n\t"
+                     "add    %[d], %[d], %[b]\n\t"
+                     "subs   %[rows], %[rows], #1\n\t"
+                     "bne    1b\n\t"
+                     : [s] "+&r"(src), [d] "+&r"(dst), [rows] "+&r"(rows), [a] "=&r"(a), [b] "=&r"(b), [k] "=&r"(k)
+                     : [c] "r"(c), [st] "r"(step)
+                     : "memory", "cc");
+}
+#endif
+
+/* `count` input rows from iy (of the tensor) of the block at cb (n channels) into consecutive ring rows from `row`:
+   columns [ca, cz) from the input (column col is input column cx0 + col), in_zp in every byte of a row outside the
+   input. */
+static inline void mcu_dw3s2_load_rows(const mcu_conv_params *p, const int8_t *buf, mcu_region ib, int cb, int n, int iy,
+                                       int count, int cx0, int ca, int cz, int8_t *row, int row_bytes)
+{
+    const int c = p->out_c, down = ib.w * c;
+    for (; count > 0 && iy < 0; --count, ++iy, row += row_bytes) { /* rows of padding */
+        const uint32_t zp4 = (uint8_t)p->in_zp * 0x01010101u;
+        for (int col = ca; col < cz; ++col) memcpy(row + 4 * col, &zp4, 4);
+    }
+    int inside = p->in_h - iy < count ? p->in_h - iy : count;
+    const int8_t *src = buf + mcu_offset(ib, iy, cx0 + ca, c) + cb;
+#if MCU_USE_DSP
+    if (n == MCU_DW_BLOCK && cz - ca >= 2 && inside > 0) {
+        const int width = cz - ca;
+        const mcu_dw3s2_copy_step step = {width >> 1, width & 1, down - 2 * ((width + 1) >> 1) * c + (width & 1) * c,
+                                          row_bytes - 8 * ((width + 1) >> 1) + 4 * (width & 1)};
+        mcu_dw3s2_copy(src, c, row + 4 * ca, inside, &step);
+        count -= inside;
+        iy += inside;
+        row += inside * row_bytes;
+        inside = 0;
+    }
+#endif
+    for (; inside > 0; --inside, --count, ++iy, src += down, row += row_bytes) {
+        const int8_t *x = src;
+        int8_t *d = row + 4 * ca;
+        for (int col = ca; col < cz; ++col, x += c, d += 4) {
+            int j = 0;
+            for (; j < n; ++j) d[j] = x[j];
+            for (; j < MCU_DW_BLOCK; ++j) d[j] = 0;
+        }
+    }
+    for (; count > 0; --count, row += row_bytes) { /* rows of padding */
+        const uint32_t zp4 = (uint8_t)p->in_zp * 0x01010101u;
+        for (int col = ca; col < cz; ++col) memcpy(row + 4 * col, &zp4, 4);
+    }
+}
+
+static void mcu_dw3s2_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int slots)
+{
+    const int c = p->out_c, sh = p->sh, columns = 2 * ob.w + 1, row_bytes = mcu_dw3s2_row_bytes(ob.w);
+    const int tall = slots >= mcu_dw3_tall_slots(p, ob);
+    slots = tall ? mcu_dw3_tall_slots(p, ob) : MCU_DW3_SLOTS;
+    const int cx0 = ob.x0 * 2 - p->pad_left;
+    int ca = cx0 < 0 ? -cx0 : 0, cz = p->in_w - cx0;
+    if (ca > columns) ca = columns;
+    if (cz > columns) cz = columns;
+    if (cz < ca) cz = ca;
+    const uint32_t zp4 = (uint8_t)p->in_zp * 0x01010101u;
+    for (int r = 0; r < slots; ++r) { /* the columns outside the input, once */
+        for (int col = 0; col < ca; ++col) memcpy(scratch + r * row_bytes + 4 * col, &zp4, 4);
+        for (int col = cz; col < columns; ++col) memcpy(scratch + r * row_bytes + 4 * col, &zp4, 4);
+    }
+    const int iy_first = ob.y0 * sh - p->pad_top;
+    mcu_dw3s2_job job = {{scratch, scratch, scratch}, buf, c, 0, 0, 1, 8 * ob.w, sh * row_bytes - 8 * ob.w};
+    for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
+        const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
+        int asm_rows = 0;
+#if MCU_USE_DSP
+        uint32_t consts[MCU_DW3S2_CONSTS];
+        if (p->high_word && n == MCU_DW_BLOCK) asm_rows = mcu_dw3s2_consts(p, cb, consts, &job.variant);
+        job.consts = consts;
+#endif
+        mcu_dw4_consts k; /* the C path's */
+        if (!asm_rows) mcu_dw4_consts_c(p, cb, n, &k);
+        if (tall) { /* every input row, then every output row in one call */
+            mcu_dw3s2_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, scratch, row_bytes);
+            job.row[0] = scratch;
+            job.row[1] = scratch + row_bytes;
+            job.row[2] = scratch + 2 * row_bytes;
+            job.out = buf + cb;
+            job.rows = ob.h;
+#if MCU_USE_DSP
+            if (asm_rows) mcu_dw3s2_rows(&job); else
+#endif
+            mcu_dw3s2_rows_c(p, &k, cb, n, &job);
+            continue;
+        }
+        /* the ring of three: input row iy in slot (iy - iy_first) % 3; `next` is the next row to load */
+        int next = iy_first;
+        for (int y = 0; y < ob.h; ++y) {
+            const int iy0 = (ob.y0 + y) * sh - p->pad_top;
+            if (next < iy0) next = iy0; /* rows no window reads */
+            for (; next <= iy0 + 2; ++next)
+                mcu_dw3s2_load_rows(p, buf, ib, cb, n, next, 1, cx0, ca, cz, scratch + (next - iy_first) % MCU_DW3_SLOTS * row_bytes,
+                                    row_bytes);
+            for (int ky = 0; ky < 3; ++ky) job.row[ky] = scratch + (iy0 + ky - iy_first) % MCU_DW3_SLOTS * row_bytes;
+            job.out = buf + y * ob.w * c + cb;
+#if MCU_USE_DSP
+            if (asm_rows) mcu_dw3s2_rows(&job); else
+#endif
+            mcu_dw3s2_rows_c(p, &k, cb, n, &job);
+        }
+    }
+}
+
 MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch,
                                          int slots)
 {
+    if (p->sw == 2) {
+        mcu_dw3s2_inplace(p, buf, ib, ob, scratch, slots);
+        return;
+    }
     const int c = p->out_c, sh = p->sh, sw = p->sw, pitch = mcu_dw3_pitch(ob.w, sw), columns = (ob.w - 1) * sw + 3;
     const int nb = c < MCU_DW_BLOCK ? c : MCU_DW_BLOCK; /* channels of a ring slot */
     const int tall = slots >= mcu_dw3_tall_slots(p, ob);
@@ -1747,16 +2060,7 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
         job.consts = consts;
 #endif
         mcu_dw4_consts k; /* the C path's */
-        if (!asm_rows) {
-            k.out_zp = p->out_zp;
-            k.act_min = p->act_min;
-            k.act_max = p->act_max;
-            for (int j = 0; j < n; ++j) {
-                k.bias[j] = p->bias[cb + j];
-                k.mult[j] = p->mult[cb + j];
-                k.shift[j] = p->shift[cb + j];
-            }
-        }
+        if (!asm_rows) mcu_dw4_consts_c(p, cb, n, &k);
         if (tall) {
             /* every input row of the block, then every output row, then the rows over buf */
 #if MCU_USE_DSP
