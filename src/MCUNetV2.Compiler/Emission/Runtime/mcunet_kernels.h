@@ -1446,45 +1446,65 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 static inline int mcu_dw3_pitch(int out_w, int sw) { return 2 * sw * ((out_w + 1) >> 1) + 2; }
 
 #if MCU_USE_DSP
-/* `width` (at least 2) pixels [c0 c1 c2 c3] (c bytes apart, from src) into four ring rows, two at a time as words
-   [c(x) c(x+1)] at any halfword: d0 (rows 0 and 1, pb bytes apart) and d2 (rows 2 and 3); an odd last pixel again
-   with the one before it. */
-static inline void mcu_dw3_transpose(const int8_t *src, int c, int16_t *d0, int16_t *d2, int pb, int width)
+/* What mcu_dw3_transpose reads (offsets: the asm's, bytes). */
+typedef struct {
+    const int8_t *src;   /* 0: the first row's first pixel [c0 c1 c2 c3] */
+    int32_t c;           /* 4: bytes between two pixels */
+    int16_t *d0, *d2;    /* 8, 12: the first row's ring rows of channels 0 and 2 (1 and 3 pb bytes after them) */
+    int32_t pb;          /* 16 */
+    int32_t rows;        /* 20: at least 1 */
+    int32_t even;        /* 24: bytes of the row's even pixel count (at least 2 pixels) */
+    int32_t odd;         /* 28: 1: the last pixel again with the one before it */
+    int32_t src_next;    /* 32: bytes from a row's end to the next row's first pixel */
+    int32_t dst_next;    /* 36: the same for the ring rows */
+} mcu_dw3_transpose_job;
+
+/* Two pixels into the four ring rows as words [c(x) c(x+1)]: r0 src (advanced), r2/r3 d0/d2 (advanced), r1 c, r4 pb. */
+#define MCU_DW3_TRANSPOSE_PAIR                                                                                         \
+    "ldr    r6, [r0]\n\t"                                                                                              \
+    "ldr    r8, [r0, r1]\n\t"                                                                                          \
+    "add    r0, r0, r1, lsl #1\n\t"                                                                                    \
+    "sxtb16 r7, r6, ror #8\n\t"                                                                                        \
+    "sxtb16 r6, r6\n\t"                                                                                                \
+    "sxtb16 r9, r8, ror #8\n\t"                                                                                        \
+    "sxtb16 r8, r8\n\t"                                                                                                \
+    "pkhbt  r10, r7, r9, lsl #16\n\t"                                                                                  \
+    "str    r10, [r2, r4]\n\t"                                                                                         \
+    "pkhbt  r10, r6, r8, lsl #16\n\t"                                                                                  \
+    "str    r10, [r2], #4\n\t"                                                                                         \
+    "pkhtb  r10, r9, r7, asr #16\n\t"                                                                                  \
+    "str    r10, [r3, r4]\n\t"                                                                                         \
+    "pkhtb  r10, r8, r6, asr #16\n\t"                                                                                  \
+    "str    r10, [r3], #4\n\t"
+
+/* The job's rows of pixels [c0 c1 c2 c3] into planar q15 ring rows, two pixels a turn, all rows in one call. */
+__attribute__((naked, noinline, unused)) static void mcu_dw3_transpose(const mcu_dw3_transpose_job *job __attribute__((unused)))
 {
-    const int8_t *end = src + (width & ~1) * c;
-    int odd = width & 1;
-    uint32_t a, ao, b, bo, t;
-    __asm__ volatile("1:\n\t"
-                     "ldr    %[a], [%[src]]\n\t"
-                     "ldr    %[b], [%[src], %[c]]\n\t"
-                     "add    %[src], %[src], %[c], lsl #1\n\t"
-                     "sxtb16 %[ao], %[a], ror #8\n\t"
-                     "sxtb16 %[a], %[a]\n\t"
-                     "sxtb16 %[bo], %[b], ror #8\n\t"
-                     "sxtb16 %[b], %[b]\n\t"
-                     "pkhbt  %[t], %[ao], %[bo], lsl #16\n\t"
-                     "str    %[t], [%[d0], %[pb]]\n\t"
-                     "pkhbt  %[t], %[a], %[b], lsl #16\n\t"
-                     "str    %[t], [%[d0]], #4\n\t"
-                     "pkhtb  %[t], %[bo], %[ao], asr #16\n\t"
-                     "str    %[t], [%[d2], %[pb]]\n\t"
-                     "pkhtb  %[t], %[b], %[a], asr #16\n\t"
-                     "str    %[t], [%[d2]], #4\n\t"
-                     "cmp    %[src], %[end]\n\t"
-                     "bne    1b\n\t"
-                     "cmp    %[odd], #0\n\t"
-                     "beq    2f\n\t"
-                     "movs   %[odd], #0\n\t"      /* the last pixel with the one before it */
-                     "sub    %[src], %[src], %[c]\n\t"
-                     "sub    %[d0], %[d0], #2\n\t"
-                     "sub    %[d2], %[d2], #2\n\t"
-                     "add    %[end], %[src], %[c], lsl #1\n\t"
-                     "b      1b\n\t"
-                     "2:\n\t"
-                     : [src] "+&r"(src), [d0] "+&r"(d0), [d2] "+&r"(d2), [end] "+&r"(end), [odd] "+&r"(odd), [a] "=&r"(a),
-                       [ao] "=&r"(ao), [b] "=&r"(b), [bo] "=&r"(bo), [t] "=&r"(t)
-                     : [c] "r"(c), [pb] "r"(pb)
-                     : "memory", "cc");
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "mov    r12, r0\n\t"
+        "ldm    r12, {r0-r4, r11}\n\t" /* src, c, d0, d2, pb, rows */
+        "ldr    lr, [r12, #24]\n\t"
+        "1:\n\t"
+        "add    r5, r0, lr\n\t"
+        "2:\n\t" MCU_DW3_TRANSPOSE_PAIR
+        "cmp    r0, r5\n\t"
+        "bne    2b\n\t"
+        "ldr    r6, [r12, #28]\n\t"
+        "cmp    r6, #0\n\t"
+        "beq    3f\n\t"
+        "sub    r0, r0, r1\n\t"
+        "sub    r2, r2, #2\n\t"
+        "sub    r3, r3, #2\n\t"
+        MCU_DW3_TRANSPOSE_PAIR
+        "3:\n\t"
+        "ldrd   r6, r7, [r12, #32]\n\t"
+        "add    r0, r0, r6\n\t"
+        "add    r2, r2, r7\n\t"
+        "add    r3, r3, r7\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r11, pc}\n\t");
 }
 #endif
 
@@ -1495,22 +1515,27 @@ static inline void mcu_dw3_load_rows(const mcu_conv_params *p, const int8_t *buf
                               int cx0, int ca, int cz, int pitch, int16_t *slot, int step)
 {
     const int c = p->out_c, width = cz - ca;
+    for (; count > 0 && iy < 0; --count, ++iy, slot += step) /* rows of padding */
+        for (int j = 0; j < n; ++j)
+            for (int col = ca; col < cz; ++col) slot[j * pitch + col] = (int16_t)p->in_zp;
+    int inside = p->in_h - iy < count ? p->in_h - iy : count;
     const int8_t *src = buf + mcu_offset(ib, iy, cx0 + ca, c) + cb;
-    for (; count > 0; --count, ++iy, src += ib.w * c, slot += step) {
-        if (iy < 0 || iy >= p->in_h) { /* a row of padding */
-            for (int j = 0; j < n; ++j)
-                for (int col = ca; col < cz; ++col) slot[j * pitch + col] = (int16_t)p->in_zp;
-            continue;
-        }
 #if MCU_USE_DSP
-        if (n == MCU_DW_BLOCK && width >= 2) {
-            mcu_dw3_transpose(src, c, slot + ca, slot + 2 * pitch + ca, 2 * pitch, width);
-            continue;
-        }
+    if (n == MCU_DW_BLOCK && width >= 2 && inside > 0) { /* the rows inside the input in one call */
+        const mcu_dw3_transpose_job job = {src, c, slot + ca, slot + 2 * pitch + ca, 2 * pitch, inside, (width & ~1) * c,
+                                           width & 1, ib.w * c - width * c, 2 * step - 2 * width};
+        mcu_dw3_transpose(&job);
+        count -= inside;
+        slot += inside * step;
+        inside = 0;
+    }
 #endif
+    for (; inside > 0; --inside, --count, src += ib.w * c, slot += step)
         for (int x = 0; x < width; ++x)
             for (int j = 0; j < n; ++j) slot[j * pitch + ca + x] = src[x * c + j];
-    }
+    for (; count > 0; --count, slot += step) /* rows of padding */
+        for (int j = 0; j < n; ++j)
+            for (int col = ca; col < cz; ++col) slot[j * pitch + col] = (int16_t)p->in_zp;
 }
 
 /* Rows of outputs of the block's channels (see mcu_depthwise3x3_inplace); offsets are the asm's (bytes). */
@@ -1518,13 +1543,14 @@ typedef struct {
     const int16_t *row0;   /* 0: ring row 0 of channel 0 at the first window */
     int32_t down1, down2;  /* 4, 8: bytes from a channel's row 0 to its rows 1 and 2 */
     int8_t *out;           /* 12: the row buffer */
-    int32_t span;          /* 16: bytes row 0 advances over a row of outputs (4 sw per pair) */
+    int32_t span;          /* 16: bytes row 0 advances over a row's pairs of outputs (4 per pair) */
     int32_t pitch;         /* 20: bytes between two channels' ring rows */
     const uint32_t *consts;/* 24: per channel MCU_DW3_CONSTS words */
     int32_t channels;      /* 28 */
-    int32_t variant;       /* 32: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
+    int32_t variant;       /* 32: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (odd: the last output alone) */
     int32_t rows;          /* 36: output rows */
     int32_t advance;       /* 40: bytes from the end of a row's windows to the next row's */
+    int32_t odd;           /* 44: 1: a row ends with one output after its pairs (row 0 moves 2 more bytes) */
 } mcu_dw3_job;
 
 /* A channel's words: bias, bias, mult, k, rs, e, out_zp, act_min and act_max in every byte (the frame's first nine
@@ -1552,7 +1578,35 @@ typedef struct {
     "ssub8  r10, r12, r9\n\t"                                                                                          \
     "sel    r9, r9, r12\n\t"                                                                                           \
     "lsr    r10, r9, #8\n\t"
-#define MCU_DW3_LOOP(taps, pre, clamp)                                                                                 \
+/* an odd row's last output alone (its slot in the row buffer skipped), the rows moved past its window's start */
+#define MCU_DW3_TAIL_TAPS(row, w01, w2, b)                                                                             \
+    "ldr    r11, [" row "]\n\t"                                                                                        \
+    "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
+    "ldr    r11, [" row ", #4]\n\t"                                                                                    \
+    "smlab" b " r9, r11, " w2 ", r9\n\t"
+#define MCU_DW3_TAIL(pre, clamp)                                                                                       \
+    "ldr    r9, [sp]\n\t"                                                                                              \
+    MCU_DW3_TAIL_TAPS("r0", "r4", "r7", "b") MCU_DW3_TAIL_TAPS("r1", "r5", "r7", "t")                                 \
+    MCU_DW3_TAIL_TAPS("r2", "r6", "r8", "b")                                                                           \
+    pre                                                                                                                \
+    "ldrd   r11, r12, [sp, #8]\n\t"                                                                                    \
+    "smmla  r9, r9, r11, r12\n\t"                                                                                      \
+    "ldr    r11, [sp, #16]\n\t"                                                                                        \
+    "asr    r9, r9, r11\n\t"                                                                                           \
+    "ssat   r9, #8, r9\n\t"                                                                                            \
+    clamp                                                                                                              \
+    "strb   r9, [r3], #8\n\t"                                                                                          \
+    "add    r0, r0, #2\n\t"                                                                                            \
+    "add    r1, r1, #2\n\t"                                                                                            \
+    "add    r2, r2, #2\n\t"
+#define MCU_DW3_TAIL_PRESHIFT "ldr r11, [sp, #20]\n\tlsl r9, r9, r11\n\t"
+#define MCU_DW3_TAIL_CLAMP                                                                                             \
+    "ldrd   r11, r12, [sp, #28]\n\t"                                                                                   \
+    "ssub8  r10, r9, r11\n\t"                                                                                          \
+    "sel    r9, r9, r11\n\t"                                                                                           \
+    "ssub8  r10, r12, r9\n\t"                                                                                          \
+    "sel    r9, r9, r12\n\t"
+#define MCU_DW3_LOOP(taps, pre, clamp, tail)                                                                           \
     "1:\n\t"                                                                                                           \
     "ldrd   r9, r10, [sp]\n\t"                                                                                         \
     taps("r0", "r4", "r7", "b") taps("r1", "r5", "r7", "t") taps("r2", "r6", "r8", "b")                                \
@@ -1570,6 +1624,7 @@ typedef struct {
     "strb   r10, [r3], #4\n\t"                                                                                         \
     "cmp    r0, lr\n\t"                                                                                                \
     "blo    1b\n\t"                                                                                                    \
+    tail                                                                                                               \
     "ldr    r11, [sp, #44]\n\t" /* rows left */                                                                        \
     "subs   r11, r11, #1\n\t"                                                                                          \
     "beq    .Lmcu_dw3_next\n\t"                                                                                        \
@@ -1620,10 +1675,19 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
         ".hword (.Lmcu_dw3_v1 - .Lmcu_dw3_table) / 2\n\t"
         ".hword (.Lmcu_dw3_v2 - .Lmcu_dw3_table) / 2\n\t"
         ".hword (.Lmcu_dw3_v3 - .Lmcu_dw3_table) / 2\n\t"
-        ".Lmcu_dw3_v0:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", "")
-        ".Lmcu_dw3_v1:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, "")
-        ".Lmcu_dw3_v2:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", MCU_DW3_CLAMP)
-        ".Lmcu_dw3_v3:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, MCU_DW3_CLAMP)
+        ".hword (.Lmcu_dw3_v4 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v5 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v6 - .Lmcu_dw3_table) / 2\n\t"
+        ".hword (.Lmcu_dw3_v7 - .Lmcu_dw3_table) / 2\n\t"
+        ".Lmcu_dw3_v0:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", "", "")
+        ".Lmcu_dw3_v1:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, "", "")
+        ".Lmcu_dw3_v2:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", MCU_DW3_CLAMP, "")
+        ".Lmcu_dw3_v3:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, MCU_DW3_CLAMP, "")
+        ".Lmcu_dw3_v4:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", "", MCU_DW3_TAIL("", ""))
+        ".Lmcu_dw3_v5:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, "", MCU_DW3_TAIL(MCU_DW3_TAIL_PRESHIFT, ""))
+        ".Lmcu_dw3_v6:\n\t" MCU_DW3_LOOP(MCU_DW3_TAPS, "", MCU_DW3_CLAMP, MCU_DW3_TAIL("", MCU_DW3_TAIL_CLAMP))
+        ".Lmcu_dw3_v7:\n\t"
+        MCU_DW3_LOOP(MCU_DW3_TAPS, MCU_DW3_PRESHIFT, MCU_DW3_CLAMP, MCU_DW3_TAIL(MCU_DW3_TAIL_PRESHIFT, MCU_DW3_TAIL_CLAMP))
         ".Lmcu_dw3_next:\n\t"
         "ldr    r12, [sp, #36]\n\t"
         "ldr    r11, [sp, #40]\n\t"
@@ -1640,12 +1704,12 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
 /* The job's rows in C (the host, and blocks the asm does not take): the same outputs. */
 static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, int cb, const mcu_dw3_job *job)
 {
-    const int c = p->out_c, sw = p->sw, outputs = 2 * job->span / (4 * sw); /* an even count, as the DSP path */
+    const int c = p->out_c, sw = p->sw, outputs = job->span / (2 * sw) + job->odd; /* as the DSP path */
     for (int j = 0; j < job->channels; ++j) {
         const int8_t *w = p->weights + cb + j;
         const int8_t *a = (const int8_t *)job->row0 + j * job->pitch;
         int8_t *o = job->out + j;
-        for (int y = 0; y < job->rows; ++y, a += job->span + job->advance) {
+        for (int y = 0; y < job->rows; ++y, a += job->span + 2 * job->odd + job->advance, o += job->odd * MCU_DW_BLOCK) {
             const int16_t *r0 = (const int16_t *)(const void *)a;
             const int16_t *r1 = (const int16_t *)(const void *)(a + job->down1);
             const int16_t *r2 = (const int16_t *)(const void *)(a + job->down2);
@@ -1700,12 +1764,6 @@ static MCU_NOINLINE int mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, 
     return 1;
 }
 
-/* mcu_dw3_load_rows for every row of a tall ring, out of line (the kernel's loop keeps fewer values live). */
-static MCU_NOINLINE void mcu_dw3_load_block(const mcu_conv_params *p, const int8_t *buf, mcu_region ib, int cb, int iy, int count,
-                                            int cx0, int ca, int cz, int pitch, int16_t *slot, int step)
-{
-    mcu_dw3_load_rows(p, buf, ib, cb, MCU_DW_BLOCK, iy, count, cx0, ca, cz, pitch, slot, step);
-}
 #endif
 
 /* Ring rows a layer needs to hold every input row of a block at once (the tall ring: one pass per block). */
@@ -2048,8 +2106,9 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
         for (int col = 0; col < ca; ++col) ring[r * pitch + col] = (int16_t)p->in_zp;
         for (int col = cz; col < pitch; ++col) ring[r * pitch + col] = (int16_t)p->in_zp;
     }
-    const int pairs = (ob.w + 1) >> 1;
-    mcu_dw3_job job = {ring, slot_bytes, 2 * slot_bytes, held, 4 * sw * pairs, 2 * pitch, 0, 0, 0, 1, 0};
+    /* an odd row (of more than one output) ends with one output alone; else pairs, the last one of one output rounded up */
+    const int odd = ob.w > 1 && (ob.w & 1), pairs = odd ? ob.w >> 1 : (ob.w + 1) >> 1;
+    mcu_dw3_job job = {ring, slot_bytes, 2 * slot_bytes, held, 4 * sw * pairs, 2 * pitch, 0, 0, 0, 1, 0, odd};
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         int asm_rows = 0; /* the block's rows by mcu_dw3_rows */
@@ -2057,19 +2116,17 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
 #if MCU_USE_DSP
         uint32_t consts[MCU_DW_BLOCK * MCU_DW3_CONSTS];
         if (p->high_word) asm_rows = mcu_dw3_consts(p, cb, n, consts, &job.variant);
+        job.variant |= odd ? 4 : 0;
         job.consts = consts;
 #endif
         mcu_dw4_consts k; /* the C path's */
         if (!asm_rows) mcu_dw4_consts_c(p, cb, n, &k);
         if (tall) {
             /* every input row of the block, then every output row, then the rows over buf */
-#if MCU_USE_DSP
-            if (n == MCU_DW_BLOCK) mcu_dw3_load_block(p, buf, ib, cb, iy_first, slots, cx0, ca, cz, pitch, ring, nb * pitch); else
-#endif
             mcu_dw3_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, pitch, ring, nb * pitch);
             job.row0 = ring;
             job.rows = ob.h;
-            job.advance = sh * slot_bytes - job.span;
+            job.advance = sh * slot_bytes - job.span - 2 * odd;
 #if MCU_USE_DSP
             if (asm_rows) mcu_dw3_rows(&job); else
 #endif
