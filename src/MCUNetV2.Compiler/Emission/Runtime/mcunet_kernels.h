@@ -134,10 +134,11 @@ static inline int8_t mcu_clamp(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
-/* A word read or written through any pointer type: aligned (mcu_word) or at any byte address (mcu_uword; the
-   Cortex-M7 loads and stores words at any address). */
+/* A word read or written through any pointer type: aligned (mcu_word) or at any byte address (mcu_uword, and
+   mcu_uhalf for a halfword; the Cortex-M7 loads and stores words and halfwords at any address). */
 typedef uint32_t mcu_word __attribute__((may_alias, aligned(4)));
 typedef uint32_t mcu_uword __attribute__((may_alias, aligned(1)));
+typedef uint16_t mcu_uhalf __attribute__((may_alias, aligned(1)));
 
 static inline int mcu_offset(mcu_region b, int y, int x, int c)
 {
@@ -761,23 +762,30 @@ static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job)
     return 1;
 }
 
-/* Three output pixels (x0 -> o0, x1 -> o1, x2 -> o2) with a job of mcu_pointwise_job3; col: 6 words per group of 4
-   inputs. */
-static MCU_NOINLINE void mcu_pointwise_three(const mcu_conv_params *p, mcu_pw3_job *job, const int8_t *x0, const int8_t *x1,
-                                             const int8_t *x2, int8_t *o0, int8_t *o1, int8_t *o2, uint32_t *col)
+/* Three output pixels to o0, o1 and o2 from their inputs expanded in col (mcu_pointwise_expand3's layout, 6 words per
+   group of 4 inputs), with a job of mcu_pointwise_job3. */
+static inline void mcu_pointwise_three_expanded(const mcu_conv_params *p, mcu_pw3_job *job, int8_t *o0, int8_t *o1, int8_t *o2,
+                                                const uint32_t *col)
 {
-    const int depth = mcu_depth(p), chunks = (depth + 3) >> 2, cout = p->out_c;
-    mcu_pointwise_expand3(x0, x1, x2, depth, col);
+    const int cout = p->out_c;
     job->o[0] = o0;
     job->o[1] = o1;
     job->o[2] = o2;
     job->col = col;
-    job->col_end = col + 6 * chunks;
+    job->col_end = col + 6 * ((mcu_depth(p) + 3) >> 2);
     mcu_pointwise_run3(job);
     if (cout & 1) {
         int8_t *const o[3] = {o0 + cout - 1, o1 + cout - 1, o2 + cout - 1};
         mcu_pointwise_lone(p, job->w_end, col, 3, o);
     }
+}
+
+/* Three output pixels (x0 -> o0, x1 -> o1, x2 -> o2); col: 6 words per group of 4 inputs. */
+static MCU_NOINLINE void mcu_pointwise_three(const mcu_conv_params *p, mcu_pw3_job *job, const int8_t *x0, const int8_t *x1,
+                                             const int8_t *x2, int8_t *o0, int8_t *o1, int8_t *o2, uint32_t *col)
+{
+    mcu_pointwise_expand3(x0, x1, x2, mcu_depth(p), col);
+    mcu_pointwise_three_expanded(p, job, o0, o1, o2, col);
 }
 #endif
 
@@ -910,6 +918,41 @@ static inline void mcu_im2col_gather(const mcu_conv_params *p, const int8_t *in,
     }
 }
 
+#if MCU_USE_DSP
+/* One pixel's window of a 3x3 convolution of 3 channels, inside the input (src at its top-left tap, rows `down` bytes
+   apart), straight into the expanded words of its column (7 groups of 4 of the 27 values, the last padded with zero;
+   `stride` words from a group to the next): the groups that cross a row of the window are put together from the rows'
+   bytes, so nothing is gathered first. */
+static inline void mcu_rgb3x3_expand(const int8_t *src, int down, uint32_t *col, int stride)
+{
+    const int8_t *r1 = src + down, *r2 = r1 + down;
+    uint32_t g[7];
+    g[0] = *(const mcu_uword *)src;
+    g[1] = *(const mcu_uword *)(src + 4);
+    g[2] = (*(const mcu_uword *)(r1 - 1) & ~0xffu) | (uint8_t)src[8];   /* [r0 8] [r1 0-2] */
+    g[3] = *(const mcu_uword *)(r1 + 3);
+    g[4] = (uint32_t)*(const mcu_uhalf *)(r1 + 7) | (uint32_t)*(const mcu_uhalf *)r2 << 16;
+    g[5] = *(const mcu_uword *)(r2 + 2);
+    g[6] = *(const mcu_uword *)(r2 + 5) >> 8;                         /* [r2 6-8] and zero */
+    for (int k = 0; k < 7; ++k, col += stride) {
+        col[0] = __sxtb16(g[k]);
+        col[1] = mcu_sxtb16_ror8(g[k]);
+    }
+}
+
+/* One pixel's gathered column (depth values) as expanded words, `stride` words from a group to the next. */
+static inline void mcu_expand_one(const int8_t *x, int depth, uint32_t *col, int stride)
+{
+    int i = 0;
+    for (; i + 4 <= depth; i += 4, col += stride) {
+        const uint32_t v = *(const mcu_uword *)(x + i);
+        col[0] = __sxtb16(v);
+        col[1] = mcu_sxtb16_ror8(v);
+    }
+    if (i < depth) mcu_pointwise_expand_tail(&x, 1, i, depth, col);
+}
+#endif
+
 MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int depth = mcu_depth(p), cout = p->out_c, total = r.h * r.w;
@@ -918,21 +961,23 @@ MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_
 #if MCU_USE_DSP
     uint32_t expanded[6 * ((depth + 3) >> 2)];
     mcu_pw3_job job;
+    /* a 3x3 window of 3 channels (an RGB input) inside the input goes straight to its expanded words */
+    const int rgb = p->kh == 3 && p->kw == 3 && p->in_c == 3 && p->dh == 1 && p->dw == 1, down = ib.w * 3;
     if (mcu_pointwise_job3(p, &job)) /* three pixels at a time, then the one or two left */
         for (; i + 3 <= total; i += 3) {
-            int8_t col2[MCU_IM2COL_MAX];
-            int yb = ya, xb = xa;
-            mcu_region_next(r, &yb, &xb);
-            int yc = yb, xc = xb;
-            mcu_region_next(r, &yc, &xc);
-            mcu_im2col_gather(p, in, ib, ya, xa, col0);
-            mcu_im2col_gather(p, in, ib, yb, xb, col1);
-            mcu_im2col_gather(p, in, ib, yc, xc, col2);
-            mcu_pointwise_three(p, &job, col0, col1, col2, out + mcu_offset(ob, ya, xa, cout), out + mcu_offset(ob, yb, xb, cout),
-                                out + mcu_offset(ob, yc, xc, cout), expanded);
-            ya = yc;
-            xa = xc;
-            mcu_region_next(r, &ya, &xa);
+            int8_t *o[3];
+            for (int k = 0; k < 3; ++k) {
+                const int iy0 = ya * p->sh - p->pad_top, ix0 = xa * p->sw - p->pad_left;
+                o[k] = out + mcu_offset(ob, ya, xa, cout);
+                if (rgb && iy0 >= 0 && iy0 + 2 < p->in_h && ix0 >= 0 && ix0 + 2 < p->in_w)
+                    mcu_rgb3x3_expand(in + mcu_offset(ib, iy0, ix0, 3), down, expanded + 2 * k, 6);
+                else {
+                    mcu_im2col_gather(p, in, ib, ya, xa, col0);
+                    mcu_expand_one(col0, depth, expanded + 2 * k, 6);
+                }
+                mcu_region_next(r, &ya, &xa);
+            }
+            mcu_pointwise_three_expanded(p, &job, o[0], o[1], o[2], expanded);
         }
 #else
     uint32_t expanded[(depth + 3) & ~3];
