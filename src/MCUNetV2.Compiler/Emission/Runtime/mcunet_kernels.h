@@ -1595,7 +1595,7 @@ typedef struct {
     int32_t variant;       /* 32: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (odd: the last output alone) */
     int32_t rows;          /* 36: output rows */
     int32_t advance;       /* 40: bytes from the end of a row's windows to the next row's */
-    int32_t odd;           /* 44: 1: a row ends with one output after its pairs (row 0 moves 2 more bytes) */
+    int32_t odd;           /* 44: 1: a row ends with one output after its pairs */
 } mcu_dw3_job;
 
 /* A channel's words: bias, bias, mult, k, rs, e, out_zp, act_min and act_max in every byte (the frame's first nine
@@ -1623,7 +1623,7 @@ typedef struct {
     "ssub8  r10, r12, r9\n\t"                                                                                          \
     "sel    r9, r9, r12\n\t"                                                                                           \
     "lsr    r10, r9, #8\n\t"
-/* an odd row's last output alone (its slot in the row buffer skipped), the rows moved past its window's start */
+/* an odd row's last output alone (its slot in the row buffer skipped; the row's advance moves the rows past it) */
 #define MCU_DW3_TAIL_TAPS(row, w01, w2, b)                                                                             \
     "ldr    r11, [" row "]\n\t"                                                                                        \
     "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
@@ -1640,10 +1640,7 @@ typedef struct {
     "asr    r9, r9, r11\n\t"                                                                                           \
     "ssat   r9, #8, r9\n\t"                                                                                            \
     clamp                                                                                                              \
-    "strb   r9, [r3], #8\n\t"                                                                                          \
-    "add    r0, r0, #2\n\t"                                                                                            \
-    "add    r1, r1, #2\n\t"                                                                                            \
-    "add    r2, r2, #2\n\t"
+    "strb   r9, [r3], #8\n\t"
 #define MCU_DW3_TAIL_PRESHIFT "ldr r11, [sp, #20]\n\tlsl r9, r9, r11\n\t"
 #define MCU_DW3_TAIL_CLAMP                                                                                             \
     "ldrd   r11, r12, [sp, #28]\n\t"                                                                                   \
@@ -1674,25 +1671,30 @@ typedef struct {
     "subs   r11, r11, #1\n\t"                                                                                          \
     "beq    .Lmcu_dw3_next\n\t"                                                                                        \
     "str    r11, [sp, #44]\n\t"                                                                                        \
-    "ldr    r12, [sp, #36]\n\t"                                                                                        \
-    "ldr    r11, [r12, #40]\n\t"                                                                                       \
-    "add    r0, r0, r11\n\t"                                                                                           \
-    "add    r1, r1, r11\n\t"                                                                                           \
-    "add    r2, r2, r11\n\t"                                                                                           \
-    "ldr    r11, [r12, #16]\n\t"                                                                                       \
+    "ldrd   r11, r12, [sp, #48]\n\t" /* span, advance */                                                              \
+    "add    r0, r0, r12\n\t"                                                                                           \
+    "add    r1, r1, r12\n\t"                                                                                           \
+    "add    r2, r2, r12\n\t"                                                                                           \
     "add    lr, r0, r11\n\t"                                                                                           \
     "b      1b\n\t"
 
 /* The job's rows of every channel of the block (high-word requantization). Frame: sp+0 bias twice, +8 mult, k, +16
-   rs, +20 e, +24 out_zp, +28 act_min, act_max (bytes), +36 the job, +40 the channel, +44 rows left. */
+   rs, +20 e (the channel's), +28 act_min, act_max (bytes), +36 the job, +40 the channel, +44 rows left, +48 span,
+   advance (the layer's, once a call). */
 __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_job *job __attribute__((unused)))
 {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #48\n\t"
+        "sub    sp, sp, #56\n\t"
         "str    r0, [sp, #36]\n\t"
         "movs   r1, #0\n\t"
         "str    r1, [sp, #40]\n\t"
+        "ldr    r10, [r0, #24]\n\t"
+        "ldrd   r1, r2, [r10, #28]\n\t"  /* act_min, act_max: the layer's, once */
+        "strd   r1, r2, [sp, #28]\n\t"
+        "ldr    r1, [r0, #16]\n\t"
+        "ldr    r2, [r0, #40]\n\t"
+        "strd   r1, r2, [sp, #48]\n\t"   /* span, advance */
         ".Lmcu_dw3_channel:\n\t"
         "ldr    r12, [sp, #36]\n\t"
         "ldr    r11, [sp, #40]\n\t"
@@ -1700,9 +1702,7 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
         "add    r10, r10, r11, lsl #6\n\t"
         "ldm    r10!, {r0-r3, r9, lr}\n\t" /* bias, bias, mult, k, rs, e */
         "stm    sp, {r0-r3, r9, lr}\n\t"
-        "ldm    r10!, {r0-r2}\n\t"         /* out_zp, act_min, act_max */
-        "add    r9, sp, #24\n\t"
-        "stm    r9, {r0-r2}\n\t"
+        "add    r10, r10, #12\n\t"         /* past out_zp, act_min, act_max */
         "ldm    r10, {r4-r8}\n\t"          /* the weights */
         "ldr    r9, [r12, #36]\n\t"
         "str    r9, [sp, #44]\n\t"         /* rows */
@@ -1741,7 +1741,7 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
         "str    r11, [sp, #40]\n\t"
         "cmp    r11, r10\n\t"
         "blt    .Lmcu_dw3_channel\n\t"
-        "add    sp, sp, #48\n\t"
+        "add    sp, sp, #56\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 #endif
@@ -1754,7 +1754,7 @@ static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, in
         const int8_t *w = p->weights + cb + j;
         const int8_t *a = (const int8_t *)job->row0 + j * job->pitch;
         int8_t *o = job->out + j;
-        for (int y = 0; y < job->rows; ++y, a += job->span + 2 * job->odd + job->advance, o += job->odd * MCU_DW_BLOCK) {
+        for (int y = 0; y < job->rows; ++y, a += job->span + job->advance, o += job->odd * MCU_DW_BLOCK) {
             const int16_t *r0 = (const int16_t *)(const void *)a;
             const int16_t *r1 = (const int16_t *)(const void *)(a + job->down1);
             const int16_t *r2 = (const int16_t *)(const void *)(a + job->down2);
@@ -2171,7 +2171,7 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
             mcu_dw3_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, pitch, ring, nb * pitch);
             job.row0 = ring;
             job.rows = ob.h;
-            job.advance = sh * slot_bytes - job.span - 2 * odd;
+            job.advance = sh * slot_bytes - job.span;
 #if MCU_USE_DSP
             if (asm_rows) mcu_dw3_rows(&job); else
 #endif
