@@ -195,7 +195,7 @@ public static class DepthwiseInPlace
     /// <summary>
     /// Whether <c>mcu_depthwise3x3_inplace</c> can compute this window: 3x3, stride 1 or 2, dilation 1. Per block of channels
     /// it copies the input rows the windows read into a ring (stride 1: planar q15 rows; stride 2: compact rows of the
-    /// block's four channel bytes per column), in_zp around the input, so no window needs a border variant, and writes
+    /// block's four channels as halfwords per column), in_zp around the input, so no window needs a border variant, and writes
     /// each output row over the buffer as soon as it is computed.
     /// </summary>
     public static bool UsesRing(Window w) =>
@@ -222,8 +222,8 @@ public static class DepthwiseInPlace
     /// <summary>Ring rows of the tall ring (mcu_dw3_tall_slots): every input row a block's windows read.</summary>
     public static int TallSlots(Window w, Region output) => (output.H - 1) * w.StrideH + 3;
 
-    /// <summary>Bytes of a compact ring row at stride 2 (mcu_dw3s2_row_bytes): a block's four channel bytes per column the windows read.</summary>
-    public static int CompactRowBytes(int outputWidth) => ChannelBlock * (2 * outputWidth + 1);
+    /// <summary>Bytes of a compact ring row at stride 2 (mcu_dw3s2_row_bytes): a block's four channels as halfwords per column the windows read.</summary>
+    public static int CompactRowBytes(int outputWidth) => 2 * ChannelBlock * (2 * outputWidth + 1);
 
     /// <summary>
     /// Scratch of <c>mcu_depthwise3x3_inplace</c> for one run. Stride 1: the ring of <paramref name="slots"/> planar q15

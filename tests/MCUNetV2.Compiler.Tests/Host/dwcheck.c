@@ -87,7 +87,7 @@ int dwcheck_invoke(const int8_t *in, int8_t *out)
             /* the scratch the planner gives (DepthwiseInPlace.RingScratchBytes), at the end of the array: the host
                build's sanitizer sees any access past it */
             const int ring_rows = mode == 0 ? 3 : (ob.h - 1) * s + 3;
-            const int need = s == 2 ? ring_rows * 4 * (2 * ob.w + 1)
+            const int need = s == 2 ? ring_rows * 8 * (2 * ob.w + 1)
                                     : 2 * ring_rows * (c < 4 ? c : 4) * (2 * ((ob.w + 1) / 2) + 2) + (mode == 0 ? 1 : ob.h) * 8 * ((ob.w + 1) / 2);
             mcu_depthwise3x3_inplace(&p, buf, ib, ob, scratch + sizeof scratch - ((need + 3) & ~3), slots);
             int bad = 0;

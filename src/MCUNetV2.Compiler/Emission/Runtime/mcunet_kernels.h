@@ -1816,14 +1816,17 @@ static inline int mcu_dw3_tall_slots(const mcu_conv_params *p, mcu_region ob) { 
 
 /*
  * Stride 2 (mcu_depthwise3x3_inplace with sw == 2): the rows a block's windows read are copied into a ring of compact
- * rows, the block's four channel bytes per input column (in_zp outside the input), so every window lies inside the
- * ring at fixed offsets: a tap is one word and the row kernel needs no border variants. At stride 2 each input value
- * feeds only two to four windows, so the planar copy of stride 1 would cost about what its paired multiplies save.
- * Outputs go straight over buf: in the tall ring every input row is copied first; the ring of three is used only when
- * each output row lands on input rows it already holds (DepthwiseInPlace.RingSafe).
- * Scratch: `slots` rows of 4 (2 ob.w + 1) bytes (3, or mcu_dw3_tall_slots: every row of a block at once).
+ * rows, per input column the block's four channels as halfwords [c0 c2] [c1 c3] (in_zp outside the input), so every
+ * window lies inside the ring at fixed offsets: a tap is one LDRD and the row kernel needs no border variants. At
+ * stride 2 each input value feeds only two to four windows, so the planar copy of stride 1 would cost about what its
+ * paired multiplies save. Outputs go straight over buf: in the tall ring every input row is copied first; the ring of
+ * three is used only when each output row lands on input rows it already holds (DepthwiseInPlace.RingSafe).
+ * Scratch: `slots` rows of 8 (2 ob.w + 1) bytes (3, or mcu_dw3_tall_slots: every row of a block at once).
  */
-static inline int mcu_dw3s2_row_bytes(int out_w) { return 4 * (2 * out_w + 1); }
+static inline int mcu_dw3s2_row_bytes(int out_w) { return 8 * (2 * out_w + 1); }
+
+/* Channel j's halfword in a compact column: [c0 c2] [c1 c3]. */
+static inline int mcu_dw3s2_half(int j) { return (j & 1) * 2 + (j >> 1); }
 
 /* Rows of outputs of a block (offsets: the asm's, bytes). */
 typedef struct {
@@ -1833,7 +1836,7 @@ typedef struct {
     const uint32_t *consts; /* 20: MCU_DW3S2_CONSTS words */
     int32_t variant;        /* 24: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
     int32_t rows;           /* 28: output rows */
-    int32_t span;           /* 32: bytes a row pointer moves over a row (8 a window) */
+    int32_t span;           /* 32: bytes a row pointer moves over a row (16 a window) */
     int32_t advance;        /* 36: bytes from the end of a row's windows to the next row's */
 } mcu_dw3s2_job;
 
@@ -1842,18 +1845,16 @@ typedef struct {
 #define MCU_DW3S2_CONSTS 40
 
 #if MCU_USE_DSP
-/* One tap: the word of the four channels at `at` (row pointer and offset), widened in halves, times the tap's weights. */
+/* One tap: the column of the four channels at `at` (row pointer and offset), [c0 c2] [c1 c3], times the tap's weights. */
 #define MCU_DW3S2_TAP(at, tap)                                                                                         \
-    "ldr    r8, " at "\n\t"                                                                                            \
-    "sxtb16 r9, r8\n\t"                                                                                                \
-    "sxtb16 r8, r8, ror #8\n\t"                                                                                        \
+    "ldrd   r8, r9, " at "\n\t"                                                                                        \
     "ldrd   r10, r11, [r12, #(8 * " #tap ")]\n\t"                                                                      \
-    "smlabb r4, r9, r10, r4\n\t"                                                                                       \
-    "smlatt r6, r9, r10, r6\n\t"                                                                                       \
-    "smlabb r5, r8, r11, r5\n\t"                                                                                       \
-    "smlatt r7, r8, r11, r7\n\t"
+    "smlabb r4, r8, r10, r4\n\t"                                                                                       \
+    "smlatt r6, r8, r10, r6\n\t"                                                                                       \
+    "smlabb r5, r9, r11, r5\n\t"                                                                                       \
+    "smlatt r7, r9, r11, r7\n\t"
 /* a row of the window: columns 2, 1, then 0 with the row pointer moving to the next window */
-#define MCU_DW3S2_ROW(r, t0, t1, t2) MCU_DW3S2_TAP("[" r ", #8]", t2) MCU_DW3S2_TAP("[" r ", #4]", t1) MCU_DW3S2_TAP("[" r "], #8", t0)
+#define MCU_DW3S2_ROW(r, t0, t1, t2) MCU_DW3S2_TAP("[" r ", #16]", t2) MCU_DW3S2_TAP("[" r ", #8]", t1) MCU_DW3S2_TAP("[" r "], #16", t0)
 #define MCU_DW3S2_PRESHIFT                                                                                             \
     "ldrd   r8, r9, [r12, #136]\n\t"                                                                                   \
     "ldrd   r10, r11, [r12, #144]\n\t"                                                                                 \
@@ -1914,7 +1915,7 @@ typedef struct {
     "b      1b\n\t"
 
 /* The job's rows, one output (four channels) a turn, each written over buf: r0-r2 the rows, r3 the output, r4-r7 the
-   sums, r8/r9 the input word's halves, r10/r11 a tap's weights, r12 the constants, lr the step between outputs. */
+   sums, r8/r9 a column's halves, r10/r11 a tap's weights, r12 the constants, lr the step between outputs. */
 __attribute__((naked, noinline, unused)) static void mcu_dw3s2_rows(const mcu_dw3s2_job *job __attribute__((unused)))
 {
     __asm__ volatile(
@@ -1977,76 +1978,96 @@ static MCU_NOINLINE int mcu_dw3s2_consts(const mcu_conv_params *p, int cb, uint3
    outputs, n bytes each. */
 static void mcu_dw3s2_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, int cb, int n, const mcu_dw3s2_job *job)
 {
-    const int c = p->out_c, count = job->span / 8;
+    const int c = p->out_c, count = job->span / 16;
     int8_t *o = job->out;
     for (int y = 0; y < job->rows; ++y)
         for (int x = 0; x < count; ++x, o += job->step)
             for (int j = 0; j < n; ++j) {
-                const int at = y * (job->span + job->advance) + 8 * x + j;
+                const int at = y * (job->span + job->advance) + 16 * x + 2 * mcu_dw3s2_half(j);
                 int32_t acc = k->bias[j];
                 for (int ky = 0; ky < 3; ++ky)
-                    for (int kx = 0; kx < 3; ++kx) acc += job->row[ky][at + 4 * kx] * p->weights[(3 * ky + kx) * c + cb + j];
+                    for (int kx = 0; kx < 3; ++kx) {
+                        int16_t v;
+                        memcpy(&v, job->row[ky] + at + 8 * kx, 2);
+                        acc += v * p->weights[(3 * ky + kx) * c + cb + j];
+                    }
                 o[j] = mcu_dw_output(k, j, acc);
             }
 }
 
 #if MCU_USE_DSP
-/* `rows` rows of at least 2 pixels of four channel bytes (c bytes apart) from src to dst, 4 bytes apart; the moves
-   between rows and the pair count in `step` (pairs, odd, src and dst moves after a row). Two pixels a turn; an odd
-   last pixel again with the one before it. */
+/* `rows` rows of at least 2 pixels [c0 c1 c2 c3] (c bytes apart) from src into compact columns [c0 c2] [c1 c3] at dst;
+   the moves between rows and the pair count in `step` (pairs, odd, src and dst moves after a row). Two pixels a turn;
+   an odd last pixel again with the one before it. */
 typedef struct { int32_t pairs, odd, src_next, dst_next; } mcu_dw3s2_copy_step;
 static inline void mcu_dw3s2_copy(const int8_t *src, int c, int8_t *dst, int rows, const mcu_dw3s2_copy_step *step)
 {
-    uint32_t a, b, k;
+    uint32_t a, ao, b, bo, k;
     __asm__ volatile("1:\n\t"
                      "ldr    %[k], [%[st]]\n\t"
                      "2:\n\t"
                      "ldr    %[a], [%[s]]\n\t"
                      "ldr    %[b], [%[s], %[c]]\n\t"
                      "add    %[s], %[s], %[c], lsl #1\n\t"
-                     "strd   %[a], %[b], [%[d]], #8\n\t"
+                     "sxtb16 %[ao], %[a], ror #8\n\t"
+                     "sxtb16 %[a], %[a]\n\t"
+                     "sxtb16 %[bo], %[b], ror #8\n\t"
+                     "sxtb16 %[b], %[b]\n\t"
+                     "strd   %[a], %[ao], [%[d]], #8\n\t"
+                     "strd   %[b], %[bo], [%[d]], #8\n\t"
                      "subs   %[k], %[k], #1\n\t"
                      "bne    2b\n\t"
                      "ldr    %[k], [%[st], #4]\n\t"
                      "cmp    %[k], #0\n\t"
                      "beq    3f\n\t"
                      "sub    %[s], %[s], %[c]\n\t"
-                     "sub    %[d], %[d], #4\n\t"
+                     "sub    %[d], %[d], #8\n\t"
                      "ldr    %[a], [%[s]]\n\t"
                      "ldr    %[b], [%[s], %[c]]\n\t"
                      "add    %[s], %[s], %[c], lsl #1\n\t"
-                     "strd   %[a], %[b], [%[d]], #8\n\t"
+                     "sxtb16 %[ao], %[a], ror #8\n\t"
+                     "sxtb16 %[a], %[a]\n\t"
+                     "sxtb16 %[bo], %[b], ror #8\n\t"
+                     "sxtb16 %[b], %[b]\n\t"
+                     "strd   %[a], %[ao], [%[d]], #8\n\t"
+                     "strd   %[b], %[bo], [%[d]], #8\n\t"
                      "3:\n\t"
                      "ldrd   %[a], %[b], [%[st], #8]\n\t"
                      "add    %[s], %[s], %[a]\n\t"
                      "add    %[d], %[d], %[b]\n\t"
                      "subs   %[rows], %[rows], #1\n\t"
                      "bne    1b\n\t"
-                     : [s] "+&r"(src), [d] "+&r"(dst), [rows] "+&r"(rows), [a] "=&r"(a), [b] "=&r"(b), [k] "=&r"(k)
+                     : [s] "+&r"(src), [d] "+&r"(dst), [rows] "+&r"(rows), [a] "=&r"(a), [ao] "=&r"(ao), [b] "=&r"(b),
+                       [bo] "=&r"(bo), [k] "=&r"(k)
                      : [c] "r"(c), [st] "r"(step)
                      : "memory", "cc");
 }
 #endif
 
+/* A compact column of in_zp (every channel). */
+static inline void mcu_dw3s2_fill(int8_t *col, int32_t in_zp)
+{
+    const uint32_t zp2 = (uint16_t)in_zp * 0x00010001u;
+    memcpy(col, &zp2, 4);
+    memcpy(col + 4, &zp2, 4);
+}
+
 /* `count` input rows from iy (of the tensor) of the block at cb (n channels) into consecutive ring rows from `row`:
-   columns [ca, cz) from the input (column col is input column cx0 + col), in_zp in every byte of a row outside the
-   input. */
+   columns [ca, cz) from the input (column col is input column cx0 + col), in_zp in every column of a row outside the
+   input; channels past n zero. */
 static inline void mcu_dw3s2_load_rows(const mcu_conv_params *p, const int8_t *buf, mcu_region ib, int cb, int n, int iy,
                                        int count, int cx0, int ca, int cz, int8_t *row, int row_bytes)
 {
     const int c = p->out_c, down = ib.w * c;
-    for (; count > 0 && iy < 0; --count, ++iy, row += row_bytes) { /* rows of padding */
-        const uint32_t zp4 = (uint8_t)p->in_zp * 0x01010101u;
-        for (int col = ca; col < cz; ++col) memcpy(row + 4 * col, &zp4, 4);
-    }
+    for (; count > 0 && iy < 0; --count, ++iy, row += row_bytes) /* rows of padding */
+        for (int col = ca; col < cz; ++col) mcu_dw3s2_fill(row + 8 * col, p->in_zp);
     int inside = p->in_h - iy < count ? p->in_h - iy : count;
     const int8_t *src = buf + mcu_offset(ib, iy, cx0 + ca, c) + cb;
 #if MCU_USE_DSP
     if (n == MCU_DW_BLOCK && cz - ca >= 2 && inside > 0) {
         const int width = cz - ca;
-        const mcu_dw3s2_copy_step step = {width >> 1, width & 1, down - 2 * ((width + 1) >> 1) * c + (width & 1) * c,
-                                          row_bytes - 8 * ((width + 1) >> 1) + 4 * (width & 1)};
-        mcu_dw3s2_copy(src, c, row + 4 * ca, inside, &step);
+        const mcu_dw3s2_copy_step step = {width >> 1, width & 1, down - width * c, row_bytes - 8 * width};
+        mcu_dw3s2_copy(src, c, row + 8 * ca, inside, &step);
         count -= inside;
         iy += inside;
         row += inside * row_bytes;
@@ -2055,17 +2076,15 @@ static inline void mcu_dw3s2_load_rows(const mcu_conv_params *p, const int8_t *b
 #endif
     for (; inside > 0; --inside, --count, ++iy, src += down, row += row_bytes) {
         const int8_t *x = src;
-        int8_t *d = row + 4 * ca;
-        for (int col = ca; col < cz; ++col, x += c, d += 4) {
-            int j = 0;
-            for (; j < n; ++j) d[j] = x[j];
-            for (; j < MCU_DW_BLOCK; ++j) d[j] = 0;
-        }
+        int8_t *d = row + 8 * ca;
+        for (int col = ca; col < cz; ++col, x += c, d += 8)
+            for (int j = 0; j < MCU_DW_BLOCK; ++j) {
+                const int16_t v = j < n ? x[j] : 0;
+                memcpy(d + 2 * mcu_dw3s2_half(j), &v, 2);
+            }
     }
-    for (; count > 0; --count, row += row_bytes) { /* rows of padding */
-        const uint32_t zp4 = (uint8_t)p->in_zp * 0x01010101u;
-        for (int col = ca; col < cz; ++col) memcpy(row + 4 * col, &zp4, 4);
-    }
+    for (; count > 0; --count, row += row_bytes) /* rows of padding */
+        for (int col = ca; col < cz; ++col) mcu_dw3s2_fill(row + 8 * col, p->in_zp);
 }
 
 static void mcu_dw3s2_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int slots)
@@ -2078,13 +2097,12 @@ static void mcu_dw3s2_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region 
     if (ca > columns) ca = columns;
     if (cz > columns) cz = columns;
     if (cz < ca) cz = ca;
-    const uint32_t zp4 = (uint8_t)p->in_zp * 0x01010101u;
     for (int r = 0; r < slots; ++r) { /* the columns outside the input, once */
-        for (int col = 0; col < ca; ++col) memcpy(scratch + r * row_bytes + 4 * col, &zp4, 4);
-        for (int col = cz; col < columns; ++col) memcpy(scratch + r * row_bytes + 4 * col, &zp4, 4);
+        for (int col = 0; col < ca; ++col) mcu_dw3s2_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
+        for (int col = cz; col < columns; ++col) mcu_dw3s2_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
     }
     const int iy_first = ob.y0 * sh - p->pad_top;
-    mcu_dw3s2_job job = {{scratch, scratch, scratch}, buf, c, 0, 0, 1, 8 * ob.w, sh * row_bytes - 8 * ob.w};
+    mcu_dw3s2_job job = {{scratch, scratch, scratch}, buf, c, 0, 0, 1, 16 * ob.w, sh * row_bytes - 16 * ob.w};
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         int asm_rows = 0;
