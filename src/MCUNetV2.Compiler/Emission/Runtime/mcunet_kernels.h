@@ -601,12 +601,12 @@ typedef struct {
     const mcu_word *w;       /* 32: the stream */
     int32_t entry;           /* 36: where a pair's groups after the first start: group body (4 - (groups - 1) % 4) % 4 of
                                 the unrolled loop, or 4 (one group: none) */
-    int32_t variant;         /* 40: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
+    int32_t variant;         /* 40: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (out_zp after the shift) */
+    int32_t out_zp;          /* 44 */
 } mcu_pw3_job;
 
 /*
- * Three output pixels, two output channels at a time, every channel pair of the stream (high-word requantization
- * without out_zp after the shift): per group of 4 inputs both channels' weight words widened once and used for the
+ * Three output pixels, two output channels at a time, every channel pair of the stream (high-word requantization): per group of 4 inputs both channels' weight words widened once and used for the
  * three pixels (12 SMLAD); r0 col, r1 the stream, r2-r4 channel a's sums of pixels 0-2, r5-r7 channel b's, r8-r11 the
  * weights, r12/lr a pixel's two words. The groups after the first run in a loop unrolled four times, entered part way
  * (the job's entry, a TBB), so a pair spends no instruction on counting them.
@@ -663,7 +663,18 @@ typedef struct {
     "lsr    lr, r12, #16\n\t"                                                                                          \
     "asr    r5, r5, lr\n\t"                                                                                            \
     "asr    r6, r6, lr\n\t"                                                                                            \
-    "asr    r7, r7, lr\n\t"                                                                                            \
+    "asr    r7, r7, lr\n\t"
+/* out_zp (sp+44) added after the shift: layers with a shift above 54 */
+#define MCU_PW3_ZERO_POINT                                                                                             \
+    "ldr    lr, [sp, #44]\n\t"                                                                                         \
+    "add    r2, r2, lr\n\t"                                                                                            \
+    "add    r3, r3, lr\n\t"                                                                                            \
+    "add    r4, r4, lr\n\t"                                                                                            \
+    "add    r5, r5, lr\n\t"                                                                                            \
+    "add    r6, r6, lr\n\t"                                                                                            \
+    "add    r7, r7, lr\n\t"
+/* saturated and packed per pixel as [a b] */
+#define MCU_PW3_PACK                                                                                                   \
     "ssat   r2, #8, r2\n\t"                                                                                            \
     "ssat   r3, #8, r3\n\t"                                                                                            \
     "ssat   r4, #8, r4\n\t"                                                                                            \
@@ -686,7 +697,7 @@ typedef struct {
     "ssub8  lr, r12, r4\n\t"                                                                                           \
     "sel    r4, r4, r12\n\t"                                                                                           \
     "lsr    r3, r2, #16\n\t"
-#define MCU_PW3_VARIANT(v, pre, clamp)                                                                                 \
+#define MCU_PW3_VARIANT(v, pre, zp, clamp)                                                                             \
     ".Lmcu_pw3_v" v ":\n\t"                                                                                            \
     ".Lmcu_pw3_pair" v ":\n\t"                                                                                         \
     "ldr    r0, [sp, #12]\n\t"                                                                                         \
@@ -711,7 +722,7 @@ typedef struct {
     "ldrd   r8, r9, [r1], #8\n\t"                                                                                      \
     "ldrd   r10, r11, [r1], #8\n\t"                                                                                    \
     "ldr    r12, [r1], #4\n\t"                                                                                         \
-    pre MCU_PW3_SCALE clamp                                                                                            \
+    pre MCU_PW3_SCALE zp MCU_PW3_PACK clamp                                                                            \
     "ldm    sp, {r8, r9, r10}\n\t"                                                                                     \
     "strh   r2, [r8], #2\n\t"                                                                                          \
     "strh   r3, [r9], #2\n\t"                                                                                          \
@@ -727,9 +738,9 @@ __attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mc
 {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #44\n\t"
-        "ldm    r0, {r1-r11}\n\t"
-        "stm    sp, {r1-r11}\n\t"
+        "sub    sp, sp, #48\n\t"
+        "ldm    r0, {r1-r12}\n\t"
+        "stm    sp, {r1-r12}\n\t"
         "ldr    r1, [sp, #32]\n\t"
         "ldr    r12, [sp, #40]\n\t"
         "tbh    [pc, r12, lsl #1]\n\t"
@@ -738,27 +749,36 @@ __attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mc
         ".hword (.Lmcu_pw3_v1 - .Lmcu_pw3_table) / 2\n\t"
         ".hword (.Lmcu_pw3_v2 - .Lmcu_pw3_table) / 2\n\t"
         ".hword (.Lmcu_pw3_v3 - .Lmcu_pw3_table) / 2\n\t"
-        MCU_PW3_VARIANT("0", "", "")
-        MCU_PW3_VARIANT("1", MCU_PW3_PRESHIFT, "")
-        MCU_PW3_VARIANT("2", "", MCU_PW3_CLAMP)
-        MCU_PW3_VARIANT("3", MCU_PW3_PRESHIFT, MCU_PW3_CLAMP)
+        ".hword (.Lmcu_pw3_v4 - .Lmcu_pw3_table) / 2\n\t"
+        ".hword (.Lmcu_pw3_v5 - .Lmcu_pw3_table) / 2\n\t"
+        ".hword (.Lmcu_pw3_v6 - .Lmcu_pw3_table) / 2\n\t"
+        ".hword (.Lmcu_pw3_v7 - .Lmcu_pw3_table) / 2\n\t"
+        MCU_PW3_VARIANT("0", "", "", "")
+        MCU_PW3_VARIANT("1", MCU_PW3_PRESHIFT, "", "")
+        MCU_PW3_VARIANT("2", "", "", MCU_PW3_CLAMP)
+        MCU_PW3_VARIANT("3", MCU_PW3_PRESHIFT, "", MCU_PW3_CLAMP)
+        MCU_PW3_VARIANT("4", "", MCU_PW3_ZERO_POINT, "")
+        MCU_PW3_VARIANT("5", MCU_PW3_PRESHIFT, MCU_PW3_ZERO_POINT, "")
+        MCU_PW3_VARIANT("6", "", MCU_PW3_ZERO_POINT, MCU_PW3_CLAMP)
+        MCU_PW3_VARIANT("7", MCU_PW3_PRESHIFT, MCU_PW3_ZERO_POINT, MCU_PW3_CLAMP)
         ".Lmcu_pw3_done:\n\t"
-        "add    sp, sp, #44\n\t"
+        "add    sp, sp, #48\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
-/* The parts of a job that stay the same for every pixel triple of a call; 0 when the layer's requantization (64-bit,
-   or out_zp after the shift) or a single output channel leaves the triples to the pair kernel. */
+/* The parts of a job that stay the same for every pixel triple of a call; 0 when the layer's requantization (64-bit)
+   or a single output channel leaves the triples to the pair kernel. */
 static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job)
 {
     const int chunks = (mcu_depth(p) + 3) >> 2, pairs = p->out_c >> 1;
-    if (!p->high_word || (p->high_word & 4) || pairs == 0) return 0;
+    if (!p->high_word || pairs == 0) return 0;
     job->w = (const mcu_word *)(const void *)p->weights;
     job->w_end = job->w + pairs * mcu_pointwise_pair_words(mcu_depth(p));
     job->lo4 = (uint8_t)p->act_min * 0x01010101u;
     job->hi4 = (uint8_t)p->act_max * 0x01010101u;
     job->entry = chunks == 1 ? 4 : (4 - (chunks - 1) % 4) % 4;
-    job->variant = (p->high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0);
+    job->variant = (p->high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (p->high_word & 4);
+    job->out_zp = p->out_zp;
     return 1;
 }
 
@@ -2000,21 +2020,23 @@ static void mcu_dw3s2_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, 
    the moves between rows and the pair count in `step` (pairs, odd, src and dst moves after a row). Two pixels a turn;
    an odd last pixel again with the one before it. */
 typedef struct { int32_t pairs, odd, src_next, dst_next; } mcu_dw3s2_copy_step;
+#define MCU_DW3S2_COPY_PAIR                                                                                            \
+    "ldr    %[a], [%[s]]\n\t"                                                                                          \
+    "ldr    %[b], [%[s], %[c]]\n\t"                                                                                    \
+    "add    %[s], %[s], %[c], lsl #1\n\t"                                                                              \
+    "sxtb16 %[ao], %[a], ror #8\n\t"                                                                                   \
+    "sxtb16 %[a], %[a]\n\t"                                                                                            \
+    "sxtb16 %[bo], %[b], ror #8\n\t"                                                                                   \
+    "sxtb16 %[b], %[b]\n\t"                                                                                            \
+    "strd   %[a], %[ao], [%[d]], #8\n\t"                                                                               \
+    "strd   %[b], %[bo], [%[d]], #8\n\t"
 static inline void mcu_dw3s2_copy(const int8_t *src, int c, int8_t *dst, int rows, const mcu_dw3s2_copy_step *step)
 {
     uint32_t a, ao, b, bo, k;
     __asm__ volatile("1:\n\t"
                      "ldr    %[k], [%[st]]\n\t"
                      "2:\n\t"
-                     "ldr    %[a], [%[s]]\n\t"
-                     "ldr    %[b], [%[s], %[c]]\n\t"
-                     "add    %[s], %[s], %[c], lsl #1\n\t"
-                     "sxtb16 %[ao], %[a], ror #8\n\t"
-                     "sxtb16 %[a], %[a]\n\t"
-                     "sxtb16 %[bo], %[b], ror #8\n\t"
-                     "sxtb16 %[b], %[b]\n\t"
-                     "strd   %[a], %[ao], [%[d]], #8\n\t"
-                     "strd   %[b], %[bo], [%[d]], #8\n\t"
+                     MCU_DW3S2_COPY_PAIR
                      "subs   %[k], %[k], #1\n\t"
                      "bne    2b\n\t"
                      "ldr    %[k], [%[st], #4]\n\t"
@@ -2022,15 +2044,7 @@ static inline void mcu_dw3s2_copy(const int8_t *src, int c, int8_t *dst, int row
                      "beq    3f\n\t"
                      "sub    %[s], %[s], %[c]\n\t"
                      "sub    %[d], %[d], #8\n\t"
-                     "ldr    %[a], [%[s]]\n\t"
-                     "ldr    %[b], [%[s], %[c]]\n\t"
-                     "add    %[s], %[s], %[c], lsl #1\n\t"
-                     "sxtb16 %[ao], %[a], ror #8\n\t"
-                     "sxtb16 %[a], %[a]\n\t"
-                     "sxtb16 %[bo], %[b], ror #8\n\t"
-                     "sxtb16 %[b], %[b]\n\t"
-                     "strd   %[a], %[ao], [%[d]], #8\n\t"
-                     "strd   %[b], %[bo], [%[d]], #8\n\t"
+                     MCU_DW3S2_COPY_PAIR
                      "3:\n\t"
                      "ldrd   %[a], %[b], [%[st], #8]\n\t"
                      "add    %[s], %[s], %[a]\n\t"
