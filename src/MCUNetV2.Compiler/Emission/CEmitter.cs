@@ -235,7 +235,7 @@ public static class CEmitter
                     if (kp.FusedIntoAdd is { } add)
                         calls.Append($"{ind}/* computed pixel by pixel inside layer {add} (residual add) */\n");
                     else if (kp.InPlaceOver != null && kernel == "mcu_depthwise" && kp.DepthwiseRingSlots > 0)
-                        calls.Append($"{ind}mcu_depthwise3x3_inplace(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.DepthwiseRingSlots});\n");
+                        calls.Append($"{ind}{(kp.DepthwiseCompact ? "mcu_depthwise3x3_compact_inplace" : "mcu_depthwise3x3_inplace")}(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.DepthwiseRingSlots});\n");
                     else if (kp.InPlaceOver != null && kernel == "mcu_depthwise")
                         calls.Append($"{ind}mcu_depthwise_inplace(&{id}, {y}, {xr}, {yr}, {Scratch()}, {kp.ScratchRows});\n");
                     else

@@ -45,9 +45,11 @@ public sealed record KernelPlan
     public PlannedBuffer? Scratch { get; init; }
     /// <summary>In-place depthwise: output rows the scratch holds (a ring).</summary>
     public int ScratchRows { get; init; }
-    /// <summary>In-place depthwise by <c>mcu_depthwise3x3_inplace</c>: the planar input rows its scratch holds (3, or
-    /// more for the tall ring, <see cref="DepthwiseInPlace.FastestWithin"/>); 0 for held-back output rows.</summary>
+    /// <summary>In-place 3x3 depthwise by a ring kernel: the input rows its scratch holds (3, or more for the tall ring,
+    /// <see cref="DepthwiseInPlace.FastestWithin"/>); 0 for held-back output rows.</summary>
     public int DepthwiseRingSlots { get; init; }
+    /// <summary>The ring holds compact rows (<c>mcu_depthwise3x3_compact_inplace</c>), not planar ones (<c>mcu_depthwise3x3_inplace</c>).</summary>
+    public bool DepthwiseCompact { get; init; }
 }
 
 /// <summary>

@@ -140,7 +140,7 @@ internal static class MemoryLayout
                 var chosen = kernel ?? heldRows[d];
                 var scratch = new PlannedBuffer(Array.Empty<Tensor>(), chosen.Bytes, s, s, false, dw.Name);
                 all.Add(scratch);
-                kernels[i] = kp with { Scratch = scratch, ScratchRows = chosen.HeldRows, DepthwiseRingSlots = chosen.RingSlots };
+                kernels[i] = kp with { Scratch = scratch, ScratchRows = chosen.HeldRows, DepthwiseRingSlots = chosen.RingSlots, DepthwiseCompact = chosen.Compact };
             }
             if (staging != null) all.Add(staging);
             return new ExecutionPlan(graph, rows, cols, k, regions, all, new Dictionary<int, KernelPlan>(kernels), staging);
@@ -222,22 +222,32 @@ public static class DepthwiseInPlace
     /// <summary>Ring rows of the tall ring (mcu_dw3_tall_slots): every input row a block's windows read.</summary>
     public static int TallSlots(Window w, Region output) => (output.H - 1) * w.StrideH + 3;
 
-    /// <summary>Bytes of a compact ring row at stride 2 (mcu_dw3s2_row_bytes): a block's four channels as halfwords per column the windows read.</summary>
-    public static int CompactRowBytes(int outputWidth) => 2 * ChannelBlock * (2 * outputWidth + 1);
+    /// <summary>Bytes of a compact ring row (mcu_dw3c_row_bytes): a block's four channels as halfwords per column the windows read.</summary>
+    public static int CompactRowBytes(int outputWidth, int strideW) => 2 * ChannelBlock * ((outputWidth - 1) * strideW + 3);
+
+    /// <summary>Widest output rows (every run's) for which stride 1 takes the compact rows: beyond, the planar rows'
+    /// paired multiplies win over their per-row set-up (measured: 6 about even, 8 planar ahead).</summary>
+    public const int CompactMaxWidth = 6;
+
+    /// <summary>Whether a layer's runs take the compact rows (<c>mcu_depthwise3x3_compact_inplace</c>): stride 2, or narrow rows.</summary>
+    public static bool Compact(Window w, IReadOnlyList<(Region In, Region Out)> runs) =>
+        w.StrideW == 2 || runs.Max(r => r.Out.W) <= CompactMaxWidth;
 
     /// <summary>
-    /// Scratch of <c>mcu_depthwise3x3_inplace</c> for one run. Stride 1: the ring of <paramref name="slots"/> planar q15
-    /// rows per channel of a block, then the row buffer (<paramref name="bufferedRows"/> rows of an even number of
-    /// pixels). Stride 2: <paramref name="slots"/> compact rows (the outputs go straight over the buffer).
+    /// Scratch of the ring kernels for one run. Compact (<c>mcu_depthwise3x3_compact_inplace</c>): <paramref
+    /// name="slots"/> compact rows (the outputs go straight over the buffer). Planar (<c>mcu_depthwise3x3_inplace</c>
+    /// at stride 1): the ring of <paramref name="slots"/> planar q15 rows per channel of a block, then the row buffer
+    /// (<paramref name="bufferedRows"/> rows of an even number of pixels).
     /// </summary>
-    public static int RingScratchBytes(int slots, int bufferedRows, Region output, int strideW, int channels) =>
-        strideW == 2
-            ? slots * CompactRowBytes(output.W)
+    public static int RingScratchBytes(int slots, int bufferedRows, Region output, int strideW, int channels, bool compact) =>
+        compact
+            ? slots * CompactRowBytes(output.W, strideW)
             : 2 * slots * Math.Min(channels, ChannelBlock) * RingPitch(output.W, strideW) + bufferedRows * 2 * ChannelBlock * ((output.W + 1) / 2);
 
     /// <summary>The scratch of a kernel for a layer's runs: <paramref name="RingSlots"/> 0 is the held-back rows of
-    /// <c>mcu_depthwise_inplace</c>, 3 the ring of <c>mcu_depthwise3x3_inplace</c>, more its tall ring.</summary>
-    public sealed record Scratch(int Bytes, int HeldRows, int RingSlots);
+    /// <c>mcu_depthwise_inplace</c>, 3 the ring of a ring kernel, more its tall ring; <paramref name="Compact"/> the
+    /// compact rows' kernel.</summary>
+    public sealed record Scratch(int Bytes, int HeldRows, int RingSlots, bool Compact = false);
 
     /// <summary>The held-back output rows of <c>mcu_depthwise_inplace</c> (the kernel for every window).</summary>
     public static Scratch HeldRowsScratch(Conv2D dw, IReadOnlyList<(Region In, Region Out)> runs)
@@ -256,15 +266,16 @@ public static class DepthwiseInPlace
     {
         var w = dw.Window;
         if (!UsesRing(w) || runs.Count == 0) return null;
+        bool compact = Compact(w, runs);
         int tallSlots = runs.Max(r => TallSlots(w, r.Out));
-        int tall = runs.Max(r => RingScratchBytes(TallSlots(w, r.Out), r.Out.H, r.Out, w.StrideW, dw.OutChannels));
-        if (tall <= budget) return new Scratch(tall, 0, tallSlots);
+        int tall = runs.Max(r => RingScratchBytes(TallSlots(w, r.Out), r.Out.H, r.Out, w.StrideW, dw.OutChannels, compact));
+        if (tall <= budget) return new Scratch(tall, 0, tallSlots, compact);
         // the ring of three copies rows and calls the row kernel per output row: at stride 2 (few windows per input
         // value) measured slower than the held-back rows below 16 outputs a row
         if (w.StrideH != 1 && runs.Min(r => r.Out.W) < 16) return null;
-        int ring = runs.Max(r => RingScratchBytes(RingSlots, 1, r.Out, w.StrideW, dw.OutChannels));
+        int ring = runs.Max(r => RingScratchBytes(RingSlots, 1, r.Out, w.StrideW, dw.OutChannels, compact));
         int inputHeight = dw.Inputs[0].Shape.H;
-        if (ring <= budget && runs.All(r => RingSafe(w, r.In, r.Out, inputHeight))) return new Scratch(ring, 0, RingSlots);
+        if (ring <= budget && runs.All(r => RingSafe(w, r.In, r.Out, inputHeight))) return new Scratch(ring, 0, RingSlots, compact);
         return null;
     }
 

@@ -1,6 +1,7 @@
 /*
- * Random cases of mcu_depthwise3x3_inplace (the ring of three rows when DepthwiseInPlace.RingSafe holds, and the tall
- * ring; planar rows at stride 1, compact rows at stride 2, in exactly the scratch the planner gives) against mcu_depthwise, the portable kernel the other tests hold against the C# int8 reference: shapes from
+ * Random cases of mcu_depthwise3x3_inplace and mcu_depthwise3x3_compact_inplace (the ring of three rows when
+ * DepthwiseInPlace.RingSafe holds, and the tall ring; planar or compact rows, in exactly the scratch the planner gives)
+ * against mcu_depthwise, the portable kernel the other tests hold against the C# int8 reference: shapes from
  * 1x1 to 12x12 with 1 to 13 channels, stride 1 and 2, padding 0 or 1 on each side, whole tensors and patches, every
  * requantization form (pre-shift, out_zp after the shift, 64-bit) and clamping. Built for the host (portable C, with
  * sanitizers) and for Cortex-M7 (the asm paths, under QEMU).
@@ -80,20 +81,27 @@ int dwcheck_invoke(const int8_t *in, int8_t *out)
         for (int i = 0; i < ib.h * ib.w * c; ++i) input[i] = (int8_t)rnd(-128, 127);
         mcu_depthwise(&p, input, ib, reference, ob, ob);
         p.bias = folded;
-        for (int mode = 0; mode < 2; ++mode) {
-            const int slots = mode == 0 ? 3 : 1000;
-            if (mode == 0 && !ring_safe(&p, ib, ob)) continue;
+        /* modes 0, 1: the ring of three and the tall ring of mcu_depthwise3x3_inplace (planar rows at stride 1, compact
+           at stride 2); 2, 3: the same of mcu_depthwise3x3_compact_inplace (compact rows at stride 1 too) */
+        for (int mode = 0; mode < 4; ++mode) {
+            const int ring = !(mode & 1), compact = s == 2 || mode >= 2;
+            const int slots = ring ? 3 : 1000;
+            if (s == 2 && mode >= 2) break; /* the same kernel as modes 0 and 1 */
+            if (ring && !ring_safe(&p, ib, ob)) continue;
             for (int i = 0; i < ib.h * ib.w * c; ++i) buf[i] = input[i];
             /* the scratch the planner gives (DepthwiseInPlace.RingScratchBytes), at the end of the array: the host
                build's sanitizer sees any access past it */
-            const int ring_rows = mode == 0 ? 3 : (ob.h - 1) * s + 3;
-            const int need = s == 2 ? ring_rows * 8 * (2 * ob.w + 1)
-                                    : 2 * ring_rows * (c < 4 ? c : 4) * (2 * ((ob.w + 1) / 2) + 2) + (mode == 0 ? 1 : ob.h) * 8 * ((ob.w + 1) / 2);
-            mcu_depthwise3x3_inplace(&p, buf, ib, ob, scratch + sizeof scratch - ((need + 3) & ~3), slots);
+            const int ring_rows = ring ? 3 : (ob.h - 1) * s + 3;
+            const int need = compact ? ring_rows * 8 * ((ob.w - 1) * s + 3)
+                                     : 2 * ring_rows * (c < 4 ? c : 4) * (2 * ((ob.w + 1) / 2) + 2) + (ring ? 1 : ob.h) * 8 * ((ob.w + 1) / 2);
+            int8_t *const sc = scratch + sizeof scratch - ((need + 3) & ~3);
+            if (mode >= 2) mcu_depthwise3x3_compact_inplace(&p, buf, ib, ob, sc, slots);
+            else mcu_depthwise3x3_inplace(&p, buf, ib, ob, sc, slots);
             int bad = 0;
             for (int i = 0; i < ob.h * ob.w * c; ++i) bad |= buf[i] != reference[i];
             mismatches += bad;
-            seen |= mode == 0 ? DWCHECK_RING : DWCHECK_TALL;
+            seen |= ring ? DWCHECK_RING : DWCHECK_TALL;
+            if (compact && s == 1) seen |= DWCHECK_COMPACT1;
         }
         if (s == 2) seen |= DWCHECK_STRIDE2;
         if (clamp && (act_min > -128 || act_max < 127)) seen |= DWCHECK_CLAMP;

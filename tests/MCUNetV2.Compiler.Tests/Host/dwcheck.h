@@ -1,4 +1,4 @@
-/* A stand-in "model" whose invoke checks mcu_depthwise3x3_inplace on random cases (dwcheck.c). */
+/* A stand-in "model" whose invoke checks the 3x3 depthwise ring kernels on random cases (dwcheck.c). */
 #ifndef DWCHECK_H
 #define DWCHECK_H
 #include <stdint.h>
@@ -17,4 +17,5 @@ int dwcheck_invoke(const int8_t *input, int8_t *output);
 #define DWCHECK_PATCH 64      /* a region inside the tensor (a patch) */
 #define DWCHECK_TAIL 128      /* a channel count that is not a multiple of 4 */
 #define DWCHECK_64BIT 256     /* high_word 0: the 64-bit requantization */
+#define DWCHECK_COMPACT1 512  /* compact rows at stride 1 */
 #endif

@@ -1491,7 +1491,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 
 /*
  * In-place 3x3 depthwise convolution at stride 1, dilation 1, from a ring of planar rows (mcu_depthwise3x3_inplace;
- * stride 2 takes the compact rows of mcu_dw3s2_inplace). Per block of MCU_DW_BLOCK channels the input rows the windows read are copied into the
+ * stride 2 takes the compact rows of mcu_dw3c_inplace). Per block of MCU_DW_BLOCK channels the input rows the windows read are copied into the
  * ring, one planar row of q15 values per channel, in_zp in the columns and rows outside the input, so every window
  * lies inside the ring: no border variants. Output rows go to a row buffer (MCU_DW_BLOCK bytes per pixel), then over
  * their place in buf.
@@ -1835,65 +1835,68 @@ static MCU_NOINLINE int mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, 
 static inline int mcu_dw3_tall_slots(const mcu_conv_params *p, mcu_region ob) { return (ob.h - 1) * p->sh + 3; }
 
 /*
- * Stride 2 (mcu_depthwise3x3_inplace with sw == 2): the rows a block's windows read are copied into a ring of compact
- * rows, per input column the block's four channels as halfwords [c0 c2] [c1 c3] (in_zp outside the input), so every
- * window lies inside the ring at fixed offsets: a tap is one LDRD and the row kernel needs no border variants. At
- * stride 2 each input value feeds only two to four windows, so the planar copy of stride 1 would cost about what its
- * paired multiplies save. Outputs go straight over buf: in the tall ring every input row is copied first; the ring of
- * three is used only when each output row lands on input rows it already holds (DepthwiseInPlace.RingSafe).
- * Scratch: `slots` rows of 8 (2 ob.w + 1) bytes (3, or mcu_dw3_tall_slots: every row of a block at once).
+ * In-place 3x3 depthwise convolution from compact rows (mcu_depthwise3x3_compact_inplace; stride 2, and stride 1 on
+ * narrow regions, as the compiler picks): the rows a block's windows read are copied into a ring of compact rows, per
+ * input column the block's four channels as halfwords [c0 c2] [c1 c3] (in_zp outside the input), so every window lies
+ * inside the ring at fixed offsets: a tap is one LDRD and the row kernel needs no border variants; one output of four
+ * channels a turn. At stride 2 each input value feeds only two to four windows, so the planar rows of stride 1 would
+ * cost about what their paired multiplies save; on narrow rows their per-row and per-channel set-up does. Outputs go
+ * straight over buf: in the tall ring every input row is copied first; the ring of three is used only when each output
+ * row lands on input rows it already holds (DepthwiseInPlace.RingSafe).
+ * Scratch: `slots` rows of 8 ((ob.w - 1) sw + 3) bytes (3, or mcu_dw3_tall_slots: every row of a block at once).
  */
-static inline int mcu_dw3s2_row_bytes(int out_w) { return 8 * (2 * out_w + 1); }
+static inline int mcu_dw3c_row_bytes(int out_w, int sw) { return 8 * ((out_w - 1) * sw + 3); }
 
 /* Channel j's halfword in a compact column: [c0 c2] [c1 c3]. */
-static inline int mcu_dw3s2_half(int j) { return (j & 1) * 2 + (j >> 1); }
+static inline int mcu_dw3c_half(int j) { return (j & 1) * 2 + (j >> 1); }
 
 /* Rows of outputs of a block (offsets: the asm's, bytes). */
 typedef struct {
     const int8_t *row[3];   /* 0, 4, 8: rows 0-2 of the first row's windows, at the first window */
     int8_t *out;            /* 12: the first output in buf */
     int32_t step;           /* 16: bytes between two outputs in buf (c) */
-    const uint32_t *consts; /* 20: MCU_DW3S2_CONSTS words */
-    int32_t variant;        /* 24: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
+    const uint32_t *consts; /* 20: MCU_DW3C_CONSTS words */
+    int32_t variant;        /* 24: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (stride 1) */
     int32_t rows;           /* 28: output rows */
-    int32_t span;           /* 32: bytes a row pointer moves over a row (16 a window) */
+    int32_t span;           /* 32: bytes a row pointer moves over a row (8 sw a window) */
     int32_t advance;        /* 36: bytes from the end of a row's windows to the next row's */
-} mcu_dw3s2_job;
+} mcu_dw3c_job;
 
 /* A block's words: per tap (row-major) the weights of channels 0, 2 and of 1, 3 as halfwords [sxtb16], then bias[4],
    mult and k of each channel (m0 k0 m1 k1 ...), rs[4], e[4], lo4, hi4. */
-#define MCU_DW3S2_CONSTS 40
+#define MCU_DW3C_CONSTS 40
 
 #if MCU_USE_DSP
 /* One tap: the column of the four channels at `at` (row pointer and offset), [c0 c2] [c1 c3], times the tap's weights. */
-#define MCU_DW3S2_TAP(at, tap)                                                                                         \
+#define MCU_DW3C_TAP(at, tap)                                                                                         \
     "ldrd   r8, r9, " at "\n\t"                                                                                        \
     "ldrd   r10, r11, [r12, #(8 * " #tap ")]\n\t"                                                                      \
     "smlabb r4, r8, r10, r4\n\t"                                                                                       \
     "smlatt r6, r8, r10, r6\n\t"                                                                                       \
     "smlabb r5, r9, r11, r5\n\t"                                                                                       \
     "smlatt r7, r9, r11, r7\n\t"
-/* a row of the window: columns 2, 1, then 0 with the row pointer moving to the next window */
-#define MCU_DW3S2_ROW(r, t0, t1, t2) MCU_DW3S2_TAP("[" r ", #16]", t2) MCU_DW3S2_TAP("[" r ", #8]", t1) MCU_DW3S2_TAP("[" r "], #16", t0)
-#define MCU_DW3S2_PRESHIFT                                                                                             \
+/* a row of the window: columns 2, 1, then 0 with the row pointer moving to the next window (`step`: 8 sw bytes) */
+#define MCU_DW3C_ROW(r, t0, t1, t2, step)                                                                             \
+    MCU_DW3C_TAP("[" r ", #16]", t2) MCU_DW3C_TAP("[" r ", #8]", t1) MCU_DW3C_TAP("[" r "], #" step, t0)
+#define MCU_DW3C_PRESHIFT                                                                                             \
     "ldrd   r8, r9, [r12, #136]\n\t"                                                                                   \
     "ldrd   r10, r11, [r12, #144]\n\t"                                                                                 \
     "lsl    r4, r4, r8\n\t"                                                                                            \
     "lsl    r5, r5, r9\n\t"                                                                                            \
     "lsl    r6, r6, r10\n\t"                                                                                           \
     "lsl    r7, r7, r11\n\t"
-#define MCU_DW3S2_CLAMP                                                                                                \
+#define MCU_DW3C_CLAMP                                                                                                \
     "ldrd   r8, r9, [r12, #152]\n\t"                                                                                   \
     "ssub8  r10, r4, r8\n\t"                                                                                           \
     "sel    r4, r4, r8\n\t"                                                                                            \
     "ssub8  r10, r9, r4\n\t"                                                                                           \
     "sel    r4, r4, r9\n\t"
 /* frame: sp+0 rows left, +4 span, +8 advance, +12 the end of the row's windows on r0 */
-#define MCU_DW3S2_LOOP(pre, clamp)                                                                                     \
+#define MCU_DW3C_LOOP(step, pre, clamp)                                                                               \
     "1:\n\t"                                                                                                           \
     "ldrd   r4, r5, [r12, #72]\n\t"                                                                                    \
     "ldrd   r6, r7, [r12, #80]\n\t"                                                                                    \
-    MCU_DW3S2_ROW("r0", 0, 1, 2) MCU_DW3S2_ROW("r1", 3, 4, 5) MCU_DW3S2_ROW("r2", 6, 7, 8)                           \
+    MCU_DW3C_ROW("r0", 0, 1, 2, step) MCU_DW3C_ROW("r1", 3, 4, 5, step) MCU_DW3C_ROW("r2", 6, 7, 8, step)         \
     pre                                                                                                                \
     "ldrd   r8, r9, [r12, #88]\n\t"                                                                                    \
     "smmla  r4, r4, r8, r9\n\t"                                                                                        \
@@ -1924,7 +1927,7 @@ typedef struct {
     "blo    1b\n\t"                                                                                                    \
     "ldr    r8, [sp]\n\t"                                                                                              \
     "subs   r8, r8, #1\n\t"                                                                                            \
-    "beq    7f\n\t"                                                                                                    \
+    "beq    .Lmcu_dw3c_done\n\t"                                                                                       \
     "ldrd   r9, r10, [sp, #4]\n\t"                                                                                     \
     "add    r0, r0, r10\n\t"                                                                                           \
     "add    r1, r1, r10\n\t"                                                                                           \
@@ -1936,7 +1939,7 @@ typedef struct {
 
 /* The job's rows, one output (four channels) a turn, each written over buf: r0-r2 the rows, r3 the output, r4-r7 the
    sums, r8/r9 a column's halves, r10/r11 a tap's weights, r12 the constants, lr the step between outputs. */
-__attribute__((naked, noinline, unused)) static void mcu_dw3s2_rows(const mcu_dw3s2_job *job __attribute__((unused)))
+__attribute__((naked, noinline, unused)) static void mcu_dw3c_rows(const mcu_dw3c_job *job __attribute__((unused)))
 {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
@@ -1951,22 +1954,30 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3s2_rows(const mcu_dw
         "ldr    lr, [r0, #16]\n\t"
         "ldm    r0, {r0-r3}\n\t"
         "tbh    [pc, r4, lsl #1]\n\t"
-        "2:\n\t"
-        ".hword (3f - 2b) / 2\n\t"
-        ".hword (4f - 2b) / 2\n\t"
-        ".hword (5f - 2b) / 2\n\t"
-        ".hword (6f - 2b) / 2\n\t"
-        "3:\n\t" MCU_DW3S2_LOOP("", "")
-        "4:\n\t" MCU_DW3S2_LOOP(MCU_DW3S2_PRESHIFT, "")
-        "5:\n\t" MCU_DW3S2_LOOP("", MCU_DW3S2_CLAMP)
-        "6:\n\t" MCU_DW3S2_LOOP(MCU_DW3S2_PRESHIFT, MCU_DW3S2_CLAMP)
-        "7:\n\t"
+        ".Lmcu_dw3c_table:\n\t"
+        ".hword (.Lmcu_dw3c_v0 - .Lmcu_dw3c_table) / 2\n\t"
+        ".hword (.Lmcu_dw3c_v1 - .Lmcu_dw3c_table) / 2\n\t"
+        ".hword (.Lmcu_dw3c_v2 - .Lmcu_dw3c_table) / 2\n\t"
+        ".hword (.Lmcu_dw3c_v3 - .Lmcu_dw3c_table) / 2\n\t"
+        ".hword (.Lmcu_dw3c_v4 - .Lmcu_dw3c_table) / 2\n\t"
+        ".hword (.Lmcu_dw3c_v5 - .Lmcu_dw3c_table) / 2\n\t"
+        ".hword (.Lmcu_dw3c_v6 - .Lmcu_dw3c_table) / 2\n\t"
+        ".hword (.Lmcu_dw3c_v7 - .Lmcu_dw3c_table) / 2\n\t"
+        ".Lmcu_dw3c_v0:\n\t" MCU_DW3C_LOOP("16", "", "")
+        ".Lmcu_dw3c_v1:\n\t" MCU_DW3C_LOOP("16", MCU_DW3C_PRESHIFT, "")
+        ".Lmcu_dw3c_v2:\n\t" MCU_DW3C_LOOP("16", "", MCU_DW3C_CLAMP)
+        ".Lmcu_dw3c_v3:\n\t" MCU_DW3C_LOOP("16", MCU_DW3C_PRESHIFT, MCU_DW3C_CLAMP)
+        ".Lmcu_dw3c_v4:\n\t" MCU_DW3C_LOOP("8", "", "")
+        ".Lmcu_dw3c_v5:\n\t" MCU_DW3C_LOOP("8", MCU_DW3C_PRESHIFT, "")
+        ".Lmcu_dw3c_v6:\n\t" MCU_DW3C_LOOP("8", "", MCU_DW3C_CLAMP)
+        ".Lmcu_dw3c_v7:\n\t" MCU_DW3C_LOOP("8", MCU_DW3C_PRESHIFT, MCU_DW3C_CLAMP)
+        ".Lmcu_dw3c_done:\n\t"
         "add    sp, sp, #16\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
 /* The words of the block at cb (four channels) and its variant; 0 when a shift above 54 sends the block to the C path. */
-static MCU_NOINLINE int mcu_dw3s2_consts(const mcu_conv_params *p, int cb, uint32_t *q, int32_t *variant)
+static MCU_NOINLINE int mcu_dw3c_consts(const mcu_conv_params *p, int cb, uint32_t *q, int32_t *variant)
 {
     const int c = p->out_c;
     const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1);
@@ -1996,14 +2007,14 @@ static MCU_NOINLINE int mcu_dw3s2_consts(const mcu_conv_params *p, int cb, uint3
 
 /* The job's rows in C (the host, blocks of fewer than four channels, and blocks the asm does not take): the same
    outputs, n bytes each. */
-static void mcu_dw3s2_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, int cb, int n, const mcu_dw3s2_job *job)
+static void mcu_dw3c_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, int cb, int n, const mcu_dw3c_job *job)
 {
-    const int c = p->out_c, count = job->span / 16;
+    const int c = p->out_c, sw = p->sw, count = job->span / (8 * sw);
     int8_t *o = job->out;
     for (int y = 0; y < job->rows; ++y)
         for (int x = 0; x < count; ++x, o += job->step)
             for (int j = 0; j < n; ++j) {
-                const int at = y * (job->span + job->advance) + 16 * x + 2 * mcu_dw3s2_half(j);
+                const int at = y * (job->span + job->advance) + 8 * sw * x + 2 * mcu_dw3c_half(j);
                 int32_t acc = k->bias[j];
                 for (int ky = 0; ky < 3; ++ky)
                     for (int kx = 0; kx < 3; ++kx) {
@@ -2019,8 +2030,8 @@ static void mcu_dw3s2_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, 
 /* `rows` rows of at least 2 pixels [c0 c1 c2 c3] (c bytes apart) from src into compact columns [c0 c2] [c1 c3] at dst;
    the moves between rows and the pair count in `step` (pairs, odd, src and dst moves after a row). Two pixels a turn;
    an odd last pixel again with the one before it. */
-typedef struct { int32_t pairs, odd, src_next, dst_next; } mcu_dw3s2_copy_step;
-#define MCU_DW3S2_COPY_PAIR                                                                                            \
+typedef struct { int32_t pairs, odd, src_next, dst_next; } mcu_dw3c_copy_step;
+#define MCU_DW3C_COPY_PAIR                                                                                            \
     "ldr    %[a], [%[s]]\n\t"                                                                                          \
     "ldr    %[b], [%[s], %[c]]\n\t"                                                                                    \
     "add    %[s], %[s], %[c], lsl #1\n\t"                                                                              \
@@ -2030,13 +2041,13 @@ typedef struct { int32_t pairs, odd, src_next, dst_next; } mcu_dw3s2_copy_step;
     "sxtb16 %[b], %[b]\n\t"                                                                                            \
     "strd   %[a], %[ao], [%[d]], #8\n\t"                                                                               \
     "strd   %[b], %[bo], [%[d]], #8\n\t"
-static inline void mcu_dw3s2_copy(const int8_t *src, int c, int8_t *dst, int rows, const mcu_dw3s2_copy_step *step)
+static inline void mcu_dw3c_copy(const int8_t *src, int c, int8_t *dst, int rows, const mcu_dw3c_copy_step *step)
 {
     uint32_t a, ao, b, bo, k;
     __asm__ volatile("1:\n\t"
                      "ldr    %[k], [%[st]]\n\t"
                      "2:\n\t"
-                     MCU_DW3S2_COPY_PAIR
+                     MCU_DW3C_COPY_PAIR
                      "subs   %[k], %[k], #1\n\t"
                      "bne    2b\n\t"
                      "ldr    %[k], [%[st], #4]\n\t"
@@ -2044,7 +2055,7 @@ static inline void mcu_dw3s2_copy(const int8_t *src, int c, int8_t *dst, int row
                      "beq    3f\n\t"
                      "sub    %[s], %[s], %[c]\n\t"
                      "sub    %[d], %[d], #8\n\t"
-                     MCU_DW3S2_COPY_PAIR
+                     MCU_DW3C_COPY_PAIR
                      "3:\n\t"
                      "ldrd   %[a], %[b], [%[st], #8]\n\t"
                      "add    %[s], %[s], %[a]\n\t"
@@ -2059,7 +2070,7 @@ static inline void mcu_dw3s2_copy(const int8_t *src, int c, int8_t *dst, int row
 #endif
 
 /* A compact column of in_zp (every channel). */
-static inline void mcu_dw3s2_fill(int8_t *col, int32_t in_zp)
+static inline void mcu_dw3c_fill(int8_t *col, int32_t in_zp)
 {
     const uint32_t zp2 = (uint16_t)in_zp * 0x00010001u;
     memcpy(col, &zp2, 4);
@@ -2069,19 +2080,19 @@ static inline void mcu_dw3s2_fill(int8_t *col, int32_t in_zp)
 /* `count` input rows from iy (of the tensor) of the block at cb (n channels) into consecutive ring rows from `row`:
    columns [ca, cz) from the input (column col is input column cx0 + col), in_zp in every column of a row outside the
    input; channels past n zero. */
-static inline void mcu_dw3s2_load_rows(const mcu_conv_params *p, const int8_t *buf, mcu_region ib, int cb, int n, int iy,
+static inline void mcu_dw3c_load_rows(const mcu_conv_params *p, const int8_t *buf, mcu_region ib, int cb, int n, int iy,
                                        int count, int cx0, int ca, int cz, int8_t *row, int row_bytes)
 {
     const int c = p->out_c, down = ib.w * c;
     for (; count > 0 && iy < 0; --count, ++iy, row += row_bytes) /* rows of padding */
-        for (int col = ca; col < cz; ++col) mcu_dw3s2_fill(row + 8 * col, p->in_zp);
+        for (int col = ca; col < cz; ++col) mcu_dw3c_fill(row + 8 * col, p->in_zp);
     int inside = p->in_h - iy < count ? p->in_h - iy : count;
     const int8_t *src = buf + mcu_offset(ib, iy, cx0 + ca, c) + cb;
 #if MCU_USE_DSP
     if (n == MCU_DW_BLOCK && cz - ca >= 2 && inside > 0) {
         const int width = cz - ca;
-        const mcu_dw3s2_copy_step step = {width >> 1, width & 1, down - width * c, row_bytes - 8 * width};
-        mcu_dw3s2_copy(src, c, row + 8 * ca, inside, &step);
+        const mcu_dw3c_copy_step step = {width >> 1, width & 1, down - width * c, row_bytes - 8 * width};
+        mcu_dw3c_copy(src, c, row + 8 * ca, inside, &step);
         count -= inside;
         iy += inside;
         row += inside * row_bytes;
@@ -2094,50 +2105,52 @@ static inline void mcu_dw3s2_load_rows(const mcu_conv_params *p, const int8_t *b
         for (int col = ca; col < cz; ++col, x += c, d += 8)
             for (int j = 0; j < MCU_DW_BLOCK; ++j) {
                 const int16_t v = j < n ? x[j] : 0;
-                memcpy(d + 2 * mcu_dw3s2_half(j), &v, 2);
+                memcpy(d + 2 * mcu_dw3c_half(j), &v, 2);
             }
     }
     for (; count > 0; --count, row += row_bytes) /* rows of padding */
-        for (int col = ca; col < cz; ++col) mcu_dw3s2_fill(row + 8 * col, p->in_zp);
+        for (int col = ca; col < cz; ++col) mcu_dw3c_fill(row + 8 * col, p->in_zp);
 }
 
-static void mcu_dw3s2_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob, int8_t *scratch, int slots)
+MCU_KERNEL void mcu_depthwise3x3_compact_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region ib, mcu_region ob,
+                                                 int8_t *scratch, int slots)
 {
-    const int c = p->out_c, sh = p->sh, columns = 2 * ob.w + 1, row_bytes = mcu_dw3s2_row_bytes(ob.w);
+    const int c = p->out_c, sh = p->sh, sw = p->sw, columns = (ob.w - 1) * sw + 3, row_bytes = mcu_dw3c_row_bytes(ob.w, sw);
     const int tall = slots >= mcu_dw3_tall_slots(p, ob);
     slots = tall ? mcu_dw3_tall_slots(p, ob) : MCU_DW3_SLOTS;
-    const int cx0 = ob.x0 * 2 - p->pad_left;
+    const int cx0 = ob.x0 * sw - p->pad_left;
     int ca = cx0 < 0 ? -cx0 : 0, cz = p->in_w - cx0;
     if (ca > columns) ca = columns;
     if (cz > columns) cz = columns;
     if (cz < ca) cz = ca;
     for (int r = 0; r < slots; ++r) { /* the columns outside the input, once */
-        for (int col = 0; col < ca; ++col) mcu_dw3s2_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
-        for (int col = cz; col < columns; ++col) mcu_dw3s2_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
+        for (int col = 0; col < ca; ++col) mcu_dw3c_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
+        for (int col = cz; col < columns; ++col) mcu_dw3c_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
     }
     const int iy_first = ob.y0 * sh - p->pad_top;
-    mcu_dw3s2_job job = {{scratch, scratch, scratch}, buf, c, 0, 0, 1, 16 * ob.w, sh * row_bytes - 16 * ob.w};
+    mcu_dw3c_job job = {{scratch, scratch, scratch}, buf, c, 0, 0, 1, 8 * sw * ob.w, sh * row_bytes - 8 * sw * ob.w};
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         int asm_rows = 0;
 #if MCU_USE_DSP
-        uint32_t consts[MCU_DW3S2_CONSTS];
-        if (p->high_word && n == MCU_DW_BLOCK) asm_rows = mcu_dw3s2_consts(p, cb, consts, &job.variant);
+        uint32_t consts[MCU_DW3C_CONSTS];
+        if (p->high_word && n == MCU_DW_BLOCK) asm_rows = mcu_dw3c_consts(p, cb, consts, &job.variant);
+        job.variant |= sw == 1 ? 4 : 0;
         job.consts = consts;
 #endif
         mcu_dw4_consts k; /* the C path's */
         if (!asm_rows) mcu_dw4_consts_c(p, cb, n, &k);
         if (tall) { /* every input row, then every output row in one call */
-            mcu_dw3s2_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, scratch, row_bytes);
+            mcu_dw3c_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, scratch, row_bytes);
             job.row[0] = scratch;
             job.row[1] = scratch + row_bytes;
             job.row[2] = scratch + 2 * row_bytes;
             job.out = buf + cb;
             job.rows = ob.h;
 #if MCU_USE_DSP
-            if (asm_rows) mcu_dw3s2_rows(&job); else
+            if (asm_rows) mcu_dw3c_rows(&job); else
 #endif
-            mcu_dw3s2_rows_c(p, &k, cb, n, &job);
+            mcu_dw3c_rows_c(p, &k, cb, n, &job);
             continue;
         }
         /* the ring of three: input row iy in slot (iy - iy_first) % 3; `next` is the next row to load */
@@ -2146,14 +2159,14 @@ static void mcu_dw3s2_inplace(const mcu_conv_params *p, int8_t *buf, mcu_region 
             const int iy0 = (ob.y0 + y) * sh - p->pad_top;
             if (next < iy0) next = iy0; /* rows no window reads */
             for (; next <= iy0 + 2; ++next)
-                mcu_dw3s2_load_rows(p, buf, ib, cb, n, next, 1, cx0, ca, cz, scratch + (next - iy_first) % MCU_DW3_SLOTS * row_bytes,
+                mcu_dw3c_load_rows(p, buf, ib, cb, n, next, 1, cx0, ca, cz, scratch + (next - iy_first) % MCU_DW3_SLOTS * row_bytes,
                                     row_bytes);
             for (int ky = 0; ky < 3; ++ky) job.row[ky] = scratch + (iy0 + ky - iy_first) % MCU_DW3_SLOTS * row_bytes;
             job.out = buf + y * ob.w * c + cb;
 #if MCU_USE_DSP
-            if (asm_rows) mcu_dw3s2_rows(&job); else
+            if (asm_rows) mcu_dw3c_rows(&job); else
 #endif
-            mcu_dw3s2_rows_c(p, &k, cb, n, &job);
+            mcu_dw3c_rows_c(p, &k, cb, n, &job);
         }
     }
 }
@@ -2162,7 +2175,7 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
                                          int slots)
 {
     if (p->sw == 2) {
-        mcu_dw3s2_inplace(p, buf, ib, ob, scratch, slots);
+        mcu_depthwise3x3_compact_inplace(p, buf, ib, ob, scratch, slots);
         return;
     }
     const int c = p->out_c, sh = p->sh, sw = p->sw, pitch = mcu_dw3_pitch(ob.w, sw), columns = (ob.w - 1) * sw + 3;
