@@ -2267,6 +2267,7 @@ static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
    (x - zp) shifted left by 20 + 33 - s instead of 20 (|x - zp| <= 255, so at most 23 fits). */
 typedef struct {
     int high_word;
+    int clamp; /* act_min above -128 or act_max below 127 */
     /* mcu_add_run's asm reads these in this order, from za on, two at a time */
     int32_t za, la, ma, ka, zb, lb, mb, kb, ea, eb, sign, mo, ko, eo;
     uint32_t lo4, hi4; /* act_min, act_max in every byte */
@@ -2293,7 +2294,56 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     k->ko = (2 * p->out_zp + 1) << (k->eo - 1);
     k->lo4 = (uint8_t)p->act_min * 0x01010101u;
     k->hi4 = (uint8_t)p->act_max * 0x01010101u;
+    k->clamp = p->act_min > -128 || p->act_max < 127;
 }
+
+#if MCU_USE_DSP
+/* two elements of mcu_add_run, the constants read from k as it goes, packed into x0 (bytes 0, 1) */
+#define MCU_ADD_TWO                                                                                                    \
+    "ldrsb  %[x0], [%[a]], #1\n\t"                                                                                     \
+    "ldrsb  %[x1], [%[a]], #1\n\t"                                                                                     \
+    "ldrsb  %[y0], [%[b]], #1\n\t"                                                                                     \
+    "ldrsb  %[y1], [%[b]], #1\n\t"                                                                                     \
+    "ldrd   %[t0], %[t1], [%[w]]\n\t" /* za, la */                                                                     \
+    "sub    %[x0], %[x0], %[t0]\n\t"                                                                                   \
+    "sub    %[x1], %[x1], %[t0]\n\t"                                                                                   \
+    "lsl    %[x0], %[x0], %[t1]\n\t"                                                                                   \
+    "lsl    %[x1], %[x1], %[t1]\n\t"                                                                                   \
+    "ldrd   %[t0], %[t1], [%[w], #8]\n\t" /* ma, ka */                                                                 \
+    "smmla  %[x0], %[x0], %[t0], %[t1]\n\t"                                                                            \
+    "smmla  %[x1], %[x1], %[t0], %[t1]\n\t"                                                                            \
+    "ldrd   %[t0], %[t1], [%[w], #16]\n\t" /* zb, lb */                                                                \
+    "sub    %[y0], %[y0], %[t0]\n\t"                                                                                   \
+    "sub    %[y1], %[y1], %[t0]\n\t"                                                                                   \
+    "lsl    %[y0], %[y0], %[t1]\n\t"                                                                                   \
+    "lsl    %[y1], %[y1], %[t1]\n\t"                                                                                   \
+    "ldrd   %[t0], %[t1], [%[w], #24]\n\t" /* mb, kb */                                                                \
+    "smmla  %[y0], %[y0], %[t0], %[t1]\n\t"                                                                            \
+    "smmla  %[y1], %[y1], %[t0], %[t1]\n\t"                                                                            \
+    "ldrd   %[t0], %[t1], [%[w], #32]\n\t" /* ea, eb */                                                                \
+    "asr    %[x0], %[x0], %[t0]\n\t"                                                                                   \
+    "asr    %[x1], %[x1], %[t0]\n\t"                                                                                   \
+    "asr    %[y0], %[y0], %[t1]\n\t"                                                                                   \
+    "asr    %[y1], %[y1], %[t1]\n\t"                                                                                   \
+    "ldrd   %[t0], %[t1], [%[w], #40]\n\t" /* sign, mo */                                                              \
+    "mla    %[x0], %[y0], %[t0], %[x0]\n\t"                                                                            \
+    "mla    %[x1], %[y1], %[t0], %[x1]\n\t"                                                                            \
+    "ldrd   %[y0], %[y1], [%[w], #48]\n\t" /* ko, eo */                                                                \
+    "smmla  %[x0], %[x0], %[t1], %[y0]\n\t"                                                                            \
+    "smmla  %[x1], %[x1], %[t1], %[y0]\n\t"                                                                            \
+    "asr    %[x0], %[x0], %[y1]\n\t"                                                                                   \
+    "asr    %[x1], %[x1], %[y1]\n\t"                                                                                   \
+    "ssat   %[x0], #8, %[x0]\n\t"                                                                                      \
+    "ssat   %[x1], #8, %[x1]\n\t"                                                                                      \
+    "bfi    %[x0], %[x1], #8, #8\n\t"
+/* x0 clamped byte-wise to act_min, act_max (an Add with an activation) */
+#define MCU_ADD_CLAMP                                                                                                  \
+    "ldrd   %[t0], %[t1], [%[w], #56]\n\t" /* act_min, act_max in every byte */                                        \
+    "ssub8  %[y0], %[x0], %[t0]\n\t"                                                                                   \
+    "sel    %[x0], %[x0], %[t0]\n\t"                                                                                   \
+    "ssub8  %[y0], %[t1], %[x0]\n\t"                                                                                   \
+    "sel    %[x0], %[x0], %[t1]\n\t"
+#endif
 
 /* o[i] = a[i] + b[i] (an Add's values, see the integer semantics at the top) for i < n, in increasing order (o may be
    a or b). */
@@ -2306,55 +2356,13 @@ static MCU_NOINLINE void mcu_add_run(const mcu_add_params *p, const mcu_add_cons
             const int8_t *const end = a + (n & ~1);
             const int32_t *w = &k->za;
             int32_t x0, x1, y0, y1, t0, t1;
-            __asm__ volatile("1:\n\t"
-                             "ldrsb  %[x0], [%[a]], #1\n\t"
-                             "ldrsb  %[x1], [%[a]], #1\n\t"
-                             "ldrsb  %[y0], [%[b]], #1\n\t"
-                             "ldrsb  %[y1], [%[b]], #1\n\t"
-                             "ldrd   %[t0], %[t1], [%[w]]\n\t"       /* za, la */
-                             "sub    %[x0], %[x0], %[t0]\n\t"
-                             "sub    %[x1], %[x1], %[t0]\n\t"
-                             "lsl    %[x0], %[x0], %[t1]\n\t"
-                             "lsl    %[x1], %[x1], %[t1]\n\t"
-                             "ldrd   %[t0], %[t1], [%[w], #8]\n\t"   /* ma, ka */
-                             "smmla  %[x0], %[x0], %[t0], %[t1]\n\t"
-                             "smmla  %[x1], %[x1], %[t0], %[t1]\n\t"
-                             "ldrd   %[t0], %[t1], [%[w], #16]\n\t"  /* zb, lb */
-                             "sub    %[y0], %[y0], %[t0]\n\t"
-                             "sub    %[y1], %[y1], %[t0]\n\t"
-                             "lsl    %[y0], %[y0], %[t1]\n\t"
-                             "lsl    %[y1], %[y1], %[t1]\n\t"
-                             "ldrd   %[t0], %[t1], [%[w], #24]\n\t"  /* mb, kb */
-                             "smmla  %[y0], %[y0], %[t0], %[t1]\n\t"
-                             "smmla  %[y1], %[y1], %[t0], %[t1]\n\t"
-                             "ldrd   %[t0], %[t1], [%[w], #32]\n\t"  /* ea, eb */
-                             "asr    %[x0], %[x0], %[t0]\n\t"
-                             "asr    %[x1], %[x1], %[t0]\n\t"
-                             "asr    %[y0], %[y0], %[t1]\n\t"
-                             "asr    %[y1], %[y1], %[t1]\n\t"
-                             "ldrd   %[t0], %[t1], [%[w], #40]\n\t"  /* sign, mo */
-                             "mla    %[x0], %[y0], %[t0], %[x0]\n\t"
-                             "mla    %[x1], %[y1], %[t0], %[x1]\n\t"
-                             "ldrd   %[y0], %[y1], [%[w], #48]\n\t"  /* ko, eo */
-                             "smmla  %[x0], %[x0], %[t1], %[y0]\n\t"
-                             "smmla  %[x1], %[x1], %[t1], %[y0]\n\t"
-                             "asr    %[x0], %[x0], %[y1]\n\t"
-                             "asr    %[x1], %[x1], %[y1]\n\t"
-                             "ssat   %[x0], #8, %[x0]\n\t"
-                             "ssat   %[x1], #8, %[x1]\n\t"
-                             "bfi    %[x0], %[x1], #8, #8\n\t"
-                             "ldrd   %[t0], %[t1], [%[w], #56]\n\t"  /* act_min, act_max in every byte */
-                             "ssub8  %[y0], %[x0], %[t0]\n\t"
-                             "sel    %[x0], %[x0], %[t0]\n\t"
-                             "ssub8  %[y0], %[t1], %[x0]\n\t"
-                             "sel    %[x0], %[x0], %[t1]\n\t"
-                             "strh   %[x0], [%[o]], #2\n\t"
-                             "cmp    %[a], %[end]\n\t"
-                             "bne    1b\n\t"
-                             : [a] "+&r"(a), [b] "+&r"(b), [o] "+&r"(o), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0),
-                               [y1] "=&r"(y1), [t0] "=&r"(t0), [t1] "=&r"(t1)
-                             : [w] "r"(w), [end] "r"(end)
-                             : "memory", "cc");
+#define MCU_ADD_RUN(clamp)                                                                                             \
+    __asm__ volatile("1:\n\t" MCU_ADD_TWO clamp "strh   %[x0], [%[o]], #2\n\tcmp    %[a], %[end]\n\tbne    1b\n\t"         \
+                     : [a] "+&r"(a), [b] "+&r"(b), [o] "+&r"(o), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0),             \
+                       [y1] "=&r"(y1), [t0] "=&r"(t0), [t1] "=&r"(t1)                                                        \
+                     : [w] "r"(w), [end] "r"(end)                                                                            \
+                     : "memory", "cc")
+            if (k->clamp) MCU_ADD_RUN(MCU_ADD_CLAMP); else MCU_ADD_RUN("");
             n &= 1;
         }
         /* an odd last element: the portable form (the same value) */
