@@ -809,6 +809,10 @@ static MCU_NOINLINE void mcu_pointwise_three(const mcu_conv_params *p, mcu_pw3_j
 }
 #endif
 
+/* Pixels of a run of `total` that go in pairs after the triples: one pixel left over would cost a whole pair, so
+   the last four go as two pairs instead. */
+static inline int mcu_pointwise_pair_tail(int total) { return total % 3 == 1 && total >= 4 ? 4 : total % 3; }
+
 /* The pixel after (y, x) in region r, in row order. */
 static inline void mcu_region_next(mcu_region r, int *y, int *x)
 {
@@ -840,31 +844,40 @@ MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_re
     const int cin = p->in_c, cout = p->out_c;
 #if MCU_USE_DSP
     mcu_pw3_job job;
-    if (mcu_pointwise_job3(p, &job)) { /* three pixels at a time, in row order across rows; one or two left at the end */
+    if (mcu_pointwise_job3(p, &job)) { /* three pixels at a time in row order across rows, the last ones in pairs */
         uint32_t col3[6 * ((cin + 3) >> 2)];
         const int8_t *qx[3];
         int8_t *qo[3];
-        int nq = 0;
+        int nq = 0, left3 = r.h * r.w - mcu_pointwise_pair_tail(r.h * r.w); /* pixels still for the triples */
         for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
             const int8_t *x = in + mcu_offset(ib, oy, r.x0, cin);
             int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
-            int n = r.w;
-            for (; nq > 0 && n > 0; --n, x += cin, o += cout) { /* complete the triple the row before left */
+            for (int n = r.w; n > 0;) {
+                if (nq == 0 && left3 >= 3 && n >= 3) { /* a whole triple in the row */
+                    mcu_pointwise_three(p, &job, x, x + cin, x + 2 * cin, o, o + cout, o + 2 * cout, col3);
+                    x += 3 * cin;
+                    o += 3 * cout;
+                    n -= 3;
+                    left3 -= 3;
+                    continue;
+                }
                 qx[nq] = x;
                 qo[nq] = o;
-                if (++nq == 3) {
+                ++nq;
+                x += cin;
+                o += cout;
+                --n;
+                if (left3 > 0 && nq == 3) {
                     mcu_pointwise_three(p, &job, qx[0], qx[1], qx[2], qo[0], qo[1], qo[2], col3);
+                    nq = 0;
+                    left3 -= 3;
+                } else if (left3 == 0 && nq == 2) {
+                    mcu_pointwise_two(p, qx[0], qx[1], qo[0], qo[1], col3);
                     nq = 0;
                 }
             }
-            for (; n >= 3; n -= 3, x += 3 * cin, o += 3 * cout)
-                mcu_pointwise_three(p, &job, x, x + cin, x + 2 * cin, o, o + cout, o + 2 * cout, col3);
-            for (; n > 0; --n, x += cin, o += cout, ++nq) {
-                qx[nq] = x;
-                qo[nq] = o;
-            }
         }
-        if (nq) mcu_pointwise_two(p, qx[0], qx[nq - 1], qo[0], qo[nq - 1], col3);
+        if (nq) mcu_pointwise_two(p, qx[0], qx[0], qo[0], qo[0], col3); /* one pixel alone */
         return;
     }
 #endif
@@ -983,8 +996,8 @@ MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_
     mcu_pw3_job job;
     /* a 3x3 window of 3 channels (an RGB input) inside the input goes straight to its expanded words */
     const int rgb = p->kh == 3 && p->kw == 3 && p->in_c == 3 && p->dh == 1 && p->dw == 1, down = ib.w * 3;
-    if (mcu_pointwise_job3(p, &job)) /* three pixels at a time, then the one or two left */
-        for (; i + 3 <= total; i += 3) {
+    if (mcu_pointwise_job3(p, &job)) /* three pixels at a time, the last ones in pairs */
+        for (const int end3 = total - mcu_pointwise_pair_tail(total); i < end3; i += 3) {
             int8_t *o[3];
             for (int k = 0; k < 3; ++k) {
                 const int iy0 = ya * p->sh - p->pad_top, ix0 = xa * p->sw - p->pad_left;
@@ -1618,8 +1631,8 @@ typedef struct {
     int32_t odd;           /* 44: 1: a row ends with one output after its pairs */
 } mcu_dw3_job;
 
-/* A channel's words: bias, bias, mult, k, rs, e, out_zp, act_min and act_max in every byte (the frame's first nine
-   words), then the weights [w00 w01] [w10 w11] [w20 w21] [w02 w12] [w22] */
+/* A channel's words: bias, bias, mult, k, rs, e (the frame's first six words), unused, act_min and act_max in every
+   byte (the first channel's only: the layer's), then the weights [w00 w01] [w10 w11] [w20 w21] [w02 w12] [w22] */
 #define MCU_DW3_CONSTS 16
 
 #if MCU_USE_DSP
@@ -1802,22 +1815,20 @@ static inline void mcu_dw3_write_rows(int8_t *buf, mcu_region ob, int c, int cb,
 static MCU_NOINLINE int mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, uint32_t *q, int32_t *variant)
 {
     const int c = p->out_c;
-    const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1), lo4 = (uint8_t)p->act_min * 0x01010101u, hi4 = (uint8_t)p->act_max * 0x01010101u;
+    const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1);
     int v = p->act_min > -128 || p->act_max < 127 ? 2 : 0;
+    q[7] = (uint8_t)p->act_min * 0x01010101u; /* the layer's, read from the first channel's words */
+    q[8] = (uint8_t)p->act_max * 0x01010101u;
     for (int j = 0; j < n; ++j, q += MCU_DW3_CONSTS) {
-        const int s = p->shift[cb + j];
+        const int s = p->shift[cb + j], s2 = s < 33 ? 33 : s; /* s2: the shift with the pre-shift e = s2 - s */
         if (s > 54) return 0;
-        const int e = s < 33 ? 33 - s : 0;
-        if (e) v |= 1;
+        v |= s2 != s;
         const int8_t *w = p->weights + cb + j;
         q[0] = q[1] = (uint32_t)p->bias[cb + j];
         q[2] = (uint32_t)p->mult[cb + j];
-        q[3] = k_zp << (s + e - 33);
-        q[4] = (uint32_t)(s + e - 32);
-        q[5] = (uint32_t)e;
-        q[6] = (uint32_t)p->out_zp;
-        q[7] = lo4;
-        q[8] = hi4;
+        q[3] = k_zp << (s2 - 33);
+        q[4] = (uint32_t)(s2 - 32);
+        q[5] = (uint32_t)(s2 - s);
         const int8_t *w1 = w + 3 * c, *w2 = w + 6 * c;
         q[9] = mcu_pack_low((uint32_t)w[0], (uint32_t)w[c]);
         q[10] = mcu_pack_low((uint32_t)w1[0], (uint32_t)w1[c]);
@@ -1982,21 +1993,22 @@ static MCU_NOINLINE int mcu_dw3c_consts(const mcu_conv_params *p, int cb, uint32
     const int c = p->out_c;
     const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1);
     int v = p->act_min > -128 || p->act_max < 127 ? 2 : 0;
-    for (int t = 0; t < 9; ++t) {
-        const uint32_t word = *(const mcu_uword *)(p->weights + t * c + cb);
+    const int8_t *w = p->weights + cb;
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t, w += c) {
+        const uint32_t word = *(const mcu_uword *)w;
         q[2 * t] = __sxtb16(word);
         q[2 * t + 1] = mcu_sxtb16_ror8(word);
     }
     for (int j = 0; j < MCU_DW_BLOCK; ++j) {
-        const int s = p->shift[cb + j];
+        const int s = p->shift[cb + j], s2 = s < 33 ? 33 : s; /* s2: the shift with the pre-shift e = s2 - s */
         if (s > 54) return 0;
-        const int e = s < 33 ? 33 - s : 0;
-        if (e) v |= 1;
+        v |= s2 != s;
         q[18 + j] = (uint32_t)p->bias[cb + j];
         q[22 + 2 * j] = (uint32_t)p->mult[cb + j];
-        q[23 + 2 * j] = k_zp << (s + e - 33);
-        q[30 + j] = (uint32_t)(s + e - 32);
-        q[34 + j] = (uint32_t)e;
+        q[23 + 2 * j] = k_zp << (s2 - 33);
+        q[30 + j] = (uint32_t)(s2 - 32);
+        q[34 + j] = (uint32_t)(s2 - s);
     }
     q[38] = (uint8_t)p->act_min * 0x01010101u;
     q[39] = (uint8_t)p->act_max * 0x01010101u;
@@ -2413,7 +2425,7 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
 #endif
     int ya = r.y0, xa = r.x0;
     for (int i = 0; i < total;) {
-        const int n = total - i >= 3 && three ? 3 : total - i >= 2 ? 2 : 1;
+        const int n = three && i < total - mcu_pointwise_pair_tail(total) ? 3 : total - i >= 2 ? 2 : 1;
         int y[3] = {ya, ya, ya}, x[3] = {xa, xa, xa};
         for (int k = 1; k < n; ++k) {
             y[k] = y[k - 1];
