@@ -1656,7 +1656,7 @@ typedef struct {
     "ssub8  r10, r12, r9\n\t"                                                                                          \
     "sel    r9, r9, r12\n\t"                                                                                           \
     "lsr    r10, r9, #8\n\t"
-/* an odd row's last output alone (its slot in the row buffer skipped; the row's advance moves the rows past it) */
+/* an odd row's last output alone (the row's advance moves the rows past it) */
 #define MCU_DW3_TAIL_TAPS(row, w01, w2, b)                                                                             \
     "ldr    r11, [" row "]\n\t"                                                                                        \
     "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
@@ -1673,7 +1673,7 @@ typedef struct {
     "asr    r9, r9, r11\n\t"                                                                                           \
     "ssat   r9, #8, r9\n\t"                                                                                            \
     clamp                                                                                                              \
-    "strb   r9, [r3], #8\n\t"
+    "strb   r9, [r3], #4\n\t"
 #define MCU_DW3_TAIL_PRESHIFT "ldr r11, [sp, #20]\n\tlsl r9, r9, r11\n\t"
 #define MCU_DW3_TAIL_CLAMP                                                                                             \
     "ldrd   r11, r12, [sp, #28]\n\t"                                                                                   \
@@ -1787,7 +1787,7 @@ static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, in
         const int8_t *w = p->weights + cb + j;
         const int8_t *a = (const int8_t *)job->row0 + j * job->pitch;
         int8_t *o = job->out + j;
-        for (int y = 0; y < job->rows; ++y, a += job->span + job->advance, o += job->odd * MCU_DW_BLOCK) {
+        for (int y = 0; y < job->rows; ++y, a += job->span + job->advance) {
             const int16_t *r0 = (const int16_t *)(const void *)a;
             const int16_t *r1 = (const int16_t *)(const void *)(a + job->down1);
             const int16_t *r2 = (const int16_t *)(const void *)(a + job->down2);
@@ -1802,10 +1802,16 @@ static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, in
     }
 }
 
-/* `rows` output rows of the block at cb (n channels), held in the row buffer `held`, over their place in buf. */
+/* `rows` output rows of the block at cb (n channels), held in the row buffer `held` (ob.w outputs a row, an even
+   count when the rows end with pairs only), over their place in buf: output rows follow each other in buf, so rows
+   without a gap in the buffer go at once. */
 static inline void mcu_dw3_write_rows(int8_t *buf, mcu_region ob, int c, int cb, int n, int y, int rows, const int8_t *held)
 {
-    const int stride = 2 * MCU_DW_BLOCK * ((ob.w + 1) >> 1); /* bytes of a row in the row buffer */
+    const int stride = ob.w > 1 ? MCU_DW_BLOCK * ob.w : 2 * MCU_DW_BLOCK; /* bytes of a row in the row buffer */
+    if (stride == MCU_DW_BLOCK * ob.w) {
+        mcu_dw_copy_pixels(buf + y * ob.w * c + cb, c, held, rows * ob.w, n);
+        return;
+    }
     for (; rows > 0; --rows, ++y, held += stride) mcu_dw_copy_pixels(buf + y * ob.w * c + cb, c, held, ob.w, n);
 }
 
