@@ -495,28 +495,15 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         rest(a0, a1, b0, b1, x, w)                                                                                     \
         __VA_ARGS__                                                                                                    \
     }
-/* the groups after the first: none, one, three (8 or 16 input channels: the first blocks of small models, no loop)
-   or a loop; chosen once per call */
-#define MCU_POINTWISE_REST1(a0, a1, b0, b1, x, w)
-#define MCU_POINTWISE_REST2(a0, a1, b0, b1, x, w) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);
-#define MCU_POINTWISE_REST4(a0, a1, b0, b1, x, w) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w); MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);
+/* the groups after the first, two a turn (the pair kernel runs only the one or two pixels the three-pixel kernel
+   leaves, and layers with the 64-bit requantization: one loop, not specialised by the group count) */
 #define MCU_POINTWISE_RESTN(a0, a1, b0, b1, x, w)                                                                      \
     {                                                                                                                  \
         int k = chunks - 1;                                                                                            \
         for (; k >= 2; k -= 2) MCU_POINTWISE_CHUNK2(a0, a1, b0, b1, x, w);                                             \
         if (k) MCU_POINTWISE_CHUNK(a0, a1, b0, b1, x, w);                                                              \
     }
-#ifdef __OPTIMIZE_SIZE__ /* -Os: the loop only */
 #define MCU_POINTWISE_PAIRS(...) MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_RESTN, __VA_ARGS__)
-#else
-#define MCU_POINTWISE_PAIRS(...)                                                                                       \
-    switch (chunks) {                                                                                                  \
-    case 1: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_REST1, __VA_ARGS__) break;                                            \
-    case 2: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_REST2, __VA_ARGS__) break;                                            \
-    case 4: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_REST4, __VA_ARGS__) break;                                            \
-    default: MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_RESTN, __VA_ARGS__) break;                                           \
-    }
-#endif
 #define MCU_POINTWISE_STORE_HIGH(requant)                                                                              \
     {                                                                                                                  \
         uint32_t t0, t1, t2, t3, t4, t5;                                                                               \
@@ -697,6 +684,20 @@ typedef struct {
     "ssub8  lr, r12, r4\n\t"                                                                                           \
     "sel    r4, r4, r12\n\t"                                                                                           \
     "lsr    r3, r2, #16\n\t"
+/* the groups after the first: a loop unrolled four times, entered at body g0-g3; -Os: one body (every entry g0) */
+#ifdef __OPTIMIZE_SIZE__
+#define MCU_PW3_GROUPS(v)                                                                                              \
+    ".Lmcu_pw3_g0" v ":\n\t"                                                                                           \
+    ".set   .Lmcu_pw3_g1" v ", .Lmcu_pw3_g0" v "\n\t"                                                                  \
+    ".set   .Lmcu_pw3_g2" v ", .Lmcu_pw3_g0" v "\n\t"                                                                  \
+    ".set   .Lmcu_pw3_g3" v ", .Lmcu_pw3_g0" v "\n\t" MCU_PW3_GROUP
+#else
+#define MCU_PW3_GROUPS(v)                                                                                              \
+    ".Lmcu_pw3_g0" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_g1" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_g2" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_g3" v ":\n\t" MCU_PW3_GROUP
+#endif
 #define MCU_PW3_VARIANT(v, pre, zp, clamp)                                                                             \
     ".Lmcu_pw3_v" v ":\n\t"                                                                                            \
     ".Lmcu_pw3_pair" v ":\n\t"                                                                                         \
@@ -711,10 +712,7 @@ typedef struct {
     ".byte  (.Lmcu_pw3_g3" v " - 1b) / 2\n\t"                                                                          \
     ".byte  (.Lmcu_pw3_requant" v " - 1b) / 2\n\t"                                                                     \
     ".p2align 1\n\t"                                                                                                   \
-    ".Lmcu_pw3_g0" v ":\n\t" MCU_PW3_GROUP                                                                             \
-    ".Lmcu_pw3_g1" v ":\n\t" MCU_PW3_GROUP                                                                             \
-    ".Lmcu_pw3_g2" v ":\n\t" MCU_PW3_GROUP                                                                             \
-    ".Lmcu_pw3_g3" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    MCU_PW3_GROUPS(v)                                                                                                  \
     "ldr    r12, [sp, #16]\n\t"                                                                                        \
     "cmp    r0, r12\n\t"                                                                                               \
     "bne    .Lmcu_pw3_g0" v "\n\t"                                                                                     \
