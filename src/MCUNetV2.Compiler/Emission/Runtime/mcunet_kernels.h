@@ -835,8 +835,8 @@ static inline void mcu_pointwise_two(const mcu_conv_params *p, const int8_t *x0,
 #endif
 }
 
-/* Pixels are taken two at a time along each row; a row's odd last pixel is paired with the next row's first, so an
-   odd width costs nothing. */
+/* Pixels are taken in row order across rows, three at a time on the DSP path (the last one to four in pairs), two at
+   a time otherwise; a group may span two rows, so no width leaves a pixel alone. */
 MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int cin = p->in_c, cout = p->out_c;
