@@ -218,6 +218,7 @@ public static class CEmitter
                         int depth = conv.Window.KernelH * conv.Window.KernelW * conv.InChannels;
                         w.Array("int32_t", id + "_w", PointwiseStream.Words(qc, depth, conv.OutChannels, highWord != 0, wideWeights), 4);
                         tables = $"(const int8_t *){id}_w, NULL, NULL, NULL, {highWord}";
+                        tables += kp.Columns is { } columns ? $", (uint32_t *)({prefix}_arena + {columns.Offset})" : ", NULL";
                     }
                     else
                     {
@@ -226,7 +227,7 @@ public static class CEmitter
                         // into the taps outside the input)
                         bool inPlace = kernel == "mcu_depthwise" && kp.InPlaceOver != null;
                         EmitConvTables(w, id, weights, inPlace ? FoldZeroPoint(qc) : qc.Bias, qc);
-                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordRequantization.Flag(qc)}";
+                        tables = $"{id}_w, {id}_b, {id}_m, {id}_s, {HighWordRequantization.Flag(qc)}, NULL";
                     }
                     var win = conv.Window;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ {conv.Inputs[0].Shape.H}, {conv.Inputs[0].Shape.W}, {conv.InChannels}, {conv.OutChannels}, {conv.Groups}, " +
@@ -248,7 +249,7 @@ public static class CEmitter
                     EmitConvTables(w, id, qc.Weights, FoldZeroPoint(qc), qc);
                     var fc = (FullyConnected)l;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ 1, 1, {fc.InFeatures}, {fc.OutFeatures}, 1, 1, 1, 1, 1, 1, 1, 0, 0, " +
-                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s, 0 }};\n\n");
+                        $"{qc.InputZeroPoint}, {qc.OutputZeroPoint}, {qc.ActMin}, {qc.ActMax}, {id}_w, {id}_b, {id}_m, {id}_s, 0, NULL }};\n\n");
                     calls.Append($"{ind}mcu_fully_connected(&{id}, {x}, {y});\n");
                     break;
                 }

@@ -50,6 +50,9 @@ public sealed record KernelPlan
     public int DepthwiseRingSlots { get; init; }
     /// <summary>The ring holds compact rows (<c>mcu_depthwise3x3_compact_inplace</c>), not planar ones (<c>mcu_depthwise3x3_inplace</c>).</summary>
     public bool DepthwiseCompact { get; init; }
+    /// <summary>A pointwise convolution's widened inputs in the arena (<see cref="MemoryLayout.PointwiseColumnBytes"/>);
+    /// null: on the stack.</summary>
+    public PlannedBuffer? Columns { get; init; }
 }
 
 /// <summary>

@@ -20,8 +20,9 @@ internal static class MemoryLayout
 {
     /// <param name="streamInput">Add the buffer that receives each patch's input region from a read callback (patch-based plans only).</param>
     /// <param name="depthwiseRings">Let in-place 3x3 depthwise layers take the faster ring kernel where it keeps the peak (false: held-back rows everywhere).</param>
+    /// <param name="pointwiseColumns">Let pointwise layers widen their inputs in the arena where that keeps the peak (false: on the stack).</param>
     public static ExecutionPlan Plan(ModelGraph graph, int rows, int cols, int k, IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> regions, bool streamInput = false,
-        bool depthwiseRings = true)
+        bool depthwiseRings = true, bool pointwiseColumns = true)
     {
         var layers = graph.Layers;
         int n = layers.Count;
@@ -129,7 +130,13 @@ internal static class MemoryLayout
             live[s] = buffers.Where(b => b.LiveAt(s)).Sum(b => (long)b.Bytes) + (staging != null && staging.LiveAt(s) ? staging.Bytes : 0);
         for (int d = 0; d < depthwise.Count; d++) live[step[depthwise[d].Layer]] += heldRows[d].Bytes;
         long peak = live.DefaultIfEmpty(0).Max();
-        ExecutionPlan Build(bool rings)
+        // 4. a pointwise convolution's widened inputs (its kernel's columns, see PointwiseColumnBytes) in the arena where
+        //    they keep the step within the peak; else the kernel puts them on the stack
+        var pointwise = new List<(int Layer, int Step, int Bytes)>();
+        for (int i = 0; i < n; i++)
+            if (layers[i] is Conv2D { IsPointwise: true } pc)
+                pointwise.Add((i, kernels.GetValueOrDefault(i)?.FusedIntoAdd is { } add ? step[add] : step[i], PointwiseColumnBytes(pc.InChannels)));
+        ExecutionPlan Build(bool rings, bool columns)
         {
             var all = new List<PlannedBuffer>(buffers);
             for (int d = 0; d < depthwise.Count; d++)
@@ -142,17 +149,38 @@ internal static class MemoryLayout
                 all.Add(scratch);
                 kernels[i] = kp with { Scratch = scratch, ScratchRows = chosen.HeldRows, DepthwiseRingSlots = chosen.RingSlots, DepthwiseCompact = chosen.Compact };
             }
+            var planned = new Dictionary<int, KernelPlan>(kernels);
+            foreach (var (i, s, bytes) in pointwise)
+                if (columns && live[s] + bytes <= peak)
+                {
+                    var buffer = new PlannedBuffer(Array.Empty<Tensor>(), bytes, s, s, false, layers[i].Name + " (columns)");
+                    all.Add(buffer);
+                    planned[i] = (planned.GetValueOrDefault(i) ?? new KernelPlan()) with { Columns = buffer };
+                }
             if (staging != null) all.Add(staging);
-            return new ExecutionPlan(graph, rows, cols, k, regions, all, new Dictionary<int, KernelPlan>(kernels), staging);
+            return new ExecutionPlan(graph, rows, cols, k, regions, all, planned, staging);
         }
-        if (!depthwiseRings) return Build(rings: false);
-        // the rings fit within the peak step by step; an arena at that peak is as small as the held-back rows' can be
-        // (their peak is its lower bound), else it is compared with theirs and the smaller kept
-        var ringed = Build(rings: true);
-        if (ringed.ArenaBytes <= peak) return ringed;
-        var held = Build(rings: false);
-        return ringed.ArenaBytes <= held.ArenaBytes ? Build(rings: true) : held;
+        ExecutionPlan Choose(bool columns)
+        {
+            if (!depthwiseRings) return Build(rings: false, columns);
+            // the rings fit within the peak step by step; an arena at that peak is as small as the held-back rows' can
+            // be (their peak is its lower bound), else it is compared with theirs and the smaller kept
+            var ringed = Build(rings: true, columns);
+            if (ringed.ArenaBytes <= peak) return ringed;
+            var held = Build(rings: false, columns);
+            return ringed.ArenaBytes <= held.ArenaBytes ? Build(rings: true, columns) : held;
+        }
+        // the columns too fit within the peak step by step; kept when the arena does not grow
+        if (!pointwiseColumns) return Choose(columns: false);
+        var withColumns = Choose(columns: true);
+        if (withColumns.ArenaBytes <= peak) return withColumns;
+        var without = Choose(columns: false);
+        return withColumns.ArenaBytes <= without.ArenaBytes ? Choose(columns: true) : without;
     }
+
+    /// <summary>Bytes of a pointwise convolution's columns: the inputs of three pixels widened to halfwords
+    /// (mcu_pointwise_expand3: 6 words per group of 4 input channels), which also holds the pair kernel's 4.</summary>
+    public static int PointwiseColumnBytes(int inChannels) => 24 * ((inChannels + 3) / 4);
 }
 
 /// <summary>

@@ -30,7 +30,10 @@ public static class PatchPlanner
     }
 
     /// <param name="streamInput">Plan for a streamed input: each patch's input region is read into an arena buffer.</param>
-    public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount, bool streamInput = false, bool depthwiseRings = true)
+    /// <param name="depthwiseRings">Let in-place 3x3 depthwise layers take the faster ring kernels where they keep the peak.</param>
+    /// <param name="pointwiseColumns">Let pointwise layers widen their inputs in the arena where that keeps the peak.</param>
+    public static ExecutionPlan Build(ModelGraph graph, int rows, int cols, int patchLayerCount, bool streamInput = false, bool depthwiseRings = true,
+        bool pointwiseColumns = true)
     {
         if (rows < 1 || cols < 1) throw new ArgumentOutOfRangeException(nameof(rows), "grid must be at least 1x1");
         if (patchLayerCount == 0) rows = cols = 1;
@@ -60,6 +63,6 @@ public static class PatchPlanner
                 }
         }
 
-        return MemoryLayout.Plan(graph, rows, cols, patchLayerCount, regions, streamInput, depthwiseRings);
+        return MemoryLayout.Plan(graph, rows, cols, patchLayerCount, regions, streamInput, depthwiseRings, pointwiseColumns);
     }
 }

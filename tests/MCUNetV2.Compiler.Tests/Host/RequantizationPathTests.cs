@@ -55,7 +55,7 @@ public sealed class RequantizationPathTests
             var inputs = floats.Select(q.QuantizeInput).Append(Enumerable.Range(0, g.Input.Shape.Elements).Select(_ => (sbyte)r.Next(-128, 128)).ToArray()).ToList();
             var plans = new List<(string, ExecutionPlan)> { ("per-layer", PatchPlanner.PerLayer(g)) };
             foreach (var src in CortexM7Check.AssertBitExactOnHostAndCortexM7(q, plans, inputs, Path.Combine(Work, $"cancel-{cancel}"), $"cancel={cancel}"))
-                foreach (Match m in Regex.Matches(src, @"static const mcu_conv_params m_l\d+ = \{[^}]*, (\d) \};"))
+                foreach (Match m in Regex.Matches(src, @"static const mcu_conv_params m_l\d+ = \{[^}]*, (\d), (?:NULL|\(uint32_t \*\)\([^)]*\)) \};"))
                     flags.Add(int.Parse(m.Groups[1].Value));
             var shifts = g.Layers.Where(l => q.Layers[l] is QuantizedConv).SelectMany(l => ((QuantizedConv)q.Layers[l]).Requant.Select(x => x.Shift));
             Console.WriteLine($"cancel={cancel}: shifts {string.Join(" ", shifts)}");

@@ -77,7 +77,7 @@ int dwcheck_invoke(const int8_t *in, int8_t *out)
         if (ob.h * ob.w > ib.h * ib.w) continue; /* the output must fit over the input */
         mcu_conv_params p = {(int16_t)h, (int16_t)w, (int16_t)c, (int16_t)c, (int16_t)c, 3, 3, (uint8_t)s, (uint8_t)s, 1, 1,
                              (int16_t)pt, (int16_t)pl, in_zp, out_zp, act_min, act_max, weights, bias, mult, shift,
-                             (uint8_t)high_word};
+                             (uint8_t)high_word, NULL};
         for (int i = 0; i < ib.h * ib.w * c; ++i) input[i] = (int8_t)rnd(-128, 127);
         mcu_depthwise(&p, input, ib, reference, ob, ob);
         p.bias = folded;

@@ -72,10 +72,10 @@ public sealed class MobileNetV2MemoryTests
 }
 
 /// <summary>
-/// The faster depthwise kernels (planar rings) are a trade the planner makes only where memory allows: on the VWW
-/// sample and on MobileNetV2-1.0-224, per layer and on every grid with every split (with the whole input, and with the
-/// streamed input's region in the arena too), the plan with rings has the same peak and arena as the plan with
-/// held-back rows only, and it does use rings.
+/// The faster depthwise kernels (rings) and the pointwise layers' columns in the arena are trades the planner makes
+/// only where memory allows: on the VWW sample and on MobileNetV2-1.0-224, per layer and on every grid with every split
+/// (with the whole input, and with the streamed input's region in the arena too), the plan with rings and columns has
+/// the same peak and arena as the plan with held-back rows only and the columns on the stack, and it does use both.
 /// </summary>
 [TestClass]
 public sealed class DepthwiseRingPlanningTests
@@ -85,18 +85,20 @@ public sealed class DepthwiseRingPlanningTests
 
     private static void AssertRingsKeepTheMemory(ModelGraph g, string name)
     {
-        int withRings = 0;
+        int withRings = 0, withColumns = 0;
         foreach (var (rows, cols, k) in Schedules(g))
         foreach (bool stream in k > 0 ? new[] { false, true } : new[] { false })
         {
             var rings = PatchPlanner.Build(g, rows, cols, k, stream);
-            var held = PatchPlanner.Build(g, rows, cols, k, stream, depthwiseRings: false);
+            var held = PatchPlanner.Build(g, rows, cols, k, stream, depthwiseRings: false, pointwiseColumns: false);
             Assert.AreEqual(held.PeakLiveBytes, rings.PeakLiveBytes, $"{name} {rows}x{cols} split {k}, streamed {stream}: peak");
             Assert.AreEqual(held.ArenaBytes, rings.ArenaBytes, $"{name} {rows}x{cols} split {k}, streamed {stream}: arena");
-            Assert.IsFalse(held.Kernels.Values.Any(kp => kp.DepthwiseRingSlots > 0), $"{name}: held-back rows only");
+            Assert.IsFalse(held.Kernels.Values.Any(kp => kp.DepthwiseRingSlots > 0 || kp.Columns != null), $"{name}: held-back rows and stack columns only");
             withRings += rings.Kernels.Values.Count(kp => kp.DepthwiseRingSlots > 0);
+            withColumns += rings.Kernels.Values.Count(kp => kp.Columns != null);
         }
         Assert.IsTrue(withRings > 0, $"{name}: no depthwise layer took a ring");
+        Assert.IsTrue(withColumns > 0, $"{name}: no pointwise layer took arena columns");
     }
 
     [TestMethod]

@@ -76,6 +76,8 @@ typedef struct {
     const int32_t *mult;
     const int8_t *shift;
     uint8_t high_word;       /* 0: 64-bit requant; else 1 (high word) | 2 (some pre-shift e > 0) | 4 (out_zp after the shift) */
+    uint32_t *columns;       /* pointwise: room in the arena for the widened inputs (6 words per group of 4 inputs), or
+                                NULL: the kernel puts them on the stack */
 } mcu_conv_params;
 
 typedef struct {
@@ -843,7 +845,8 @@ MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_re
 #if MCU_USE_DSP
     mcu_pw3_job job;
     if (mcu_pointwise_job3(p, &job)) { /* three pixels at a time in row order across rows, the last ones in pairs */
-        uint32_t col3[6 * ((cin + 3) >> 2)];
+        uint32_t stack_col[p->columns ? 1 : 6 * ((cin + 3) >> 2)];
+        uint32_t *const col3 = p->columns ? p->columns : stack_col;
         const int8_t *qx[3];
         int8_t *qo[3];
         int nq = 0, left3 = r.h * r.w - mcu_pointwise_pair_tail(r.h * r.w); /* pixels still for the triples */
@@ -879,7 +882,8 @@ MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_re
         return;
     }
 #endif
-    uint32_t col[(cin + 3) & ~3];
+    uint32_t stack_col[p->columns ? 1 : (cin + 3) & ~3];
+    uint32_t *const col = p->columns ? p->columns : stack_col;
     const int8_t *held_x = NULL;
     int8_t *held_o = NULL;
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
@@ -2420,13 +2424,14 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
     mcu_add_consts consts;
     mcu_add_prepare(pa, &consts);
 #if MCU_USE_DSP
-    uint32_t col[6 * ((cin + 3) >> 2)];
+    uint32_t stack_col[pc->columns ? 1 : 6 * ((cin + 3) >> 2)];
     mcu_pw3_job job;
     const int three = mcu_pointwise_job3(pc, &job);
 #else
-    uint32_t col[(cin + 3) & ~3];
+    uint32_t stack_col[pc->columns ? 1 : (cin + 3) & ~3];
     const int three = 0;
 #endif
+    uint32_t *const col = pc->columns ? pc->columns : stack_col;
     int ya = r.y0, xa = r.x0;
     for (int i = 0; i < total;) {
         const int n = three && i < total - mcu_pointwise_pair_tail(total) ? 3 : total - i >= 2 ? 2 : 1;
