@@ -595,10 +595,11 @@ typedef struct {
 } mcu_pw3_job;
 
 /*
- * Three output pixels, two output channels at a time, every channel pair of the stream (high-word requantization): per group of 4 inputs both channels' weight words widened once and used for the
- * three pixels (12 SMLAD); r0 col, r1 the stream, r2-r4 channel a's sums of pixels 0-2, r5-r7 channel b's, r8-r11 the
- * weights, r12/lr a pixel's two words. The groups after the first run in a loop unrolled four times, entered part way
- * (the job's entry, a TBB), so a pair spends no instruction on counting them.
+ * Three output pixels, two output channels at a time, every channel pair of the stream (high-word requantization):
+ * per group of 4 inputs both channels' weight words widened once and used for the three pixels (12 SMLAD); r0 col, r1
+ * the stream, r2-r4 channel a's sums of pixels 0-2, r5-r7 channel b's, r8-r11 the weights, r12/lr a pixel's two words.
+ * The groups after the first run in a loop unrolled four times, entered part way (the job's entry, a TBB), so a pair
+ * spends no instruction on counting them.
  */
 #ifdef MCU_POINTWISE_WEIGHTS16
 #define MCU_PW3_WEIGHTS "ldrd r8, r9, [r1], #8\n\t" "ldrd r10, r11, [r1], #8\n\t"
