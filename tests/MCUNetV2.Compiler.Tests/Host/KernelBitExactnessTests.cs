@@ -107,6 +107,33 @@ public sealed class KernelBitExactnessTests
         }
     }
 
+    /// <summary>
+    /// Networks whose first conv is 3x3 over 3 channels (an RGB input: the windows inside the image go straight to their
+    /// widened words, mcu_rgb3x3_expand): the seeds whose first draws give cin 3 and k0 3, on host and QEMU.
+    /// </summary>
+    [TestMethod]
+    public void RandomNetworks_WithAnRgb3x3FirstConv_AreBitExactOnHostAndCortexM7()
+    {
+        static bool Rgb3x3(int seed)
+        {
+            var r = new Random(seed); // RandomModel's first draws: h, w, cin, c, k0
+            r.Next(9, 22);
+            r.Next(9, 22);
+            int cin = r.Next(1, 5);
+            r.Next(3, 14);
+            return cin == 3 && new[] { 1, 3, 5 }[r.Next(3)] == 3;
+        }
+        var seeds = Enumerable.Range(100, 400).Where(Rgb3x3).Take(2).ToList();
+        Assert.AreEqual(2, seeds.Count, "seeds with an RGB 3x3 first conv");
+        foreach (int seed in seeds)
+        {
+            var (g, q, inputs, plans) = Network(seed);
+            Assert.IsTrue(g.Layers[0] is Conv2D { InChannels: 3, Window.KernelH: 3, Window.KernelW: 3 }, $"seed {seed}: {g.Layers[0]}");
+            var sources = CortexM7Check.AssertBitExactOnHostAndCortexM7(q, plans, inputs, Path.Combine(Work, $"rgb-seed-{seed}"), $"rgb seed {seed}");
+            StringAssert.Contains(sources[0], "mcu_conv_im2col(");
+        }
+    }
+
     [TestMethod]
     public void RandomNetworks_OnHostAndCortexM7_AreBitExactWithTheInt8Reference()
     {
