@@ -144,8 +144,9 @@ public static class Program
         return new Model("large", graph, q, q.QuantizeInput(x));
     }
 
-    private static HarnessRunResult Run(Model m, ExecutionPlan plan, string work, string name, bool profile, string optimization = "-O2",
-        bool wideWeights = false)
+    /// <summary>The model built, run under QEMU and checked against the int8 reference; also its library and weight bytes.</summary>
+    private static (HarnessRunResult Run, string Library, long WeightBytes) Build(Model m, ExecutionPlan plan, string work, string name, bool profile,
+        string optimization = "-O2", bool wideWeights = false)
     {
         var dir = Path.Combine(work, name + optimization + (wideWeights ? "-int16" : ""));
         var src = CEmitter.Emit(m.Int8, plan, m.Name, Path.Combine(dir, "src"), wideWeights: wideWeights);
@@ -158,8 +159,10 @@ public static class Program
         var reference = Int8Executor.Run(m.Int8, plan, m.Input).Select(b => (byte)b).ToArray();
         if (!run.Output(0).SequenceEqual(reference))
             throw new InvalidOperationException($"{name}: QEMU output differs from the C# int8 reference");
-        return run;
+        return (run, lib, src.WeightBytes);
     }
+
+    private static HarnessRunResult Run(Model m, ExecutionPlan plan, string work, string name, bool profile) => Build(m, plan, work, name, profile).Run;
 
     private static string Describe(Layer l, ExecutionPlan plan, int index)
     {
@@ -252,11 +255,8 @@ public static class Program
         var plan = PatchPlanner.PerLayer(m.Graph);
         foreach (var (flags, wide) in new[] { ("-Os", false), ("-O2", false), ("-O3", false), ("-O2", true), ("-O3", true) })
         {
-            var run = Run(m, plan, work, "size", profile: false, optimization: flags, wideWeights: wide);
-            var name = flags + (wide ? "-int16" : "");
-            var lib = Path.Combine(work, "size" + name, $"lib{m.Name}.a");
+            var (run, lib, weights) = Build(m, plan, work, "size", profile: false, optimization: flags, wideWeights: wide);
             var sizes = ElfSizes.Measure(lib);
-            long weights = CEmitter.Emit(m.Int8, plan, m.Name, Path.Combine(work, "size-src" + name), wideWeights: wide).WeightBytes;
             long ins = run.InstructionsPerSample![0];
             string label = wide ? $"`{flags}`, `PointwiseWeights=\"int16\"`" : $"`{flags}`";
             md.Append(Ci, $"| {label} | {sizes.FlashBytes:N0} | {sizes.FlashBytes - weights:N0} | {ins:N0} | {(double)ins / m.Graph.TotalMacs:F2} |\n");

@@ -139,6 +139,7 @@ internal static class MemoryLayout
         ExecutionPlan Build(bool rings, bool columns)
         {
             var all = new List<PlannedBuffer>(buffers);
+            var planned = new Dictionary<int, KernelPlan>(kernels);
             for (int d = 0; d < depthwise.Count; d++)
             {
                 var (i, kp, dw, runs) = depthwise[d];
@@ -147,13 +148,12 @@ internal static class MemoryLayout
                 var chosen = kernel ?? heldRows[d];
                 var scratch = new PlannedBuffer(Array.Empty<Tensor>(), chosen.Bytes, s, s, false, dw.Name);
                 all.Add(scratch);
-                kernels[i] = kp with { Scratch = scratch, ScratchRows = chosen.HeldRows, DepthwiseRingSlots = chosen.RingSlots, DepthwiseCompact = chosen.Compact };
+                planned[i] = kp with { Scratch = scratch, ScratchRows = chosen.HeldRows, DepthwiseRingSlots = chosen.RingSlots, DepthwiseCompact = chosen.Compact };
             }
-            var planned = new Dictionary<int, KernelPlan>(kernels);
             foreach (var (i, s, bytes) in pointwise)
                 if (columns && live[s] + bytes <= peak)
                 {
-                    var buffer = new PlannedBuffer(Array.Empty<Tensor>(), bytes, s, s, false, layers[i].Name + " (columns)");
+                    var buffer = new PlannedBuffer(Array.Empty<Tensor>(), bytes, s, s, false, layers[i].Name, name: $"columns of {layers[i].Name}");
                     all.Add(buffer);
                     planned[i] = (planned.GetValueOrDefault(i) ?? new KernelPlan()) with { Columns = buffer };
                 }
@@ -170,7 +170,8 @@ internal static class MemoryLayout
             var held = Build(rings: false, columns);
             return ringed.ArenaBytes <= held.ArenaBytes ? Build(rings: true, columns) : held;
         }
-        // the columns too fit within the peak step by step; kept when the arena does not grow
+        // the columns too fit within the peak step by step; kept when the arena does not grow. (The plans share the
+        // tensors' buffers, whose offsets the last plan built has set: the one returned is built last.)
         if (!pointwiseColumns) return Choose(columns: false);
         var withColumns = Choose(columns: true);
         if (withColumns.ArenaBytes <= peak) return withColumns;
@@ -244,8 +245,8 @@ public static class DepthwiseInPlace
         return true;
     }
 
-    /// <summary>int16 entries of a planar ring row (mcu_dw3_pitch): what the pairs of outputs read, 2 x stride per pair, and two more.</summary>
-    public static int RingPitch(int outputWidth, int strideW) => 2 * strideW * ((outputWidth + 1) / 2) + 2;
+    /// <summary>int16 entries of a planar ring row (mcu_dw3_pitch, stride 1): what the pairs of outputs read, 2 per pair, and two more.</summary>
+    public static int RingPitch(int outputWidth) => 2 * ((outputWidth + 1) / 2) + 2;
 
     /// <summary>Ring rows of the tall ring (mcu_dw3_tall_slots): every input row a block's windows read.</summary>
     public static int TallSlots(Window w, Region output) => (output.H - 1) * w.StrideH + 3;
@@ -270,7 +271,7 @@ public static class DepthwiseInPlace
     public static int RingScratchBytes(int slots, int bufferedRows, Region output, int strideW, int channels, bool compact) =>
         compact
             ? slots * CompactRowBytes(output.W, strideW)
-            : 2 * slots * Math.Min(channels, ChannelBlock) * RingPitch(output.W, strideW) + bufferedRows * 2 * ChannelBlock * ((output.W + 1) / 2);
+            : 2 * slots * Math.Min(channels, ChannelBlock) * RingPitch(output.W) + bufferedRows * 2 * ChannelBlock * ((output.W + 1) / 2);
 
     /// <summary>The scratch of a kernel for a layer's runs: <paramref name="RingSlots"/> 0 is the held-back rows of
     /// <c>mcu_depthwise_inplace</c>, 3 the ring of a ring kernel, more its tall ring; <paramref name="Compact"/> the

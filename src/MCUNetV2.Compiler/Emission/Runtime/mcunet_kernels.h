@@ -583,7 +583,7 @@ static inline void mcu_pointwise_expand3(const int8_t *x0, const int8_t *x1, con
 /* What mcu_pointwise_run3 reads (offsets are the asm's, bytes); its words become its frame. */
 typedef struct {
     int8_t *o[3];            /* 0: the three pixels' outputs, advanced by 2 per channel pair */
-    const uint32_t *col;     /* 12: mcu_pointwise_expand3's words */
+    uint32_t *col;           /* 12: mcu_pointwise_expand3's words */
     const uint32_t *col_end; /* 16: col + 6 words per group of 4 inputs */
     const mcu_word *w_end;   /* 20: the end of the channel pairs' words */
     uint32_t lo4, hi4;       /* 24, 28: act_min, act_max in every byte */
@@ -767,12 +767,15 @@ __attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mc
         "pop    {r4-r11, pc}\n\t");
 }
 
-/* The parts of a job that stay the same for every pixel triple of a call; 0 when the layer's requantization (64-bit)
-   or a single output channel leaves the triples to the pair kernel. */
-static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job)
+/* The parts of a job that stay the same for every pixel triple of a call (col: room for the expanded inputs,
+   mcu_pointwise_col_words); 0 when the layer's requantization (64-bit) or a single output channel leaves the triples
+   to the pair kernel. */
+static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job, uint32_t *col)
 {
     const int chunks = (mcu_depth(p) + 3) >> 2, pairs = p->out_c >> 1;
     if (!p->high_word || pairs == 0) return 0;
+    job->col = col;
+    job->col_end = col + 6 * chunks;
     job->w = (const mcu_word *)(const void *)p->weights;
     job->w_end = job->w + pairs * mcu_pointwise_pair_words(mcu_depth(p));
     job->lo4 = (uint8_t)p->act_min * 0x01010101u;
@@ -783,32 +786,40 @@ static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job)
     return 1;
 }
 
-/* Three output pixels to o0, o1 and o2 from their inputs expanded in col (mcu_pointwise_expand3's layout, 6 words per
-   group of 4 inputs), with a job of mcu_pointwise_job3. */
-static inline void mcu_pointwise_three_expanded(const mcu_conv_params *p, mcu_pw3_job *job, int8_t *o0, int8_t *o1, int8_t *o2,
-                                                const uint32_t *col)
+/* Three output pixels to o0, o1 and o2 from their inputs expanded in the job's col (mcu_pointwise_expand3's layout),
+   with a job of mcu_pointwise_job3. */
+static inline void mcu_pointwise_three_expanded(const mcu_conv_params *p, mcu_pw3_job *job, int8_t *o0, int8_t *o1, int8_t *o2)
 {
     const int cout = p->out_c;
     job->o[0] = o0;
     job->o[1] = o1;
     job->o[2] = o2;
-    job->col = col;
-    job->col_end = col + 6 * ((mcu_depth(p) + 3) >> 2);
     mcu_pointwise_run3(job);
     if (cout & 1) {
         int8_t *const o[3] = {o0 + cout - 1, o1 + cout - 1, o2 + cout - 1};
-        mcu_pointwise_lone(p, job->w_end, col, 3, o);
+        mcu_pointwise_lone(p, job->w_end, job->col, 3, o);
     }
 }
 
-/* Three output pixels (x0 -> o0, x1 -> o1, x2 -> o2); col: 6 words per group of 4 inputs. */
+/* Three output pixels (x0 -> o0, x1 -> o1, x2 -> o2). */
 static MCU_NOINLINE void mcu_pointwise_three(const mcu_conv_params *p, mcu_pw3_job *job, const int8_t *x0, const int8_t *x1,
-                                             const int8_t *x2, int8_t *o0, int8_t *o1, int8_t *o2, uint32_t *col)
+                                             const int8_t *x2, int8_t *o0, int8_t *o1, int8_t *o2)
 {
-    mcu_pointwise_expand3(x0, x1, x2, mcu_depth(p), col);
-    mcu_pointwise_three_expanded(p, job, o0, o1, o2, col);
+    mcu_pointwise_expand3(x0, x1, x2, mcu_depth(p), job->col);
+    mcu_pointwise_three_expanded(p, job, o0, o1, o2);
 }
 #endif
+
+/* Words of a pointwise (or im2col) convolution's expanded inputs: three pixels' (the two of the pair kernel fit in
+   them) on the DSP path, two pixels' otherwise; the plan's columns (MemoryLayout.PointwiseColumnBytes) or the stack. */
+static inline int mcu_pointwise_col_words(int depth)
+{
+#if MCU_USE_DSP
+    return 6 * ((depth + 3) >> 2);
+#else
+    return (depth + 3) & ~3;
+#endif
+}
 
 /* Pixels of a run of `total` that go in pairs after the triples: one pixel left over would cost a whole pair, so
    the last four go as two pairs instead. */
@@ -843,11 +854,11 @@ static inline void mcu_pointwise_two(const mcu_conv_params *p, const int8_t *x0,
 MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_region ib, int8_t *out, mcu_region ob, mcu_region r)
 {
     const int cin = p->in_c, cout = p->out_c;
+    uint32_t stack_col[p->columns ? 1 : mcu_pointwise_col_words(cin)];
+    uint32_t *const col = p->columns ? p->columns : stack_col;
 #if MCU_USE_DSP
     mcu_pw3_job job;
-    if (mcu_pointwise_job3(p, &job)) { /* three pixels at a time in row order across rows, the last ones in pairs */
-        uint32_t stack_col[p->columns ? 1 : 6 * ((cin + 3) >> 2)];
-        uint32_t *const col3 = p->columns ? p->columns : stack_col;
+    if (mcu_pointwise_job3(p, &job, col)) { /* three pixels at a time in row order across rows, the last ones in pairs */
         const int8_t *qx[3];
         int8_t *qo[3];
         int nq = 0, left3 = r.h * r.w - mcu_pointwise_pair_tail(r.h * r.w); /* pixels still for the triples */
@@ -856,7 +867,7 @@ MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_re
             int8_t *o = out + mcu_offset(ob, oy, r.x0, cout);
             for (int n = r.w; n > 0;) {
                 if (nq == 0 && left3 >= 3 && n >= 3) { /* a whole triple in the row */
-                    mcu_pointwise_three(p, &job, x, x + cin, x + 2 * cin, o, o + cout, o + 2 * cout, col3);
+                    mcu_pointwise_three(p, &job, x, x + cin, x + 2 * cin, o, o + cout, o + 2 * cout);
                     x += 3 * cin;
                     o += 3 * cout;
                     n -= 3;
@@ -870,21 +881,19 @@ MCU_KERNEL void mcu_pointwise(const mcu_conv_params *p, const int8_t *in, mcu_re
                 o += cout;
                 --n;
                 if (left3 > 0 && nq == 3) {
-                    mcu_pointwise_three(p, &job, qx[0], qx[1], qx[2], qo[0], qo[1], qo[2], col3);
+                    mcu_pointwise_three(p, &job, qx[0], qx[1], qx[2], qo[0], qo[1], qo[2]);
                     nq = 0;
                     left3 -= 3;
                 } else if (left3 == 0 && nq == 2) {
-                    mcu_pointwise_two(p, qx[0], qx[1], qo[0], qo[1], col3);
+                    mcu_pointwise_two(p, qx[0], qx[1], qo[0], qo[1], col);
                     nq = 0;
                 }
             }
         }
-        if (nq) mcu_pointwise_two(p, qx[0], qx[0], qo[0], qo[0], col3); /* one pixel alone */
+        if (nq) mcu_pointwise_two(p, qx[0], qx[0], qo[0], qo[0], col); /* one pixel alone */
         return;
     }
 #endif
-    uint32_t stack_col[p->columns ? 1 : (cin + 3) & ~3];
-    uint32_t *const col = p->columns ? p->columns : stack_col;
     const int8_t *held_x = NULL;
     int8_t *held_o = NULL;
     for (int oy = r.y0; oy < r.y0 + r.h; ++oy) {
@@ -994,12 +1003,12 @@ MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_
     const int depth = mcu_depth(p), cout = p->out_c, total = r.h * r.w;
     int8_t col0[MCU_IM2COL_MAX], col1[MCU_IM2COL_MAX];
     int ya = r.y0, xa = r.x0, i = 0;
+    uint32_t expanded[mcu_pointwise_col_words(depth)];
 #if MCU_USE_DSP
-    uint32_t expanded[6 * ((depth + 3) >> 2)];
     mcu_pw3_job job;
     /* a 3x3 window of 3 channels (an RGB input) inside the input goes straight to its expanded words */
     const int rgb = p->kh == 3 && p->kw == 3 && p->in_c == 3 && p->dh == 1 && p->dw == 1, down = ib.w * 3;
-    if (mcu_pointwise_job3(p, &job)) /* three pixels at a time, the last ones in pairs */
+    if (mcu_pointwise_job3(p, &job, expanded)) /* three pixels at a time, the last ones in pairs */
         for (const int end3 = total - mcu_pointwise_pair_tail(total); i < end3; i += 3) {
             int8_t *o[3];
             for (int k = 0; k < 3; ++k) {
@@ -1013,10 +1022,8 @@ MCU_KERNEL void mcu_conv_im2col(const mcu_conv_params *p, const int8_t *in, mcu_
                 }
                 mcu_region_next(r, &ya, &xa);
             }
-            mcu_pointwise_three_expanded(p, &job, o[0], o[1], o[2], expanded);
+            mcu_pointwise_three_expanded(p, &job, o[0], o[1], o[2]);
         }
-#else
-    uint32_t expanded[(depth + 3) & ~3];
 #endif
     for (; i < total; i += 2) {
         const int two = i + 1 < total;
@@ -1148,14 +1155,16 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     return mcu_clamp(mcu_requant(acc, k->mult[j], k->shift[j]) + k->out_zp, k->act_min, k->act_max);
 }
 
-#if MCU_USE_DSP
-/* Words of a block's stream before the taps, and after them; the tail's slots after mult/k (0-7) and rs (8-11). */
+/* Words of a block's stream (mcu_dw4_block) before the taps, and after them; the tail's slots after mult/k (0-7) and
+   rs (8-11). */
 #define MCU_DW_STREAM_HEAD 4
 #define MCU_DW_STREAM_TAIL 20
 #define MCU_DW_TAIL_LO 12     /* act_min in every byte, then act_max (13) */
 #define MCU_DW_TAIL_IN_ZP 14  /* in_zp in every byte: the value of a tap outside the input */
 #define MCU_DW_TAIL_E 15      /* the pre-shifts e[4] */
 #define MCU_DW_TAIL_OUT_ZP 19 /* out_zp, added after the shift */
+
+#if MCU_USE_DSP
 #define MCU_STR_(x) #x
 #define MCU_STR(x) MCU_STR_(x)
 
@@ -1359,6 +1368,56 @@ static MCU_NOINLINE void mcu_dw4_3x3_edge(const int8_t *t, int step, int down, u
 
 #endif
 
+/* The block at cb (n channels): its constants for the C paths and its requantization variant (k->high_word, as
+   MCU_REQUANT_VARIANTS reads it: | 2 pre-shift, | 4 out_zp after the shift, 7 for the 5x5 and 7x7 windows); on the DSP
+   path, for a whole block, its stream of words (k->stream), which the held-back-rows kernel and the compact rows'
+   kernel read. */
+static MCU_NOINLINE void mcu_dw4_block(const mcu_conv_params *p, int cb, int n, int taps, mcu_dw4_consts *k, uint32_t *stream)
+{
+    mcu_dw4_consts_c(p, cb, n, k);
+    k->high_word = p->high_word ? 1 : 0;
+    k->stream = 0;
+#if MCU_USE_DSP
+    if (n < MCU_DW_BLOCK) return;
+    const int c = p->out_c;
+    const int8_t *w = p->weights + cb;
+    uint32_t *t = stream + MCU_DW_STREAM_HEAD;
+#pragma GCC unroll 9
+    for (int i = 0; i < taps; ++i, w += c, t += 2) {
+        const uint32_t v = *(const mcu_uword *)w;
+        t[0] = __sxtb16(v);
+        t[1] = mcu_sxtb16_ror8(v);
+    }
+    /* the tail: m0 m1 k0 k1 m2 m3 k2 k3, rs[4] (the order MCU_DW_SCALE reads), then MCU_DW_TAIL_* */
+    int hw = k->high_word, s2[MCU_DW_BLOCK];
+#pragma GCC unroll 4
+    for (int j = 0; j < MCU_DW_BLOCK; ++j) {
+        const int s = k->shift[j], e = s < 33 ? 33 - s : 0;
+        s2[j] = s + e;
+        if (s > 54) hw |= 4; /* out_zp after the shift */
+        if (e) hw |= 2;
+        stream[j] = (uint32_t)k->bias[j];
+        t[(j >> 1) * 4 + (j & 1)] = (uint32_t)k->mult[j];
+        t[8 + j] = (uint32_t)(s2[j] - 32);
+        t[MCU_DW_TAIL_E + j] = (uint32_t)e;
+    }
+    if (!k->high_word) hw = 0;
+    else if (mcu_dw_large(p->kh, p->kw)) hw = 7; /* the one variant of the 5x5 and 7x7 windows */
+    const uint32_t k_zp = !hw ? 0 : hw & 4 ? 1 : (uint32_t)(2 * p->out_zp + 1);
+#pragma GCC unroll 4
+    for (int j = 0; j < MCU_DW_BLOCK; ++j) t[(j >> 1) * 4 + 2 + (j & 1)] = k_zp << (s2[j] - 33);
+    t[MCU_DW_TAIL_LO] = (uint8_t)p->act_min * 0x01010101u;
+    t[MCU_DW_TAIL_LO + 1] = (uint8_t)p->act_max * 0x01010101u;
+    t[MCU_DW_TAIL_IN_ZP] = (uint8_t)p->in_zp * 0x01010101u;
+    t[MCU_DW_TAIL_OUT_ZP] = (uint32_t)p->out_zp;
+    k->high_word = hw;
+    k->stream = stream;
+#else
+    (void)taps;
+    (void)stream;
+#endif
+}
+
 /* One output pixel of the block (n channels) from a kh x kw window: src at its top-left tap, `step` bytes between
    taps, `down` between tap rows; w the block's weights at tap (0, 0). */
 static inline void mcu_dw_window(const mcu_conv_params *p, const int8_t *src, int step, int down, const int8_t *w, int n,
@@ -1391,9 +1450,7 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
     int xa = 0, xb = ob.w;
     while (xa < xb && (ob.x0 + xa) * sw - pad_left < 0) ++xa;
     while (xb > xa && (ob.x0 + xb - 1) * sw - pad_left + (kw - 1) * dw >= in_w) --xb;
-#if MCU_USE_DSP
-    uint32_t stream[MCU_DW_STREAM_HEAD + 2 * taps + MCU_DW_STREAM_TAIL];
-#endif
+    uint32_t stream[MCU_DW_STREAM_HEAD + 2 * taps + MCU_DW_STREAM_TAIL]; /* (the DSP path's) */
     /* released[y]: output rows that may leave the ring once row y is computed (the same for every channel block) */
     int16_t released[ob.h];
     for (int y = 0, head = 0; y < ob.h; ++y) {
@@ -1403,40 +1460,8 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         const int8_t *w = p->weights + cb;
-        mcu_dw4_consts k = {{0, 0, 0, 0}, {0, 0, 0, 0}, {1, 1, 1, 1}, p->out_zp, p->act_min, p->act_max, p->high_word ? 1 : 0, 0};
-        for (int j = 0; j < n; ++j) {
-            k.bias[j] = p->bias[cb + j];
-            k.mult[j] = p->mult[cb + j];
-            k.shift[j] = p->shift[cb + j];
-        }
-#if MCU_USE_DSP
-        if (n == MCU_DW_BLOCK) {
-            uint32_t *q = stream;
-            for (int j = 0; j < MCU_DW_BLOCK; ++j) *q++ = (uint32_t)k.bias[j];
-            for (int t = 0; t < taps; ++t, q += 2) {
-                uint32_t v;
-                memcpy(&v, w + t * c, 4);
-                q[0] = __sxtb16(v);
-                q[1] = mcu_sxtb16_ror8(v);
-            }
-            for (int j = 0; j < MCU_DW_BLOCK; ++j)
-                if (k.high_word && k.shift[j] > 54) k.high_word |= 4; /* out_zp after the shift */
-            if (k.high_word && mcu_dw_large(kh, kw)) k.high_word = 7; /* the one variant of the 5x5 and 7x7 windows */
-            for (int j = 0; j < MCU_DW_BLOCK; ++j) { /* m0 m1 k0 k1 m2 m3 k2 k3, rs[4]: the order MCU_DW_SCALE reads */
-                const int e = k.shift[j] < 33 ? 33 - k.shift[j] : 0, s = k.shift[j] + e;
-                q[(j >> 1) * 4 + (j & 1)] = (uint32_t)k.mult[j];
-                q[(j >> 1) * 4 + 2 + (j & 1)] = k.high_word ? (uint32_t)((k.high_word & 4 ? 1 : 2 * p->out_zp + 1) << (s - 33)) : 0;
-                q[8 + j] = (uint32_t)(s - 32);
-                q[MCU_DW_TAIL_E + j] = (uint32_t)e;
-                if (e && k.high_word) k.high_word |= 2;
-            }
-            q[MCU_DW_TAIL_LO] = (uint8_t)p->act_min * 0x01010101u;
-            q[MCU_DW_TAIL_LO + 1] = (uint8_t)p->act_max * 0x01010101u;
-            q[MCU_DW_TAIL_IN_ZP] = zp4;
-            q[MCU_DW_TAIL_OUT_ZP] = (uint32_t)p->out_zp;
-            k.stream = stream;
-        }
-#endif
+        mcu_dw4_consts k;
+        mcu_dw4_block(p, cb, n, taps, &k, stream);
 #if MCU_USE_DSP
         const int edge3x3 = n == MCU_DW_BLOCK && kh == 3 && kw == 3 && k.high_word;
 #endif
@@ -1522,9 +1547,22 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
  */
 #define MCU_DW3_SLOTS 3
 
-/* int16 entries of a planar row: what the pairs of outputs read, 2 sw per pair and two more (at least the
-   (ob.w - 1) * sw + 3 columns of the windows), an even count so that every row starts at a word. */
-static inline int mcu_dw3_pitch(int out_w, int sw) { return 2 * sw * ((out_w + 1) >> 1) + 2; }
+/* int16 entries of a planar row: what the pairs of outputs read, 2 per pair and two more (at least the ob.w + 2
+   columns of the windows), an even count so that every row starts at a word. */
+static inline int mcu_dw3_pitch(int out_w) { return 2 * ((out_w + 1) >> 1) + 2; }
+
+/* The columns of a block's ring rows (either kernel): ring column col is input column cx0 + col (returned); [*ca, *cz)
+   lie inside the input, the others hold in_zp. */
+static inline int mcu_dw3_columns(const mcu_conv_params *p, mcu_region ob, int columns, int *ca, int *cz)
+{
+    const int cx0 = ob.x0 * p->sw - p->pad_left;
+    int a = cx0 < 0 ? -cx0 : 0, z = p->in_w - cx0;
+    if (a > columns) a = columns;
+    if (z > columns) z = columns;
+    *ca = a;
+    *cz = z < a ? a : z;
+    return cx0;
+}
 
 #if MCU_USE_DSP
 /* What mcu_dw3_transpose reads (offsets: the asm's, bytes). */
@@ -1785,7 +1823,7 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
 /* The job's rows in C (the host, and blocks the asm does not take): the same outputs. */
 static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, int cb, const mcu_dw3_job *job)
 {
-    const int c = p->out_c, sw = p->sw, outputs = job->span / (2 * sw) + job->odd; /* as the DSP path */
+    const int c = p->out_c, outputs = job->span / 2 + job->odd; /* as the DSP path */
     for (int j = 0; j < job->channels; ++j) {
         const int8_t *w = p->weights + cb + j;
         const int8_t *a = (const int8_t *)job->row0 + j * job->pitch;
@@ -1795,10 +1833,9 @@ static void mcu_dw3_rows_c(const mcu_conv_params *p, const mcu_dw4_consts *k, in
             const int16_t *r1 = (const int16_t *)(const void *)(a + job->down1);
             const int16_t *r2 = (const int16_t *)(const void *)(a + job->down2);
             for (int x = 0; x < outputs; ++x, o += MCU_DW_BLOCK) {
-                const int s = x * sw;
                 int32_t acc = k->bias[j];
                 for (int kx = 0; kx < 3; ++kx)
-                    acc += r0[s + kx] * w[kx * c] + r1[s + kx] * w[(3 + kx) * c] + r2[s + kx] * w[(6 + kx) * c];
+                    acc += r0[x + kx] * w[kx * c] + r1[x + kx] * w[(3 + kx) * c] + r2[x + kx] * w[(6 + kx) * c];
                 *o = mcu_dw_output(k, j, acc);
             }
         }
@@ -1875,22 +1912,19 @@ typedef struct {
     const int8_t *row[3];   /* 0, 4, 8: rows 0-2 of the first row's windows, at the first window */
     int8_t *out;            /* 12: the first output in buf */
     int32_t step;           /* 16: bytes between two outputs in buf (c) */
-    const uint32_t *consts; /* 20: MCU_DW3C_CONSTS words */
+    const uint32_t *consts; /* 20: the block's stream (mcu_dw4_block) */
     int32_t variant;        /* 24: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (stride 1) */
     int32_t rows;           /* 28: output rows */
     int32_t span;           /* 32: bytes a row pointer moves over a row (8 sw a window) */
     int32_t advance;        /* 36: bytes from the end of a row's windows to the next row's */
 } mcu_dw3c_job;
 
-/* A block's words: per tap (row-major) the weights of channels 0, 2 and of 1, 3 as halfwords [sxtb16], then bias[4],
-   mult and k of each channel (m0 k0 m1 k1 ...), rs[4], e[4], lo4, hi4. */
-#define MCU_DW3C_CONSTS 40
 
 #if MCU_USE_DSP
 /* One tap: the column of the four channels at `at` (row pointer and offset), [c0 c2] [c1 c3], times the tap's weights. */
 #define MCU_DW3C_TAP(at, tap)                                                                                         \
     "ldrd   r8, r9, " at "\n\t"                                                                                        \
-    "ldrd   r10, r11, [r12, #(8 * " #tap ")]\n\t"                                                                      \
+    "ldrd   r10, r11, [r12, #(16 + 8 * " #tap ")]\n\t"                                                                 \
     "smlabb r4, r8, r10, r4\n\t"                                                                                       \
     "smlatt r6, r8, r10, r6\n\t"                                                                                       \
     "smlabb r5, r9, r11, r5\n\t"                                                                                       \
@@ -1899,14 +1933,14 @@ typedef struct {
 #define MCU_DW3C_ROW(r, t0, t1, t2, step)                                                                             \
     MCU_DW3C_TAP("[" r ", #16]", t2) MCU_DW3C_TAP("[" r ", #8]", t1) MCU_DW3C_TAP("[" r "], #" step, t0)
 #define MCU_DW3C_PRESHIFT                                                                                             \
-    "ldrd   r8, r9, [r12, #136]\n\t"                                                                                   \
-    "ldrd   r10, r11, [r12, #144]\n\t"                                                                                 \
+    "ldrd   r8, r9, [r12, #148]\n\t" /* e[4] */                                                                        \
+    "ldrd   r10, r11, [r12, #156]\n\t"                                                                                 \
     "lsl    r4, r4, r8\n\t"                                                                                            \
     "lsl    r5, r5, r9\n\t"                                                                                            \
     "lsl    r6, r6, r10\n\t"                                                                                           \
     "lsl    r7, r7, r11\n\t"
 #define MCU_DW3C_CLAMP                                                                                                \
-    "ldrd   r8, r9, [r12, #152]\n\t"                                                                                   \
+    "ldrd   r8, r9, [r12, #136]\n\t" /* act_min, act_max in every byte */                                              \
     "ssub8  r10, r4, r8\n\t"                                                                                           \
     "sel    r4, r4, r8\n\t"                                                                                            \
     "ssub8  r10, r9, r4\n\t"                                                                                           \
@@ -1914,19 +1948,19 @@ typedef struct {
 /* frame: sp+0 rows left, +4 span, +8 advance, +12 the end of the row's windows on r0 */
 #define MCU_DW3C_LOOP(step, pre, clamp)                                                                               \
     "1:\n\t"                                                                                                           \
-    "ldrd   r4, r5, [r12, #72]\n\t"                                                                                    \
-    "ldrd   r6, r7, [r12, #80]\n\t"                                                                                    \
+    "ldrd   r4, r5, [r12]\n\t" /* bias[4] */                                                                           \
+    "ldrd   r6, r7, [r12, #8]\n\t"                                                                                     \
     MCU_DW3C_ROW("r0", 0, 1, 2, step) MCU_DW3C_ROW("r1", 3, 4, 5, step) MCU_DW3C_ROW("r2", 6, 7, 8, step)         \
     pre                                                                                                                \
-    "ldrd   r8, r9, [r12, #88]\n\t"                                                                                    \
-    "smmla  r4, r4, r8, r9\n\t"                                                                                        \
-    "ldrd   r8, r9, [r12, #96]\n\t"                                                                                    \
-    "smmla  r5, r5, r8, r9\n\t"                                                                                        \
+    "ldrd   r8, r9, [r12, #88]\n\t" /* m0 m1 */                                                                        \
+    "ldrd   r10, r11, [r12, #96]\n\t" /* k0 k1 */                                                                      \
+    "smmla  r4, r4, r8, r10\n\t"                                                                                       \
+    "smmla  r5, r5, r9, r11\n\t"                                                                                       \
     "ldrd   r8, r9, [r12, #104]\n\t"                                                                                   \
-    "smmla  r6, r6, r8, r9\n\t"                                                                                        \
-    "ldrd   r8, r9, [r12, #112]\n\t"                                                                                   \
-    "smmla  r7, r7, r8, r9\n\t"                                                                                        \
-    "ldrd   r8, r9, [r12, #120]\n\t"                                                                                   \
+    "ldrd   r10, r11, [r12, #112]\n\t"                                                                                 \
+    "smmla  r6, r6, r8, r10\n\t"                                                                                       \
+    "smmla  r7, r7, r9, r11\n\t"                                                                                       \
+    "ldrd   r8, r9, [r12, #120]\n\t" /* rs[4] */                                                                       \
     "ldrd   r10, r11, [r12, #128]\n\t"                                                                                 \
     "asr    r4, r4, r8\n\t"                                                                                            \
     "asr    r5, r5, r9\n\t"                                                                                            \
@@ -1996,34 +2030,6 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3c_rows(const mcu_dw3
         "pop    {r4-r11, pc}\n\t");
 }
 
-/* The words of the block at cb (four channels) and its variant; 0 when a shift above 54 sends the block to the C path. */
-static MCU_NOINLINE int mcu_dw3c_consts(const mcu_conv_params *p, int cb, uint32_t *q, int32_t *variant)
-{
-    const int c = p->out_c;
-    const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1);
-    int v = p->act_min > -128 || p->act_max < 127 ? 2 : 0;
-    const int8_t *w = p->weights + cb;
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; ++t, w += c) {
-        const uint32_t word = *(const mcu_uword *)w;
-        q[2 * t] = __sxtb16(word);
-        q[2 * t + 1] = mcu_sxtb16_ror8(word);
-    }
-    for (int j = 0; j < MCU_DW_BLOCK; ++j) {
-        const int s = p->shift[cb + j], s2 = s < 33 ? 33 : s; /* s2: the shift with the pre-shift e = s2 - s */
-        if (s > 54) return 0;
-        v |= s2 != s;
-        q[18 + j] = (uint32_t)p->bias[cb + j];
-        q[22 + 2 * j] = (uint32_t)p->mult[cb + j];
-        q[23 + 2 * j] = k_zp << (s2 - 33);
-        q[30 + j] = (uint32_t)(s2 - 32);
-        q[34 + j] = (uint32_t)(s2 - s);
-    }
-    q[38] = (uint8_t)p->act_min * 0x01010101u;
-    q[39] = (uint8_t)p->act_max * 0x01010101u;
-    *variant = v;
-    return 1;
-}
 #endif
 
 /* The job's rows in C (the host, blocks of fewer than four channels, and blocks the asm does not take): the same
@@ -2139,11 +2145,8 @@ MCU_KERNEL void mcu_depthwise3x3_compact_inplace(const mcu_conv_params *p, int8_
     const int c = p->out_c, sh = p->sh, sw = p->sw, columns = (ob.w - 1) * sw + 3, row_bytes = mcu_dw3c_row_bytes(ob.w, sw);
     const int tall = slots >= mcu_dw3_tall_slots(p, ob);
     slots = tall ? mcu_dw3_tall_slots(p, ob) : MCU_DW3_SLOTS;
-    const int cx0 = ob.x0 * sw - p->pad_left;
-    int ca = cx0 < 0 ? -cx0 : 0, cz = p->in_w - cx0;
-    if (ca > columns) ca = columns;
-    if (cz > columns) cz = columns;
-    if (cz < ca) cz = ca;
+    int ca, cz;
+    const int cx0 = mcu_dw3_columns(p, ob, columns, &ca, &cz);
     for (int r = 0; r < slots; ++r) { /* the columns outside the input, once */
         for (int col = 0; col < ca; ++col) mcu_dw3c_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
         for (int col = cz; col < columns; ++col) mcu_dw3c_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
@@ -2152,15 +2155,15 @@ MCU_KERNEL void mcu_depthwise3x3_compact_inplace(const mcu_conv_params *p, int8_
     mcu_dw3c_job job = {{scratch, scratch, scratch}, buf, c, 0, 0, 1, 8 * sw * ob.w, sh * row_bytes - 8 * sw * ob.w};
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
-        int asm_rows = 0;
+        mcu_dw4_consts k;
+        uint32_t stream[MCU_DW_STREAM_HEAD + 2 * 9 + MCU_DW_STREAM_TAIL]; /* (the DSP path's) */
+        mcu_dw4_block(p, cb, n, 9, &k, stream);
 #if MCU_USE_DSP
-        uint32_t consts[MCU_DW3C_CONSTS];
-        if (p->high_word && n == MCU_DW_BLOCK) asm_rows = mcu_dw3c_consts(p, cb, consts, &job.variant);
-        job.variant |= sw == 1 ? 4 : 0;
-        job.consts = consts;
+        /* the asm takes whole blocks of the high-word form with out_zp folded into k */
+        const int asm_rows = k.stream && (k.high_word & 5) == 1;
+        job.variant = (k.high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (sw == 1 ? 4 : 0);
+        job.consts = stream;
 #endif
-        mcu_dw4_consts k; /* the C path's */
-        if (!asm_rows) mcu_dw4_consts_c(p, cb, n, &k);
         if (tall) { /* every input row, then every output row in one call */
             mcu_dw3c_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, scratch, row_bytes);
             job.row[0] = scratch;
@@ -2199,19 +2202,15 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
         mcu_depthwise3x3_compact_inplace(p, buf, ib, ob, scratch, slots);
         return;
     }
-    const int c = p->out_c, sh = p->sh, sw = p->sw, pitch = mcu_dw3_pitch(ob.w, sw), columns = (ob.w - 1) * sw + 3;
+    const int c = p->out_c, sh = p->sh, pitch = mcu_dw3_pitch(ob.w), columns = ob.w + 2;
     const int nb = c < MCU_DW_BLOCK ? c : MCU_DW_BLOCK; /* channels of a ring slot */
     const int tall = slots >= mcu_dw3_tall_slots(p, ob);
     slots = tall ? mcu_dw3_tall_slots(p, ob) : MCU_DW3_SLOTS;
     const int slot_bytes = 2 * nb * pitch;
     int16_t *const ring = (int16_t *)(void *)scratch;
     int8_t *const held = scratch + slots * slot_bytes;
-    /* planar column col is input column cx0 + col; [ca, cz) lie inside the input and the windows */
-    const int cx0 = ob.x0 * sw - p->pad_left;
-    int ca = cx0 < 0 ? -cx0 : 0, cz = p->in_w - cx0;
-    if (ca > columns) ca = columns;
-    if (cz > columns) cz = columns;
-    if (cz < ca) cz = ca;
+    int ca, cz;
+    const int cx0 = mcu_dw3_columns(p, ob, columns, &ca, &cz);
     const int iy_first = ob.y0 * sh - p->pad_top;
     for (int r = 0; r < slots * nb; ++r) { /* the columns outside the input, once */
         for (int col = 0; col < ca; ++col) ring[r * pitch + col] = (int16_t)p->in_zp;
@@ -2219,7 +2218,7 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
     }
     /* an odd row (of more than one output) ends with one output alone; else pairs, the last one of one output rounded up */
     const int odd = ob.w > 1 && (ob.w & 1), pairs = odd ? ob.w >> 1 : (ob.w + 1) >> 1;
-    mcu_dw3_job job = {ring, slot_bytes, 2 * slot_bytes, held, 4 * sw * pairs, 2 * pitch, 0, 0, 0, 1, 0, odd};
+    mcu_dw3_job job = {ring, slot_bytes, 2 * slot_bytes, held, 4 * pairs, 2 * pitch, 0, 0, 0, 1, 0, odd};
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
         int asm_rows = 0; /* the block's rows by mcu_dw3_rows */
@@ -2319,28 +2318,24 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
 }
 
 #if MCU_USE_DSP
-/* two elements of mcu_add_run, the constants read from k as it goes, packed into x0 (bytes 0, 1) */
+/* one input's two elements v0, v1: (v - z) << l, its high word times m plus k (z, l at w + off, m, k after them) */
+#define MCU_ADD_INPUT(v0, v1, off)                                                                                     \
+    "ldrd   %[t0], %[t1], [%[w], #" off "]\n\t"                                                                        \
+    "sub    %[" v0 "], %[" v0 "], %[t0]\n\t"                                                                           \
+    "sub    %[" v1 "], %[" v1 "], %[t0]\n\t"                                                                           \
+    "lsl    %[" v0 "], %[" v0 "], %[t1]\n\t"                                                                           \
+    "lsl    %[" v1 "], %[" v1 "], %[t1]\n\t"                                                                           \
+    "ldrd   %[t0], %[t1], [%[w], #(" off " + 8)]\n\t"                                                                  \
+    "smmla  %[" v0 "], %[" v0 "], %[t0], %[t1]\n\t"                                                                    \
+    "smmla  %[" v1 "], %[" v1 "], %[t0], %[t1]\n\t"
+/* two elements of mcu_add_run, the constants read from k as it goes (za la ma ka, then zb lb mb kb), packed into x0
+   (bytes 0, 1) */
 #define MCU_ADD_TWO                                                                                                    \
     "ldrsb  %[x0], [%[a]], #1\n\t"                                                                                     \
     "ldrsb  %[x1], [%[a]], #1\n\t"                                                                                     \
     "ldrsb  %[y0], [%[b]], #1\n\t"                                                                                     \
     "ldrsb  %[y1], [%[b]], #1\n\t"                                                                                     \
-    "ldrd   %[t0], %[t1], [%[w]]\n\t" /* za, la */                                                                     \
-    "sub    %[x0], %[x0], %[t0]\n\t"                                                                                   \
-    "sub    %[x1], %[x1], %[t0]\n\t"                                                                                   \
-    "lsl    %[x0], %[x0], %[t1]\n\t"                                                                                   \
-    "lsl    %[x1], %[x1], %[t1]\n\t"                                                                                   \
-    "ldrd   %[t0], %[t1], [%[w], #8]\n\t" /* ma, ka */                                                                 \
-    "smmla  %[x0], %[x0], %[t0], %[t1]\n\t"                                                                            \
-    "smmla  %[x1], %[x1], %[t0], %[t1]\n\t"                                                                            \
-    "ldrd   %[t0], %[t1], [%[w], #16]\n\t" /* zb, lb */                                                                \
-    "sub    %[y0], %[y0], %[t0]\n\t"                                                                                   \
-    "sub    %[y1], %[y1], %[t0]\n\t"                                                                                   \
-    "lsl    %[y0], %[y0], %[t1]\n\t"                                                                                   \
-    "lsl    %[y1], %[y1], %[t1]\n\t"                                                                                   \
-    "ldrd   %[t0], %[t1], [%[w], #24]\n\t" /* mb, kb */                                                                \
-    "smmla  %[y0], %[y0], %[t0], %[t1]\n\t"                                                                            \
-    "smmla  %[y1], %[y1], %[t0], %[t1]\n\t"                                                                            \
+    MCU_ADD_INPUT("x0", "x1", "0") MCU_ADD_INPUT("y0", "y1", "16")                                                     \
     "ldrd   %[t0], %[t1], [%[w], #32]\n\t" /* ea, eb */                                                                \
     "asr    %[x0], %[x0], %[t0]\n\t"                                                                                   \
     "asr    %[x1], %[x1], %[t0]\n\t"                                                                                   \
@@ -2424,15 +2419,14 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
     const int cin = pc->in_c, c = pa->c, total = r.h * r.w;
     mcu_add_consts consts;
     mcu_add_prepare(pa, &consts);
+    uint32_t stack_col[pc->columns ? 1 : mcu_pointwise_col_words(cin)];
+    uint32_t *const col = pc->columns ? pc->columns : stack_col;
 #if MCU_USE_DSP
-    uint32_t stack_col[pc->columns ? 1 : 6 * ((cin + 3) >> 2)];
     mcu_pw3_job job;
-    const int three = mcu_pointwise_job3(pc, &job);
+    const int three = mcu_pointwise_job3(pc, &job, col);
 #else
-    uint32_t stack_col[pc->columns ? 1 : (cin + 3) & ~3];
     const int three = 0;
 #endif
-    uint32_t *const col = pc->columns ? pc->columns : stack_col;
     int ya = r.y0, xa = r.x0;
     for (int i = 0; i < total;) {
         const int n = three && i < total - mcu_pointwise_pair_tail(total) ? 3 : total - i >= 2 ? 2 : 1;
@@ -2448,7 +2442,7 @@ MCU_KERNEL void mcu_pointwise_add(const mcu_conv_params *pc, const mcu_add_param
 #if MCU_USE_DSP
         if (n == 3)
             mcu_pointwise_three(pc, &job, in + mcu_offset(ib, y[0], x[0], cin), in + mcu_offset(ib, y[1], x[1], cin),
-                                in + mcu_offset(ib, y[2], x[2], cin), tmp, tmp + c, tmp + 2 * c, col);
+                                in + mcu_offset(ib, y[2], x[2], cin), tmp, tmp + c, tmp + 2 * c);
         else
 #endif
             mcu_pointwise_two(pc, in + mcu_offset(ib, y[0], x[0], cin), in + mcu_offset(ib, y[n - 1], x[n - 1], cin), tmp,
