@@ -207,7 +207,7 @@ public static class CEmitter
             {
                 case Conv2D conv:
                 {
-                    var qc = HighWordRequantization.Emitted((QuantizedConv)q);
+                    var qc = (QuantizedConv)q;
                     string kernel = conv.IsPointwise ? "mcu_pointwise"
                         : conv.IsDepthwise && conv.Window.KernelH * conv.Window.KernelW <= DepthwiseInPlace.MaxTaps ? "mcu_depthwise"
                         : conv.Groups == 1 && conv.Window.KernelH * conv.Window.KernelW * conv.InChannels <= ImColumnMax ? "mcu_conv_im2col" : "mcu_conv";
@@ -245,7 +245,7 @@ public static class CEmitter
                 }
                 case FullyConnected:
                 {
-                    var qc = HighWordRequantization.Emitted((QuantizedConv)q);
+                    var qc = (QuantizedConv)q;
                     EmitConvTables(w, id, qc.Weights, FoldZeroPoint(qc), qc);
                     var fc = (FullyConnected)l;
                     w.Data.Append($"static const mcu_conv_params {id} = {{ 1, 1, {fc.InFeatures}, {fc.OutFeatures}, 1, 1, 1, 1, 1, 1, 1, 0, 0, " +

@@ -8,8 +8,8 @@ namespace MCUNetV2.Compiler.Emission;
 /// pair of output channels a, b: bias_a, bias_b (zero point folded), per 4 input channels a word of a's weights and
 /// one of b's (little-endian bytes, in_c padded with zeros; two words each with int16 weights, below), mult_a, mult_b, k_a, k_b, and h_a | h_b &lt;&lt; 16; an odd
 /// last channel alone: bias, its weight words, mult, k, h. When every channel allows the high-word requantization
-/// (<see cref="HighWordRequantization.Allowed"/>) k = (2 out_zp + 1) &lt;&lt; (rs - 1), or 1 &lt;&lt; (rs - 1) when out_zp comes after the
-/// shift (<see cref="HighWordRequantization.ZeroPointAfterShift"/>), and h = rs | e &lt;&lt; 8 (<see cref="HighWordRequantization.Shift"/>); otherwise k = 0 and h = shift.
+/// (<see cref="HighWordRequantization.Allowed"/>) k = out_zp and h = e &lt;&lt; 8 (<see cref="HighWordRequantization.PreShift"/>);
+/// otherwise k = 0 and h = shift.
 /// </summary>
 public static class PointwiseStream
 {
@@ -23,14 +23,8 @@ public static class PointwiseStream
         int chunks = (depth + 3) / 4;
         var bias = CEmitter.FoldZeroPoint(q);
         var words = new List<int>(outC * (chunks + 4) + 8);
-        bool zeroPointAfter = HighWordRequantization.ZeroPointAfterShift(q);
-        int K(int o) => !highWord ? 0 : (zeroPointAfter ? 1 : 2 * q.OutputZeroPoint + 1) << (HighWordRequantization.Shift(q.Requant[o].Shift).Rs - 1);
-        int H(int o)
-        {
-            if (!highWord) return q.Requant[o].Shift;
-            var (rs, e) = HighWordRequantization.Shift(q.Requant[o].Shift);
-            return rs | e << 8;
-        }
+        int k = highWord ? q.OutputZeroPoint : 0;
+        int H(int o) => highWord ? HighWordRequantization.PreShift(q.Requant[o].Shift) << 8 : q.Requant[o].Shift;
         int Weights(int o, int chunk)
         {
             int v = 0;
@@ -62,8 +56,8 @@ public static class PointwiseStream
             }
             words.Add(q.Requant[o].Multiplier);
             words.Add(q.Requant[o + 1].Multiplier);
-            words.Add(K(o));
-            words.Add(K(o + 1));
+            words.Add(k);
+            words.Add(k);
             words.Add((H(o) & 0xffff) | (H(o + 1) << 16));
         }
         if (o < outC)
@@ -71,7 +65,7 @@ public static class PointwiseStream
             words.Add(bias[o]);
             for (int c = 0; c < chunks; c++) AddWeights(o, c);
             words.Add(q.Requant[o].Multiplier);
-            words.Add(K(o));
+            words.Add(k);
             words.Add(H(o));
         }
         return words.ToArray();

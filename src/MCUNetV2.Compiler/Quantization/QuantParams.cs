@@ -47,6 +47,24 @@ public readonly record struct FixedPointMultiplier(int Multiplier, int Shift)
         return new FixedPointMultiplier((int)q, shift);
     }
 
+    /// <summary>The largest shift of <see cref="ForHighWord"/>: the high word of a 32 x 32-bit product.</summary>
+    public const int HighWordShift = 32;
+
+    /// <summary>
+    /// A convolution's multiplier with a shift of at most 32, so the device takes acc * Multiplier from the high word
+    /// of one 32 x 32-bit product (SMMLAR) and needs no shift after it: m below 1/2 is held as round(m 2^32) with
+    /// shift 32, which keeps fewer significant bits for a small m but errs by at most |acc| 2^-33 before rounding
+    /// (far below an output step for any accumulator an int8 layer reaches); m of 1/2 and above keeps its Q31 form
+    /// (shift 31 and below, the device shifts acc left instead).
+    /// </summary>
+    public static FixedPointMultiplier ForHighWord(double m)
+    {
+        var full = FromReal(m);
+        if (full.Multiplier != 0 && full.Shift <= HighWordShift) return full;
+        long q = (long)Math.Round(m * 4294967296.0, MidpointRounding.AwayFromZero);
+        return q >= 1L << 31 ? new FixedPointMultiplier(1 << 30, 31) : new FixedPointMultiplier((int)q, HighWordShift);
+    }
+
     /// <summary>round(x * Multiplier / 2^Shift), ties toward +infinity: exactly what the C kernels compute.</summary>
     public int Apply(int x) => (int)(((long)x * Multiplier + (1L << (Shift - 1))) >> Shift);
 

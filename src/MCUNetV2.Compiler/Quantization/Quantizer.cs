@@ -157,7 +157,7 @@ public static class Quantizer
             }
             double accScale = qi.Scale * ws;
             qb[o] = (int)Math.Clamp(Math.Round(b / accScale, MidpointRounding.AwayFromZero), int.MinValue / 2, int.MaxValue / 2);
-            rq[o] = FixedPointMultiplier.FromReal(accScale / qo.Scale);
+            rq[o] = FixedPointMultiplier.ForHighWord(accScale / qo.Scale);
         }
         int hi = qo.Bound(a.Max), lo = Math.Min(qo.Bound(a.Min), hi); // min > max clips everything to max
         return new QuantizedConv(l, qw, qb, rq, qi.ZeroPoint, qo.ZeroPoint, lo, hi, scales);
@@ -200,9 +200,9 @@ public static class Quantizer
     {
         double twiceMax = 2 * Math.Max(qa.Scale, qb.Scale);
         return new QuantizedAdd(l, l.Subtract ? -1 : 1, qa.ZeroPoint, qb.ZeroPoint,
-            FixedPointMultiplier.FromReal(qa.Scale / twiceMax),
-            FixedPointMultiplier.FromReal(qb.Scale / twiceMax),
-            FixedPointMultiplier.FromReal(twiceMax / ((1 << QuantizedAdd.LeftShift) * qo.Scale)),
+            FixedPointMultiplier.ForHighWord(qa.Scale / twiceMax),
+            FixedPointMultiplier.ForHighWord(qb.Scale / twiceMax),
+            FixedPointMultiplier.ForHighWord(twiceMax / ((1 << QuantizedAdd.LeftShift) * qo.Scale)),
             qo.ZeroPoint, Math.Min(qo.Bound(l.Activation.Min), qo.Bound(l.Activation.Max)), qo.Bound(l.Activation.Max));
     }
 }

@@ -3,7 +3,7 @@
  * DepthwiseInPlace.RingSafe holds, and the tall ring; planar or compact rows, in exactly the scratch the planner gives)
  * against mcu_depthwise, the portable kernel the other tests hold against the C# int8 reference: shapes from
  * 1x1 to 12x12 with 1 to 13 channels, stride 1 and 2, padding 0 or 1 on each side, whole tensors and patches, every
- * requantization form (pre-shift, out_zp after the shift, 64-bit) and clamping. Built for the host (portable C, with
+ * requantization form (high word with and without the pre-shift, 64-bit) and clamping. Built for the host (portable C, with
  * sanitizers) and for Cortex-M7 (the asm paths, under QEMU).
  */
 #include "dwcheck.h"
@@ -52,16 +52,16 @@ int dwcheck_invoke(const int8_t *in, int8_t *out)
         const int in_zp = rnd(-128, 127), out_zp = rnd(-128, 127);
         const int act_min = clamp ? rnd(-128, 0) : -128, act_max = clamp ? rnd(act_min, 127) : 127;
         for (int i = 0; i < 9 * c; ++i) weights[i] = (int8_t)rnd(-127, 127);
+        const int all32 = rnd(0, 1); /* high word: every shift 32 (no pre-shift) */
         for (int j = 0; j < c; ++j) {
             bias[j] = rnd(-20000, 20000);
             mult[j] = rnd(1 << 30, 0x7fffffff);
-            const int form = rnd(0, 7);
-            shift[j] = (int8_t)(form == 0 ? rnd(31, 32) : form == 1 ? rnd(55, 60) : rnd(33, 46));
+            /* high word: shifts up to 32 (FixedPointMultiplier.ForHighWord), below it a pre-shift; else any */
+            shift[j] = (int8_t)(!high_word ? rnd(28, 60) : all32 || rnd(0, 3) ? 32 : rnd(28, 31));
             int32_t sum = 0;
             for (int t = 0; t < 9; ++t) sum += weights[t * c + j];
             folded[j] = bias[j] - in_zp * sum;
-            if (high_word && shift[j] < 33) seen |= DWCHECK_PRESHIFT;
-            if (high_word && shift[j] > 54) seen |= DWCHECK_AFTER;
+            if (high_word && shift[j] < 32) seen |= DWCHECK_PRESHIFT;
         }
         /* a patch: an output region, and the input region its windows read (inside the tensor) */
         const int patch = rnd(0, 1);
@@ -108,6 +108,7 @@ int dwcheck_invoke(const int8_t *in, int8_t *out)
         if (patch && (ib.h < h || ib.w < w)) seen |= DWCHECK_PATCH;
         if (c % 4) seen |= DWCHECK_TAIL;
         if (!high_word) seen |= DWCHECK_64BIT;
+        if (high_word && all32) seen |= DWCHECK_SHIFT32;
     }
     memcpy(out, &mismatches, 4);
     memcpy(out + 4, &seen, 4);

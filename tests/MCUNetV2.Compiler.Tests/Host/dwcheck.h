@@ -11,8 +11,8 @@ int dwcheck_invoke(const int8_t *input, int8_t *output);
 #define DWCHECK_RING 1        /* the ring of three rows */
 #define DWCHECK_TALL 2        /* the tall ring */
 #define DWCHECK_STRIDE2 4
-#define DWCHECK_PRESHIFT 8    /* a shift below 33 */
-#define DWCHECK_AFTER 16      /* a shift above 54 (the block's C path on the DSP build) */
+#define DWCHECK_PRESHIFT 8    /* a high-word layer with a shift below 32 */
+#define DWCHECK_SHIFT32 16    /* a high-word layer with every shift 32 (no pre-shift) */
 #define DWCHECK_CLAMP 32      /* act_min above -128 or act_max below 127 */
 #define DWCHECK_PATCH 64      /* a region inside the tensor (a patch) */
 #define DWCHECK_TAIL 128      /* a channel count that is not a multiple of 4 */

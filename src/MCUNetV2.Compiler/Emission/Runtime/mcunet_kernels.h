@@ -75,7 +75,7 @@ typedef struct {
     const int32_t *bias;     /* conv, depthwise not in place: the model's; fc, depthwise in place: bias - in_zp * sum(w) */
     const int32_t *mult;
     const int8_t *shift;
-    uint8_t high_word;       /* 0: 64-bit requant; else 1 (high word) | 2 (some pre-shift e > 0) | 4 (out_zp after the shift) */
+    uint8_t high_word;       /* 0: 64-bit requant; else 1 (high word) | 2 (some pre-shift e > 0) */
     uint32_t *columns;       /* pointwise: room in the arena for the widened inputs (6 words per group of 4 inputs), or
                                 NULL: the kernel puts them on the stack */
 } mcu_conv_params;
@@ -221,7 +221,7 @@ MCU_KERNEL void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region 
  * shift are unused), two output channels a and b at a time:
  *   bias_a, bias_b, then per 4 input channels the 4 weights of a and the 4 of b (one word each, in_c padded with
  *   zeros to a multiple of 4), then mult_a, mult_b, k_a, k_b and the shifts (h_a | h_b << 16),
- * where bias is folded (bias - in_zp * sum(w)); with high_word k and h are the high-word requantization's (h = rs | e << 8),
+ * where bias is folded (bias - in_zp * sum(w)); with high_word k and h are the high-word requantization's (k = out_zp, h = e << 8),
  * else k = 0 and h = s. An odd last channel follows alone: bias, its weight words, mult, k, h. One pointer walks the
  * whole layer.
  */
@@ -233,7 +233,7 @@ static inline int mcu_depth(const mcu_conv_params *p) { return p->kh * p->kw * p
 /* The shift of mcu_requant from a stream's shift half h. */
 static inline int mcu_stream_shift(const mcu_conv_params *p, uint32_t h)
 {
-    return p->high_word ? (int)(h & 0xff) + 32 - (int)((h >> 8) & 0xff) : (int16_t)h;
+    return p->high_word ? 32 - (int)((h >> 8) & 0xff) : (int16_t)h;
 }
 
 /* Words of one channel's weights per group of 4 inputs: one word of 4 int8, or (MCU_POINTWISE_WEIGHTS16: the model
@@ -296,23 +296,20 @@ static inline int32_t mcu_smmla(int32_t a, int32_t b, int32_t acc)
 }
 
 /*
- * The high-word requantization (mcu_conv_params.high_word, the compiler checked every channel): requant(acc, m, s) +
- * out_zp saturated to int8 is ((((acc << e) * m) >> 32) + k) >> rs with e = max(0, 33 - s), s' = s + e, rs = s' - 32
- * and k = (2 out_zp + 1) << (s' - 33). acc << e (which the compiler proved fits in 32 bits) with shift s' is the same
- * requantization; s' > 32 puts the rounding bit in the high word (see mcu_requant); out_zp << rs added before the
- * shift is a multiple of the divisor, so the result moves by exactly out_zp. For s' <= 54, |high| < 2^30 and
- * |k| < 2^29: no overflow. Layers with a larger s' (up to 62) use k = 1 << (rs - 1) and add out_zp after the shift.
- * The kernels do this in asm (MCU_POINTWISE_*, MCU_DW_*): SMMLA, ASR, SSAT.
+ * The high-word requantization (mcu_conv_params.high_word, the compiler checked every channel): every shift s is at
+ * most 32 (FixedPointMultiplier.ForHighWord), so with the pre-shift e = 32 - s requant(acc, m, s) + out_zp is
+ * ((acc << e) * m + 2^31) >> 32 + out_zp exactly: one SMMLAR with out_zp as its addend (acc << e, which the compiler
+ * proved fits in 32 bits, with shift 32 is the same requantization). The kernels do this in asm (MCU_POINTWISE_*,
+ * MCU_DW_*): SMMLAR, SSAT.
  */
 
-/* `apply(requant)` for the requantization variant of high_word (1, | 2 pre-shift, | 4 zero point after the shift):
-   the asm pieces preshift, scale, zero_point and pack of a kernel, in that order. */
-#define MCU_REQUANT_VARIANTS(high_word, apply, preshift, scale, zero_point, pack)                                      \
-    switch (high_word) {                                                                                               \
-    case 1: apply(scale pack) break;                                                                                   \
-    case 3: apply(preshift scale pack) break;                                                                          \
-    case 5: apply(scale zero_point pack) break;                                                                        \
-    default: apply(preshift scale zero_point pack) break;                                                              \
+/* `apply(requant)` for the requantization variant of high_word (1, | 2 pre-shift): the asm pieces preshift, scale and
+   pack of a kernel, in that order. */
+#define MCU_REQUANT_VARIANTS(high_word, apply, preshift, scale, pack)                                                  \
+    if (high_word & 2) {                                                                                               \
+        apply(preshift scale pack)                                                                                     \
+    } else {                                                                                                           \
+        apply(scale pack)                                                                                              \
     }
 
 /* Four int8 values clamped to [lo, hi] at once (lo4, hi4: the bound in every byte). */
@@ -419,13 +416,13 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
                           MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
 
 /* The high-word requantization of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult, k and the shifts
-   h = rs | e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD), packed as bytes [a0 b0 a1 b1] into a0
+   h = e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD), packed as bytes [a0 b0 a1 b1] into a0
    (MCU_POINTWISE_PACK). */
 #define MCU_POINTWISE_REQUANT_LOAD                                                                                     \
     "ldrd   %[t0], %[t1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[t2], %[t3], [%[w]], #8\n\t"                                                                                \
     "ldr    %[t4], [%[w]], #4\n\t"
-/* the pre-shift e (layers with a shift below 33: mcu_conv_params.high_word 2) */
+/* the pre-shift e (layers with a shift below 32: mcu_conv_params.high_word 2) */
 #define MCU_POINTWISE_PRESHIFT                                                                                         \
     "lsr    %[t5], %[t4], #8\n\t"                                                                                        \
     "lsl    %[a0], %[a0], %[t5]\n\t"                                                                                     \
@@ -433,23 +430,11 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "lsr    %[t5], %[t4], #24\n\t"                                                                                       \
     "lsl    %[b0], %[b0], %[t5]\n\t"                                                                                     \
     "lsl    %[b1], %[b1], %[t5]\n\t"
-/* (a shift by register takes the bottom byte of the register: rs_a of h directly) */
 #define MCU_POINTWISE_SCALE                                                                                            \
-    "smmla  %[a0], %[a0], %[t0], %[t2]\n\t"                                                                              \
-    "smmla  %[a1], %[a1], %[t0], %[t2]\n\t"                                                                              \
-    "smmla  %[b0], %[b0], %[t1], %[t3]\n\t"                                                                              \
-    "smmla  %[b1], %[b1], %[t1], %[t3]\n\t"                                                                              \
-    "asr    %[a0], %[a0], %[t4]\n\t"                                                                                     \
-    "asr    %[a1], %[a1], %[t4]\n\t"                                                                                     \
-    "lsr    %[t5], %[t4], #16\n\t"                                                                                       \
-    "asr    %[b0], %[b0], %[t5]\n\t"                                                                                     \
-    "asr    %[b1], %[b1], %[t5]\n\t"
-/* out_zp added after the shift (layers with a shift above 54, where k cannot carry it: high_word 4) */
-#define MCU_POINTWISE_ZERO_POINT                                                                                       \
-    "add    %[a0], %[a0], %[zp]\n\t"                                                                                     \
-    "add    %[a1], %[a1], %[zp]\n\t"                                                                                     \
-    "add    %[b0], %[b0], %[zp]\n\t"                                                                                     \
-    "add    %[b1], %[b1], %[zp]\n\t"
+    "smmlar %[a0], %[a0], %[t0], %[t2]\n\t"                                                                             \
+    "smmlar %[a1], %[a1], %[t0], %[t2]\n\t"                                                                             \
+    "smmlar %[b0], %[b0], %[t1], %[t3]\n\t"                                                                             \
+    "smmlar %[b1], %[b1], %[t1], %[t3]\n\t"
 #define MCU_POINTWISE_PACK                                                                                             \
     "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
     "ssat   %[b0], #8, %[b0]\n\t"                                                                                        \
@@ -512,7 +497,7 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD requant                                                            \
                          : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0),    \
                            [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)              \
-                         : [zp] "r"(out_zp) : "memory");                                                               \
+                         : : "memory");                                                                                \
         uint32_t y = (uint32_t)a0;                                                                                     \
         if (clamp) y = mcu_clamp4(y, lo4, hi4);                                                                        \
         const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);                                                     \
@@ -535,7 +520,7 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
         MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_RESTN, MCU_POINTWISE_STORE_64) /* rare: the loop only */
     else
         MCU_REQUANT_VARIANTS(high_word, MCU_POINTWISE_PAIRS_HIGH, MCU_POINTWISE_PRESHIFT, MCU_POINTWISE_SCALE,
-                             MCU_POINTWISE_ZERO_POINT, MCU_POINTWISE_PACK)
+                             MCU_POINTWISE_PACK)
     if (p->out_c & 1) {
         int8_t *const o[2] = {o0, o1};
         mcu_pointwise_lone(p, w, col, 2, o);
@@ -590,8 +575,7 @@ typedef struct {
     const mcu_word *w;       /* 32: the stream */
     int32_t entry;           /* 36: where a pair's groups after the first start: group body (4 - (groups - 1) % 4) % 4 of
                                 the unrolled loop, or 4 (one group: none) */
-    int32_t variant;         /* 40: 1 (pre-shift e) | 2 (clamp to act_min, act_max) | 4 (out_zp after the shift) */
-    int32_t out_zp;          /* 44 */
+    int32_t variant;         /* 40: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
 } mcu_pw3_job;
 
 /*
@@ -629,7 +613,10 @@ typedef struct {
     "ldrd   r12, lr, [r0, #16]\n\t" MCU_PW3_PIXEL("r4", "r7", "r2", "r5")                                              \
     "ldrd   r12, lr, [r0, #8]\n\t" MCU_PW3_PIXEL("r3", "r6", "r2", "r5")                                               \
     "ldrd   r12, lr, [r0], #24\n\t" MCU_PW3_PIXEL("r2", "r5", "r2", "r5")
+/* after mult (r8, r9): k (r10, r11) and the shifts h (r12, e_a | e_b << 16 shifted left by 8), the sums shifted left */
 #define MCU_PW3_PRESHIFT                                                                                               \
+    "ldrd   r10, r11, [r1], #8\n\t"                                                                                    \
+    "ldr    r12, [r1], #4\n\t"                                                                                         \
     "lsr    lr, r12, #8\n\t"                                                                                           \
     "lsl    r2, r2, lr\n\t"                                                                                            \
     "lsl    r3, r3, lr\n\t"                                                                                            \
@@ -638,31 +625,16 @@ typedef struct {
     "lsl    r5, r5, lr\n\t"                                                                                            \
     "lsl    r6, r6, lr\n\t"                                                                                            \
     "lsl    r7, r7, lr\n\t"
-/* mult (r8, r9), k (r10, r11) and h = rs_a | e_a << 8 | rs_b << 16 | e_b << 24 (r12) of the pair; a shift by a
-   register takes its bottom byte */
+/* the same without the pre-shift: k, past h */
+#define MCU_PW3_NO_PRESHIFT "ldrd   r10, r11, [r1], #12\n\t"
+/* mult (r8, r9) and k = out_zp (r10, r11) of the pair */
 #define MCU_PW3_SCALE                                                                                                  \
-    "smmla  r2, r2, r8, r10\n\t"                                                                                       \
-    "smmla  r3, r3, r8, r10\n\t"                                                                                       \
-    "smmla  r4, r4, r8, r10\n\t"                                                                                       \
-    "smmla  r5, r5, r9, r11\n\t"                                                                                       \
-    "smmla  r6, r6, r9, r11\n\t"                                                                                       \
-    "smmla  r7, r7, r9, r11\n\t"                                                                                       \
-    "asr    r2, r2, r12\n\t"                                                                                           \
-    "asr    r3, r3, r12\n\t"                                                                                           \
-    "asr    r4, r4, r12\n\t"                                                                                           \
-    "lsr    lr, r12, #16\n\t"                                                                                          \
-    "asr    r5, r5, lr\n\t"                                                                                            \
-    "asr    r6, r6, lr\n\t"                                                                                            \
-    "asr    r7, r7, lr\n\t"
-/* out_zp (sp+44) added after the shift: layers with a shift above 54 */
-#define MCU_PW3_ZERO_POINT                                                                                             \
-    "ldr    lr, [sp, #44]\n\t"                                                                                         \
-    "add    r2, r2, lr\n\t"                                                                                            \
-    "add    r3, r3, lr\n\t"                                                                                            \
-    "add    r4, r4, lr\n\t"                                                                                            \
-    "add    r5, r5, lr\n\t"                                                                                            \
-    "add    r6, r6, lr\n\t"                                                                                            \
-    "add    r7, r7, lr\n\t"
+    "smmlar r2, r2, r8, r10\n\t"                                                                                      \
+    "smmlar r3, r3, r8, r10\n\t"                                                                                      \
+    "smmlar r4, r4, r8, r10\n\t"                                                                                      \
+    "smmlar r5, r5, r9, r11\n\t"                                                                                      \
+    "smmlar r6, r6, r9, r11\n\t"                                                                                      \
+    "smmlar r7, r7, r9, r11\n\t"
 /* saturated and packed per pixel as [a b] */
 #define MCU_PW3_PACK                                                                                                   \
     "ssat   r2, #8, r2\n\t"                                                                                            \
@@ -701,7 +673,7 @@ typedef struct {
     ".Lmcu_pw3_g2" v ":\n\t" MCU_PW3_GROUP                                                                             \
     ".Lmcu_pw3_g3" v ":\n\t" MCU_PW3_GROUP
 #endif
-#define MCU_PW3_VARIANT(v, pre, zp, clamp)                                                                             \
+#define MCU_PW3_VARIANT(v, pre, clamp)                                                                             \
     ".Lmcu_pw3_v" v ":\n\t"                                                                                            \
     ".Lmcu_pw3_pair" v ":\n\t"                                                                                         \
     "ldr    r0, [sp, #12]\n\t"                                                                                         \
@@ -721,9 +693,7 @@ typedef struct {
     "bne    .Lmcu_pw3_g0" v "\n\t"                                                                                     \
     ".Lmcu_pw3_requant" v ":\n\t"                                                                                      \
     "ldrd   r8, r9, [r1], #8\n\t"                                                                                      \
-    "ldrd   r10, r11, [r1], #8\n\t"                                                                                    \
-    "ldr    r12, [r1], #4\n\t"                                                                                         \
-    pre MCU_PW3_SCALE zp MCU_PW3_PACK clamp                                                                            \
+    pre MCU_PW3_SCALE MCU_PW3_PACK clamp                                                                               \
     "ldm    sp, {r8, r9, r10}\n\t"                                                                                     \
     "strh   r2, [r8], #2\n\t"                                                                                          \
     "strh   r3, [r9], #2\n\t"                                                                                          \
@@ -740,8 +710,8 @@ __attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mc
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
         "sub    sp, sp, #48\n\t"
-        "ldm    r0, {r1-r12}\n\t"
-        "stm    sp, {r1-r12}\n\t"
+        "ldm    r0, {r1-r11}\n\t"
+        "stm    sp, {r1-r11}\n\t"
         "ldr    r1, [sp, #32]\n\t"
         "ldr    r12, [sp, #40]\n\t"
         "tbh    [pc, r12, lsl #1]\n\t"
@@ -750,18 +720,10 @@ __attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mc
         ".hword (.Lmcu_pw3_v1 - .Lmcu_pw3_table) / 2\n\t"
         ".hword (.Lmcu_pw3_v2 - .Lmcu_pw3_table) / 2\n\t"
         ".hword (.Lmcu_pw3_v3 - .Lmcu_pw3_table) / 2\n\t"
-        ".hword (.Lmcu_pw3_v4 - .Lmcu_pw3_table) / 2\n\t"
-        ".hword (.Lmcu_pw3_v5 - .Lmcu_pw3_table) / 2\n\t"
-        ".hword (.Lmcu_pw3_v6 - .Lmcu_pw3_table) / 2\n\t"
-        ".hword (.Lmcu_pw3_v7 - .Lmcu_pw3_table) / 2\n\t"
-        MCU_PW3_VARIANT("0", "", "", "")
-        MCU_PW3_VARIANT("1", MCU_PW3_PRESHIFT, "", "")
-        MCU_PW3_VARIANT("2", "", "", MCU_PW3_CLAMP)
-        MCU_PW3_VARIANT("3", MCU_PW3_PRESHIFT, "", MCU_PW3_CLAMP)
-        MCU_PW3_VARIANT("4", "", MCU_PW3_ZERO_POINT, "")
-        MCU_PW3_VARIANT("5", MCU_PW3_PRESHIFT, MCU_PW3_ZERO_POINT, "")
-        MCU_PW3_VARIANT("6", "", MCU_PW3_ZERO_POINT, MCU_PW3_CLAMP)
-        MCU_PW3_VARIANT("7", MCU_PW3_PRESHIFT, MCU_PW3_ZERO_POINT, MCU_PW3_CLAMP)
+        MCU_PW3_VARIANT("0", MCU_PW3_NO_PRESHIFT, "")
+        MCU_PW3_VARIANT("1", MCU_PW3_PRESHIFT, "")
+        MCU_PW3_VARIANT("2", MCU_PW3_NO_PRESHIFT, MCU_PW3_CLAMP)
+        MCU_PW3_VARIANT("3", MCU_PW3_PRESHIFT, MCU_PW3_CLAMP)
         ".Lmcu_pw3_done:\n\t"
         "add    sp, sp, #48\n\t"
         "pop    {r4-r11, pc}\n\t");
@@ -781,8 +743,7 @@ static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job,
     job->lo4 = (uint8_t)p->act_min * 0x01010101u;
     job->hi4 = (uint8_t)p->act_max * 0x01010101u;
     job->entry = chunks == 1 ? 4 : (4 - (chunks - 1) % 4) % 4;
-    job->variant = (p->high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (p->high_word & 4);
-    job->out_zp = p->out_zp;
+    job->variant = (p->high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0);
     return 1;
 }
 
@@ -1127,12 +1088,12 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
 
 /* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
    on the DSP path also one stream of words for mcu_dw4_row: bias[4], per tap the block's weights as sign-extended
-   halves [c0 c2] [c1 c3], then (see the high-word requantization) mult and k of channels 0, 1, then of 2, 3, rs[4],
-   the clamp bounds lo4, hi4, in_zp in every byte, e[4] and out_zp. */
+   halves [c0 c2] [c1 c3], then (see the high-word requantization) mult and k of channels 0, 1, then of 2, 3, the
+   clamp bounds lo4, hi4, in_zp in every byte and e[4]. */
 typedef struct {
     int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
     int32_t out_zp, act_min, act_max;
-    int high_word; /* 0: mcu_requant; else 1 | 2 (a shift below 33: pre-shift e) | 4 (a shift above 54: out_zp after) */
+    int high_word; /* 0: mcu_requant; else 1 | 2 (a shift below 32: pre-shift e) */
     const uint32_t *stream;
 } mcu_dw4_consts;
 
@@ -1155,14 +1116,12 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     return mcu_clamp(mcu_requant(acc, k->mult[j], k->shift[j]) + k->out_zp, k->act_min, k->act_max);
 }
 
-/* Words of a block's stream (mcu_dw4_block) before the taps, and after them; the tail's slots after mult/k (0-7) and
-   rs (8-11). */
+/* Words of a block's stream (mcu_dw4_block) before the taps, and after them; the tail's slots after mult/k (0-7). */
 #define MCU_DW_STREAM_HEAD 4
-#define MCU_DW_STREAM_TAIL 20
-#define MCU_DW_TAIL_LO 12     /* act_min in every byte, then act_max (13) */
-#define MCU_DW_TAIL_IN_ZP 14  /* in_zp in every byte: the value of a tap outside the input */
-#define MCU_DW_TAIL_E 15      /* the pre-shifts e[4] */
-#define MCU_DW_TAIL_OUT_ZP 19 /* out_zp, added after the shift */
+#define MCU_DW_STREAM_TAIL 15
+#define MCU_DW_TAIL_LO 8      /* act_min in every byte, then act_max (9) */
+#define MCU_DW_TAIL_IN_ZP 10  /* in_zp in every byte: the value of a tap outside the input */
+#define MCU_DW_TAIL_E 11      /* the pre-shifts e[4] */
 
 #if MCU_USE_DSP
 #define MCU_STR_(x) #x
@@ -1180,7 +1139,7 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "smlatt %[a2], %[xe], %[w0], %[a2]\n\t"                                                                              \
     "smlabb %[a1], %[xv], %[w1], %[a1]\n\t"                                                                              \
     "smlatt %[a3], %[xv], %[w1], %[a3]\n\t"
-/* The pre-shift e of the high-word requantization (w at the tail) of a0..a3, for blocks with a shift below 33. */
+/* The pre-shift e of the high-word requantization (w at the tail) of a0..a3, for blocks with a shift below 32. */
 #define MCU_DW_PRESHIFT                                                                                                \
     "ldrd   %[w0], %[w1], [%[w], #(4 * " MCU_STR(MCU_DW_TAIL_E) ")]\n\t"                                                  \
     "ldrd   %[xv], %[xe], [%[w], #(4 * " MCU_STR(MCU_DW_TAIL_E) " + 8)]\n\t"                                                                               \
@@ -1188,29 +1147,16 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "lsl    %[a1], %[a1], %[w1]\n\t"                                                                                     \
     "lsl    %[a2], %[a2], %[xv]\n\t"                                                                                     \
     "lsl    %[a3], %[a3], %[xe]\n\t"
-/* The high-word requantization of a0..a3 (mult, k, s - 32 read from w at the tail); MCU_DW_PACK then packs into a0. */
+/* The high-word requantization of a0..a3 (mult and k read from w at the tail); MCU_DW_PACK then packs into a0. */
 #define MCU_DW_SCALE                                                                                                   \
     "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
-    "smmla  %[a0], %[a0], %[w0], %[xv]\n\t"                                                                              \
-    "smmla  %[a1], %[a1], %[w1], %[xe]\n\t"                                                                              \
+    "smmlar %[a0], %[a0], %[w0], %[xv]\n\t"                                                                             \
+    "smmlar %[a1], %[a1], %[w1], %[xe]\n\t"                                                                             \
     "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
-    "smmla  %[a2], %[a2], %[w0], %[xv]\n\t"                                                                              \
-    "smmla  %[a3], %[a3], %[w1], %[xe]\n\t"                                                                              \
-    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
-    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
-    "asr    %[a0], %[a0], %[w0]\n\t"                                                                                     \
-    "asr    %[a1], %[a1], %[w1]\n\t"                                                                                     \
-    "asr    %[a2], %[a2], %[xv]\n\t"                                                                                     \
-    "asr    %[a3], %[a3], %[xe]\n\t"
-/* out_zp added after the shift (w past the rs words): blocks with a shift above 54 */
-#define MCU_DW_ZERO_POINT                                                                                              \
-    "ldr    %[w0], [%[w], #(4 * (" MCU_STR(MCU_DW_TAIL_OUT_ZP) " - " MCU_STR(MCU_DW_TAIL_LO) "))]\n\t"                                                                                      \
-    "add    %[a0], %[a0], %[w0]\n\t"                                                                                     \
-    "add    %[a1], %[a1], %[w0]\n\t"                                                                                     \
-    "add    %[a2], %[a2], %[w0]\n\t"                                                                                     \
-    "add    %[a3], %[a3], %[w0]\n\t"
+    "smmlar %[a2], %[a2], %[w0], %[xv]\n\t"                                                                             \
+    "smmlar %[a3], %[a3], %[w1], %[xe]\n\t"
 /* saturated, packed into a0 and clamped to the bounds (w at MCU_DW_TAIL_LO) */
 #define MCU_DW_PACK                                                                                                    \
     "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
@@ -1226,7 +1172,7 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "ssub8  %[xv], %[w1], %[a0]\n\t"                                                                                     \
     "sel    %[a0], %[a0], %[w1]\n\t"
 /* the requantization variant of a block's flags (MCU_REQUANT_VARIANTS) */
-#define MCU_DW_VARIANTS(flags, apply) MCU_REQUANT_VARIANTS(flags, apply, MCU_DW_PRESHIFT, MCU_DW_SCALE, MCU_DW_ZERO_POINT, MCU_DW_PACK)
+#define MCU_DW_VARIANTS(flags, apply) MCU_REQUANT_VARIANTS(flags, apply, MCU_DW_PRESHIFT, MCU_DW_SCALE, MCU_DW_PACK)
 #define MCU_DW_BIAS                                                                                                    \
     "ldrd   %[a0], %[a1], [%[w]], #8\n\t"                                                                                \
     "ldrd   %[a2], %[a3], [%[w]], #8\n\t"
@@ -1301,14 +1247,14 @@ static MCU_NOINLINE void mcu_dw4_row(const mcu_conv_params *p, const int8_t *src
     }
 #if defined(MCU_DW_KERNEL_5X5) || defined(MCU_DW_KERNEL_7X7)
     if (k->high_word && mcu_dw_large(kh, kw)) {
-        /* 5x5 and 7x7 windows, one asm block each (the requantization variant with pre-shift and out_zp after) */
+        /* 5x5 and 7x7 windows, one asm block each (the requantization variant with the pre-shift) */
         const int next = down - kw * step;
 #define MCU_DW_TAP_NEXT MCU_DW_TAP("") "add %[t], %[t], %[step]\n\t"
 #define MCU_DW_LARGE_ROW(taps)                                                                                         \
     for (; count > 0; --count, src += advance, out += MCU_DW_BLOCK) {                                                  \
         const uint32_t *w = stream;                                                                                    \
         const int8_t *t = src;                                                                                         \
-        __asm__ volatile(MCU_DW_BIAS taps MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_ZERO_POINT MCU_DW_PACK                    \
+        __asm__ volatile(MCU_DW_BIAS taps MCU_DW_PRESHIFT MCU_DW_SCALE MCU_DW_PACK                                      \
                          : MCU_DW_OPERANDS(t) : [step] "r"(step), [next] "r"(next) : "memory");                       \
         memcpy(out, &a0, 4);                                                                                           \
     }
@@ -1369,7 +1315,7 @@ static MCU_NOINLINE void mcu_dw4_3x3_edge(const int8_t *t, int step, int down, u
 #endif
 
 /* The block at cb (n channels): its constants for the C paths and its requantization variant (k->high_word, as
-   MCU_REQUANT_VARIANTS reads it: | 2 pre-shift, | 4 out_zp after the shift, 7 for the 5x5 and 7x7 windows); on the DSP
+   MCU_REQUANT_VARIANTS reads it: | 2 pre-shift, 3 for the 5x5 and 7x7 windows); on the DSP
    path, for a whole block, its stream of words (k->stream), which the held-back-rows kernel and the compact rows'
    kernel read. */
 static MCU_NOINLINE void mcu_dw4_block(const mcu_conv_params *p, int cb, int n, int taps, mcu_dw4_consts *k, uint32_t *stream)
@@ -1388,28 +1334,22 @@ static MCU_NOINLINE void mcu_dw4_block(const mcu_conv_params *p, int cb, int n, 
         t[0] = __sxtb16(v);
         t[1] = mcu_sxtb16_ror8(v);
     }
-    /* the tail: m0 m1 k0 k1 m2 m3 k2 k3, rs[4] (the order MCU_DW_SCALE reads), then MCU_DW_TAIL_* */
-    int hw = k->high_word, s2[MCU_DW_BLOCK];
+    /* the tail: m0 m1 k0 k1 m2 m3 k2 k3 (the order MCU_DW_SCALE reads), then MCU_DW_TAIL_* */
+    int hw = k->high_word;
 #pragma GCC unroll 4
     for (int j = 0; j < MCU_DW_BLOCK; ++j) {
-        const int s = k->shift[j], e = s < 33 ? 33 - s : 0;
-        s2[j] = s + e;
-        if (s > 54) hw |= 4; /* out_zp after the shift */
+        const int e = 32 - k->shift[j]; /* a high-word layer's shifts are at most 32 */
         if (e) hw |= 2;
         stream[j] = (uint32_t)k->bias[j];
         t[(j >> 1) * 4 + (j & 1)] = (uint32_t)k->mult[j];
-        t[8 + j] = (uint32_t)(s2[j] - 32);
+        t[(j >> 1) * 4 + 2 + (j & 1)] = (uint32_t)p->out_zp;
         t[MCU_DW_TAIL_E + j] = (uint32_t)e;
     }
     if (!k->high_word) hw = 0;
-    else if (mcu_dw_large(p->kh, p->kw)) hw = 7; /* the one variant of the 5x5 and 7x7 windows */
-    const uint32_t k_zp = !hw ? 0 : hw & 4 ? 1 : (uint32_t)(2 * p->out_zp + 1);
-#pragma GCC unroll 4
-    for (int j = 0; j < MCU_DW_BLOCK; ++j) t[(j >> 1) * 4 + 2 + (j & 1)] = k_zp << (s2[j] - 33);
+    else if (mcu_dw_large(p->kh, p->kw)) hw = 3; /* the one variant of the 5x5 and 7x7 windows */
     t[MCU_DW_TAIL_LO] = (uint8_t)p->act_min * 0x01010101u;
     t[MCU_DW_TAIL_LO + 1] = (uint8_t)p->act_max * 0x01010101u;
     t[MCU_DW_TAIL_IN_ZP] = (uint8_t)p->in_zp * 0x01010101u;
-    t[MCU_DW_TAIL_OUT_ZP] = (uint32_t)p->out_zp;
     k->high_word = hw;
     k->stream = stream;
 #else
@@ -1672,7 +1612,7 @@ typedef struct {
     int32_t odd;           /* 44: 1: a row ends with one output after its pairs */
 } mcu_dw3_job;
 
-/* A channel's words: bias, bias, mult, k, rs, e (the frame's first six words), unused, act_min and act_max in every
+/* A channel's words: bias, bias, mult, k, unused, e (the frame's first six words), unused, act_min and act_max in every
    byte (the first channel's only: the layer's), then the weights [w00 w01] [w10 w11] [w20 w21] [w02 w12] [w22] */
 #define MCU_DW3_CONSTS 16
 
@@ -1709,9 +1649,7 @@ typedef struct {
     MCU_DW3_TAIL_TAPS("r2", "r6", "r8", "b")                                                                           \
     pre                                                                                                                \
     "ldrd   r11, r12, [sp, #8]\n\t"                                                                                    \
-    "smmla  r9, r9, r11, r12\n\t"                                                                                      \
-    "ldr    r11, [sp, #16]\n\t"                                                                                        \
-    "asr    r9, r9, r11\n\t"                                                                                           \
+    "smmlar r9, r9, r11, r12\n\t"                                                                                      \
     "ssat   r9, #8, r9\n\t"                                                                                            \
     clamp                                                                                                              \
     "strb   r9, [r3], #4\n\t"
@@ -1728,11 +1666,8 @@ typedef struct {
     taps("r0", "r4", "r7", "b") taps("r1", "r5", "r7", "t") taps("r2", "r6", "r8", "b")                                \
     pre                                                                                                                \
     "ldrd   r11, r12, [sp, #8]\n\t"                                                                                    \
-    "smmla  r9, r9, r11, r12\n\t"                                                                                      \
-    "smmla  r10, r10, r11, r12\n\t"                                                                                    \
-    "ldr    r11, [sp, #16]\n\t"                                                                                        \
-    "asr    r9, r9, r11\n\t"                                                                                           \
-    "asr    r10, r10, r11\n\t"                                                                                         \
+    "smmlar r9, r9, r11, r12\n\t"                                                                                      \
+    "smmlar r10, r10, r11, r12\n\t"                                                                                    \
     "ssat   r9, #8, r9\n\t"                                                                                            \
     "ssat   r10, #8, r10\n\t"                                                                                          \
     clamp                                                                                                              \
@@ -1753,7 +1688,7 @@ typedef struct {
     "b      1b\n\t"
 
 /* The job's rows of every channel of the block (high-word requantization). Frame: sp+0 bias twice, +8 mult, k, +16
-   rs, +20 e (the channel's), +28 act_min, act_max (bytes), +36 the job, +40 the channel, +44 rows left, +48 span,
+   unused, +20 e (the channel's), +28 act_min, act_max (bytes), +36 the job, +40 the channel, +44 rows left, +48 span,
    advance (the layer's, once a call). */
 __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_job *job __attribute__((unused)))
 {
@@ -1774,7 +1709,7 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
         "ldr    r11, [sp, #40]\n\t"
         "ldr    r10, [r12, #24]\n\t"
         "add    r10, r10, r11, lsl #6\n\t"
-        "ldm    r10!, {r0-r3, r9, lr}\n\t" /* bias, bias, mult, k, rs, e */
+        "ldm    r10!, {r0-r3, r9, lr}\n\t" /* bias, bias, mult, k, unused, e */
         "stm    sp, {r0-r3, r9, lr}\n\t"
         "add    r10, r10, #12\n\t"         /* past out_zp, act_min, act_max */
         "ldm    r10, {r4-r8}\n\t"          /* the weights */
@@ -1856,25 +1791,22 @@ static inline void mcu_dw3_write_rows(int8_t *buf, mcu_region ob, int c, int cb,
 }
 
 #if MCU_USE_DSP
-/* The asm's words for the block at cb (n channels, MCU_DW3_CONSTS each) and its variant; 0 when a shift above 54
-   (out_zp after the shift) sends the block to the C path. */
-static MCU_NOINLINE int mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, uint32_t *q, int32_t *variant)
+/* The asm's words for the block at cb (n channels, MCU_DW3_CONSTS each) and its variant (a high-word layer's). */
+static MCU_NOINLINE void mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, uint32_t *q, int32_t *variant)
 {
     const int c = p->out_c;
-    const uint32_t k_zp = (uint32_t)(2 * p->out_zp + 1);
     int v = p->act_min > -128 || p->act_max < 127 ? 2 : 0;
     q[7] = (uint8_t)p->act_min * 0x01010101u; /* the layer's, read from the first channel's words */
     q[8] = (uint8_t)p->act_max * 0x01010101u;
     for (int j = 0; j < n; ++j, q += MCU_DW3_CONSTS) {
-        const int s = p->shift[cb + j], s2 = s < 33 ? 33 : s; /* s2: the shift with the pre-shift e = s2 - s */
-        if (s > 54) return 0;
-        v |= s2 != s;
-        const int8_t *w = p->weights + cb + j;
+        const int e = 32 - p->shift[cb + j]; /* the pre-shift: a high-word layer's shifts are at most 32 */
+        v |= e != 0;
         q[0] = q[1] = (uint32_t)p->bias[cb + j];
         q[2] = (uint32_t)p->mult[cb + j];
-        q[3] = k_zp << (s2 - 33);
-        q[4] = (uint32_t)(s2 - 32);
-        q[5] = (uint32_t)(s2 - s);
+        q[3] = (uint32_t)p->out_zp;
+        q[4] = 0;
+        q[5] = (uint32_t)e;
+        const int8_t *w = p->weights + cb + j;
         const int8_t *w1 = w + 3 * c, *w2 = w + 6 * c;
         q[9] = mcu_pack_low((uint32_t)w[0], (uint32_t)w[c]);
         q[10] = mcu_pack_low((uint32_t)w1[0], (uint32_t)w1[c]);
@@ -1883,7 +1815,6 @@ static MCU_NOINLINE int mcu_dw3_consts(const mcu_conv_params *p, int cb, int n, 
         q[13] = (uint16_t)w2[2 * c];
     }
     *variant = v;
-    return 1;
 }
 
 #endif
@@ -1932,15 +1863,17 @@ typedef struct {
 /* a row of the window: columns 2, 1, then 0 with the row pointer moving to the next window (`step`: 8 sw bytes) */
 #define MCU_DW3C_ROW(r, t0, t1, t2, step)                                                                             \
     MCU_DW3C_TAP("[" r ", #16]", t2) MCU_DW3C_TAP("[" r ", #8]", t1) MCU_DW3C_TAP("[" r "], #" step, t0)
+/* the byte offset of slot `slot` of the block stream's tail (mcu_dw4_block; after the bias and 9 taps' weights) */
+#define MCU_DW3C_TAIL(slot) "#(4 * (" MCU_STR(MCU_DW_STREAM_HEAD) " + 18 + " MCU_STR(slot) "))"
 #define MCU_DW3C_PRESHIFT                                                                                             \
-    "ldrd   r8, r9, [r12, #148]\n\t" /* e[4] */                                                                        \
-    "ldrd   r10, r11, [r12, #156]\n\t"                                                                                 \
+    "ldrd   r8, r9, [r12, " MCU_DW3C_TAIL(MCU_DW_TAIL_E) "]\n\t"                                                      \
+    "ldrd   r10, r11, [r12, " MCU_DW3C_TAIL(MCU_DW_TAIL_E) " + 8]\n\t"                                                \
     "lsl    r4, r4, r8\n\t"                                                                                            \
     "lsl    r5, r5, r9\n\t"                                                                                            \
     "lsl    r6, r6, r10\n\t"                                                                                           \
     "lsl    r7, r7, r11\n\t"
 #define MCU_DW3C_CLAMP                                                                                                \
-    "ldrd   r8, r9, [r12, #136]\n\t" /* act_min, act_max in every byte */                                              \
+    "ldrd   r8, r9, [r12, " MCU_DW3C_TAIL(MCU_DW_TAIL_LO) "]\n\t" /* act_min, act_max in every byte */                 \
     "ssub8  r10, r4, r8\n\t"                                                                                           \
     "sel    r4, r4, r8\n\t"                                                                                            \
     "ssub8  r10, r9, r4\n\t"                                                                                           \
@@ -1952,20 +1885,14 @@ typedef struct {
     "ldrd   r6, r7, [r12, #8]\n\t"                                                                                     \
     MCU_DW3C_ROW("r0", 0, 1, 2, step) MCU_DW3C_ROW("r1", 3, 4, 5, step) MCU_DW3C_ROW("r2", 6, 7, 8, step)         \
     pre                                                                                                                \
-    "ldrd   r8, r9, [r12, #88]\n\t" /* m0 m1 */                                                                        \
-    "ldrd   r10, r11, [r12, #96]\n\t" /* k0 k1 */                                                                      \
-    "smmla  r4, r4, r8, r10\n\t"                                                                                       \
-    "smmla  r5, r5, r9, r11\n\t"                                                                                       \
-    "ldrd   r8, r9, [r12, #104]\n\t"                                                                                   \
-    "ldrd   r10, r11, [r12, #112]\n\t"                                                                                 \
-    "smmla  r6, r6, r8, r10\n\t"                                                                                       \
-    "smmla  r7, r7, r9, r11\n\t"                                                                                       \
-    "ldrd   r8, r9, [r12, #120]\n\t" /* rs[4] */                                                                       \
-    "ldrd   r10, r11, [r12, #128]\n\t"                                                                                 \
-    "asr    r4, r4, r8\n\t"                                                                                            \
-    "asr    r5, r5, r9\n\t"                                                                                            \
-    "asr    r6, r6, r10\n\t"                                                                                           \
-    "asr    r7, r7, r11\n\t"                                                                                           \
+    "ldrd   r8, r9, [r12, " MCU_DW3C_TAIL(0) "]\n\t" /* m0 m1 */                                                       \
+    "ldrd   r10, r11, [r12, " MCU_DW3C_TAIL(2) "]\n\t" /* k0 k1 */                                                     \
+    "smmlar r4, r4, r8, r10\n\t"                                                                                       \
+    "smmlar r5, r5, r9, r11\n\t"                                                                                       \
+    "ldrd   r8, r9, [r12, " MCU_DW3C_TAIL(4) "]\n\t"                                                                  \
+    "ldrd   r10, r11, [r12, " MCU_DW3C_TAIL(6) "]\n\t"                                                                \
+    "smmlar r6, r6, r8, r10\n\t"                                                                                       \
+    "smmlar r7, r7, r9, r11\n\t"                                                                                       \
     "ssat   r4, #8, r4\n\t"                                                                                            \
     "ssat   r5, #8, r5\n\t"                                                                                            \
     "ssat   r6, #8, r6\n\t"                                                                                            \
@@ -2159,8 +2086,8 @@ MCU_KERNEL void mcu_depthwise3x3_compact_inplace(const mcu_conv_params *p, int8_
         uint32_t stream[MCU_DW_STREAM_HEAD + 2 * 9 + MCU_DW_STREAM_TAIL]; /* (the DSP path's) */
         mcu_dw4_block(p, cb, n, 9, &k, stream);
 #if MCU_USE_DSP
-        /* the asm takes whole blocks of the high-word form with out_zp folded into k */
-        const int asm_rows = k.stream && (k.high_word & 5) == 1;
+        /* the asm takes whole blocks of the high-word form */
+        const int asm_rows = k.stream && k.high_word;
         job.variant = (k.high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0) | (sw == 1 ? 4 : 0);
         job.consts = stream;
 #endif
@@ -2225,7 +2152,10 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
         job.channels = n;
 #if MCU_USE_DSP
         uint32_t consts[MCU_DW_BLOCK * MCU_DW3_CONSTS];
-        if (p->high_word) asm_rows = mcu_dw3_consts(p, cb, n, consts, &job.variant);
+        if (p->high_word) {
+            mcu_dw3_consts(p, cb, n, consts, &job.variant);
+            asm_rows = 1;
+        }
         job.variant |= odd ? 4 : 0;
         job.consts = consts;
 #endif
@@ -2282,21 +2212,22 @@ static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
     return mcu_clamp(mcu_requant(va + vb, p->mult_out, p->shift_out) + p->out_zp, p->act_min, p->act_max);
 }
 
-/* An Add's constants for mcu_add_run, derived once per kernel call. With input shifts of at least 30 every
-   requantization takes the high word (SMMLA, as the high-word requantization): an input shift s < 33 becomes 33 with
-   (x - zp) shifted left by 20 + 33 - s instead of 20 (|x - zp| <= 255, so at most 23 fits). */
+/* An Add's constants for mcu_add_run, derived once per kernel call. With shifts of at most 32 (the quantizer's
+   FixedPointMultiplier.ForHighWord) every requantization takes the high word (SMMLAR, as the high-word
+   requantization): an input shift s becomes 32 with (x - zp) shifted left by 20 + 32 - s instead of 20
+   (|x - zp| <= 255, so at most 23 fits: s at least 29); the output's shift must be 32. */
 typedef struct {
     int high_word;
     int clamp; /* act_min above -128 or act_max below 127 */
     /* mcu_add_run's asm reads these in this order, from za on, two at a time */
-    int32_t za, la, ma, ka, zb, lb, mb, kb, ea, eb, sign, mo, ko, eo;
+    int32_t za, la, ma, ka, zb, lb, mb, kb, sign, mo, ko, unused;
     uint32_t lo4, hi4; /* act_min, act_max in every byte */
 } mcu_add_consts;
 
 static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
 {
     const int sa = p->shift_a, sb = p->shift_b, so = p->shift_out;
-    k->high_word = MCU_USE_DSP && sa >= 30 && sa <= 54 && sb >= 30 && sb <= 54 && so > 32 && so <= 54;
+    k->high_word = MCU_USE_DSP && sa >= 29 && sa <= 32 && sb >= 29 && sb <= 32 && so == 32;
     if (!k->high_word) return;
     k->za = p->zp_a;
     k->zb = p->zp_b;
@@ -2304,21 +2235,19 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     k->mb = p->mult_b;
     k->mo = p->mult_out;
     k->sign = p->sign_b;
-    k->la = 20 + (sa < 33 ? 33 - sa : 0);
-    k->lb = 20 + (sb < 33 ? 33 - sb : 0);
-    k->ea = (sa < 33 ? 33 : sa) - 32;
-    k->eb = (sb < 33 ? 33 : sb) - 32;
-    k->eo = so - 32;
-    k->ka = 1 << (k->ea - 1);
-    k->kb = 1 << (k->eb - 1);
-    k->ko = (2 * p->out_zp + 1) << (k->eo - 1);
+    k->la = 20 + 32 - sa;
+    k->lb = 20 + 32 - sb;
+    k->ka = k->kb = 0;
+    k->ko = p->out_zp;
+    k->unused = 0;
     k->lo4 = (uint8_t)p->act_min * 0x01010101u;
     k->hi4 = (uint8_t)p->act_max * 0x01010101u;
     k->clamp = p->act_min > -128 || p->act_max < 127;
 }
 
 #if MCU_USE_DSP
-/* one input's two elements v0, v1: (v - z) << l, its high word times m plus k (z, l at w + off, m, k after them) */
+/* one input's two elements v0, v1: (v - z) << l, its high word times m plus k, rounded (z, l at w + off, m, k after
+   them) */
 #define MCU_ADD_INPUT(v0, v1, off)                                                                                     \
     "ldrd   %[t0], %[t1], [%[w], #" off "]\n\t"                                                                        \
     "sub    %[" v0 "], %[" v0 "], %[t0]\n\t"                                                                           \
@@ -2326,8 +2255,8 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     "lsl    %[" v0 "], %[" v0 "], %[t1]\n\t"                                                                           \
     "lsl    %[" v1 "], %[" v1 "], %[t1]\n\t"                                                                           \
     "ldrd   %[t0], %[t1], [%[w], #(" off " + 8)]\n\t"                                                                  \
-    "smmla  %[" v0 "], %[" v0 "], %[t0], %[t1]\n\t"                                                                    \
-    "smmla  %[" v1 "], %[" v1 "], %[t0], %[t1]\n\t"
+    "smmlar %[" v0 "], %[" v0 "], %[t0], %[t1]\n\t"                                                                   \
+    "smmlar %[" v1 "], %[" v1 "], %[t0], %[t1]\n\t"
 /* two elements of mcu_add_run, the constants read from k as it goes (za la ma ka, then zb lb mb kb), packed into x0
    (bytes 0, 1) */
 #define MCU_ADD_TWO                                                                                                    \
@@ -2336,25 +2265,18 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     "ldrsb  %[y0], [%[b]], #1\n\t"                                                                                     \
     "ldrsb  %[y1], [%[b]], #1\n\t"                                                                                     \
     MCU_ADD_INPUT("x0", "x1", "0") MCU_ADD_INPUT("y0", "y1", "16")                                                     \
-    "ldrd   %[t0], %[t1], [%[w], #32]\n\t" /* ea, eb */                                                                \
-    "asr    %[x0], %[x0], %[t0]\n\t"                                                                                   \
-    "asr    %[x1], %[x1], %[t0]\n\t"                                                                                   \
-    "asr    %[y0], %[y0], %[t1]\n\t"                                                                                   \
-    "asr    %[y1], %[y1], %[t1]\n\t"                                                                                   \
-    "ldrd   %[t0], %[t1], [%[w], #40]\n\t" /* sign, mo */                                                              \
+    "ldrd   %[t0], %[t1], [%[w], #32]\n\t" /* sign, mo */                                                              \
     "mla    %[x0], %[y0], %[t0], %[x0]\n\t"                                                                            \
     "mla    %[x1], %[y1], %[t0], %[x1]\n\t"                                                                            \
-    "ldrd   %[y0], %[y1], [%[w], #48]\n\t" /* ko, eo */                                                                \
-    "smmla  %[x0], %[x0], %[t1], %[y0]\n\t"                                                                            \
-    "smmla  %[x1], %[x1], %[t1], %[y0]\n\t"                                                                            \
-    "asr    %[x0], %[x0], %[y1]\n\t"                                                                                   \
-    "asr    %[x1], %[x1], %[y1]\n\t"                                                                                   \
+    "ldr    %[y0], [%[w], #40]\n\t" /* ko */                                                                           \
+    "smmlar %[x0], %[x0], %[t1], %[y0]\n\t"                                                                           \
+    "smmlar %[x1], %[x1], %[t1], %[y0]\n\t"                                                                           \
     "ssat   %[x0], #8, %[x0]\n\t"                                                                                      \
     "ssat   %[x1], #8, %[x1]\n\t"                                                                                      \
     "bfi    %[x0], %[x1], #8, #8\n\t"
 /* x0 clamped byte-wise to act_min, act_max (an Add with an activation) */
 #define MCU_ADD_CLAMP                                                                                                  \
-    "ldrd   %[t0], %[t1], [%[w], #56]\n\t" /* act_min, act_max in every byte */                                        \
+    "ldrd   %[t0], %[t1], [%[w], #48]\n\t" /* act_min, act_max in every byte */                                        \
     "ssub8  %[y0], %[x0], %[t0]\n\t"                                                                                   \
     "sel    %[x0], %[x0], %[t0]\n\t"                                                                                   \
     "ssub8  %[y0], %[t1], %[x0]\n\t"                                                                                   \
