@@ -1822,6 +1822,15 @@ static MCU_NOINLINE void mcu_dw3_consts(const mcu_conv_params *p, int cb, int n,
 /* Ring rows a layer needs to hold every input row of a block at once (the tall ring: one pass per block). */
 static inline int mcu_dw3_tall_slots(const mcu_conv_params *p, mcu_region ob) { return (ob.h - 1) * p->sh + 3; }
 
+/* The tall ring's slots [*first, *last) that hold input rows (slot s holds row iy_first + s); the others are rows of
+   padding, the same in_zp for every block, so the kernels fill them once per call. */
+static inline void mcu_dw3_tall_inside(const mcu_conv_params *p, int iy_first, int slots, int *first, int *last)
+{
+    *first = iy_first < 0 ? -iy_first : 0;
+    *last = p->in_h - iy_first < slots ? p->in_h - iy_first : slots;
+    if (*last < *first) *last = *first;
+}
+
 /*
  * In-place 3x3 depthwise convolution from compact rows (mcu_depthwise3x3_compact_inplace; stride 2, and stride 1 on
  * narrow regions, as the compiler picks): the rows a block's windows read are copied into a ring of compact rows, per
@@ -2079,6 +2088,12 @@ MCU_KERNEL void mcu_depthwise3x3_compact_inplace(const mcu_conv_params *p, int8_
         for (int col = cz; col < columns; ++col) mcu_dw3c_fill(scratch + r * row_bytes + 8 * col, p->in_zp);
     }
     const int iy_first = ob.y0 * sh - p->pad_top;
+    int sa = 0, sz = 0; /* the tall ring's slots of input rows */
+    if (tall) {
+        mcu_dw3_tall_inside(p, iy_first, slots, &sa, &sz);
+        for (int r = 0; r < slots; ++r)
+            if (r < sa || r >= sz) mcu_dw3c_load_rows(p, buf, ib, 0, 0, iy_first + r, 1, cx0, ca, cz, scratch + r * row_bytes, row_bytes);
+    }
     mcu_dw3c_job job = {{scratch, scratch, scratch}, buf, c, 0, 0, 1, 8 * sw * ob.w, sh * row_bytes - 8 * sw * ob.w};
     for (int cb = 0; cb < c; cb += MCU_DW_BLOCK) {
         const int n = c - cb < MCU_DW_BLOCK ? c - cb : MCU_DW_BLOCK;
@@ -2092,7 +2107,7 @@ MCU_KERNEL void mcu_depthwise3x3_compact_inplace(const mcu_conv_params *p, int8_
         job.consts = stream;
 #endif
         if (tall) { /* every input row, then every output row in one call */
-            mcu_dw3c_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, scratch, row_bytes);
+            mcu_dw3c_load_rows(p, buf, ib, cb, n, iy_first + sa, sz - sa, cx0, ca, cz, scratch + sa * row_bytes, row_bytes);
             job.row[0] = scratch;
             job.row[1] = scratch + row_bytes;
             job.row[2] = scratch + 2 * row_bytes;
@@ -2143,6 +2158,12 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
         for (int col = 0; col < ca; ++col) ring[r * pitch + col] = (int16_t)p->in_zp;
         for (int col = cz; col < pitch; ++col) ring[r * pitch + col] = (int16_t)p->in_zp;
     }
+    int sa = 0, sz = 0; /* the tall ring's slots of input rows */
+    if (tall) {
+        mcu_dw3_tall_inside(p, iy_first, slots, &sa, &sz);
+        for (int r = 0; r < slots; ++r)
+            if (r < sa || r >= sz) mcu_dw3_load_rows(p, buf, ib, 0, nb, iy_first + r, 1, cx0, ca, cz, pitch, ring + r * nb * pitch, 0);
+    }
     /* an odd row (of more than one output) ends with one output alone; else pairs, the last one of one output rounded up */
     const int odd = ob.w > 1 && (ob.w & 1), pairs = odd ? ob.w >> 1 : (ob.w + 1) >> 1;
     mcu_dw3_job job = {ring, slot_bytes, 2 * slot_bytes, held, 4 * pairs, 2 * pitch, 0, 0, 0, 1, 0, odd};
@@ -2163,7 +2184,7 @@ MCU_KERNEL void mcu_depthwise3x3_inplace(const mcu_conv_params *p, int8_t *buf, 
         if (!asm_rows) mcu_dw4_consts_c(p, cb, n, &k);
         if (tall) {
             /* every input row of the block, then every output row, then the rows over buf */
-            mcu_dw3_load_rows(p, buf, ib, cb, n, iy_first, slots, cx0, ca, cz, pitch, ring, nb * pitch);
+            mcu_dw3_load_rows(p, buf, ib, cb, n, iy_first + sa, sz - sa, cx0, ca, cz, pitch, ring + sa * nb * pitch, nb * pitch);
             job.row0 = ring;
             job.rows = ob.h;
             job.advance = sh * slot_bytes - job.span;
