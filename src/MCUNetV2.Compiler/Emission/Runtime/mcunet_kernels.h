@@ -573,8 +573,9 @@ typedef struct {
     const mcu_word *w_end;   /* 20: the end of the channel pairs' words */
     uint32_t lo4, hi4;       /* 24, 28: act_min, act_max in every byte */
     const mcu_word *w;       /* 32: the stream */
-    int32_t entry;           /* 36: where a pair's groups after the first start: group body (4 - (groups - 1) % 4) % 4 of
-                                the unrolled loop, or 4 (one group: none) */
+    int32_t entry;           /* 36: where a pair's groups after the first start (MCU_PW3_VARIANT): loop body
+                                (4 - g % 4) % 4 for g groups after the first, 4 (g = 0: none), or for g <= 4 straight
+                                body 4 - g (entry 9 - g) */
     int32_t variant;         /* 40: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
 } mcu_pw3_job;
 
@@ -659,39 +660,35 @@ typedef struct {
     "ssub8  lr, r12, r4\n\t"                                                                                           \
     "sel    r4, r4, r12\n\t"                                                                                           \
     "lsr    r3, r2, #16\n\t"
-/* the groups after the first: a loop unrolled four times, entered at body g0-g3; -Os: one body (every entry g0) */
+/* the groups after the first: a loop unrolled four times, entered at body g0-g3, and for a pair of at most 5 groups
+   the same bodies once more without the loop (h0-h3, into their own copy of the requantization); -Os: one body
+   (every entry g0, the loop only) */
 #ifdef __OPTIMIZE_SIZE__
 #define MCU_PW3_GROUPS(v)                                                                                              \
     ".Lmcu_pw3_g0" v ":\n\t"                                                                                           \
     ".set   .Lmcu_pw3_g1" v ", .Lmcu_pw3_g0" v "\n\t"                                                                  \
     ".set   .Lmcu_pw3_g2" v ", .Lmcu_pw3_g0" v "\n\t"                                                                  \
     ".set   .Lmcu_pw3_g3" v ", .Lmcu_pw3_g0" v "\n\t" MCU_PW3_GROUP
+#define MCU_PW3_STRAIGHT(v, pre, clamp)                                                                                \
+    ".set   .Lmcu_pw3_h0" v ", .Lmcu_pw3_g0" v "\n\t"                                                                  \
+    ".set   .Lmcu_pw3_h1" v ", .Lmcu_pw3_g0" v "\n\t"                                                                  \
+    ".set   .Lmcu_pw3_h2" v ", .Lmcu_pw3_g0" v "\n\t"                                                                  \
+    ".set   .Lmcu_pw3_h3" v ", .Lmcu_pw3_g0" v "\n\t"
 #else
 #define MCU_PW3_GROUPS(v)                                                                                              \
     ".Lmcu_pw3_g0" v ":\n\t" MCU_PW3_GROUP                                                                             \
     ".Lmcu_pw3_g1" v ":\n\t" MCU_PW3_GROUP                                                                             \
     ".Lmcu_pw3_g2" v ":\n\t" MCU_PW3_GROUP                                                                             \
     ".Lmcu_pw3_g3" v ":\n\t" MCU_PW3_GROUP
+#define MCU_PW3_STRAIGHT(v, pre, clamp)                                                                                \
+    ".Lmcu_pw3_h0" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_h1" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_h2" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    ".Lmcu_pw3_h3" v ":\n\t" MCU_PW3_GROUP                                                                             \
+    MCU_PW3_REQUANT(v, pre, clamp)
 #endif
-#define MCU_PW3_VARIANT(v, pre, clamp)                                                                             \
-    ".Lmcu_pw3_v" v ":\n\t"                                                                                            \
-    ".Lmcu_pw3_pair" v ":\n\t"                                                                                         \
-    "ldr    r0, [sp, #12]\n\t"                                                                                         \
-    MCU_PW3_FIRST                                                                                                      \
-    "ldr    r12, [sp, #36]\n\t"                                                                                        \
-    "tbb    [pc, r12]\n\t"                                                                                             \
-    "1:\n\t"                                                                                                           \
-    ".byte  (.Lmcu_pw3_g0" v " - 1b) / 2\n\t"                                                                          \
-    ".byte  (.Lmcu_pw3_g1" v " - 1b) / 2\n\t"                                                                          \
-    ".byte  (.Lmcu_pw3_g2" v " - 1b) / 2\n\t"                                                                          \
-    ".byte  (.Lmcu_pw3_g3" v " - 1b) / 2\n\t"                                                                          \
-    ".byte  (.Lmcu_pw3_requant" v " - 1b) / 2\n\t"                                                                     \
-    ".p2align 1\n\t"                                                                                                   \
-    MCU_PW3_GROUPS(v)                                                                                                  \
-    "ldr    r12, [sp, #16]\n\t"                                                                                        \
-    "cmp    r0, r12\n\t"                                                                                               \
-    "bne    .Lmcu_pw3_g0" v "\n\t"                                                                                     \
-    ".Lmcu_pw3_requant" v ":\n\t"                                                                                      \
+/* the pair's requantization and stores, then the next pair or the end */
+#define MCU_PW3_REQUANT(v, pre, clamp)                                                                                 \
     "ldrd   r8, r9, [r1], #8\n\t"                                                                                      \
     pre MCU_PW3_SCALE MCU_PW3_PACK clamp                                                                               \
     "ldm    sp, {r8, r9, r10}\n\t"                                                                                     \
@@ -703,6 +700,31 @@ typedef struct {
     "cmp    r1, r12\n\t"                                                                                               \
     "bne    .Lmcu_pw3_pair" v "\n\t"                                                                                   \
     "b      .Lmcu_pw3_done\n\t"
+/* A variant: where a pair's groups after the first start (the job's entry, an index into the variant's table of
+   addresses: g0-g3, the requantization, h0-h3) becomes the address once per call, so a pair jumps there with one
+   load into pc. */
+#define MCU_PW3_VARIANT(v, pre, clamp)                                                                                 \
+    ".Lmcu_pw3_v" v ":\n\t"                                                                                            \
+    "ldr    r12, [sp, #36]\n\t"                                                                                        \
+    "adr.w  r0, .Lmcu_pw3_entries" v "\n\t"                                                                            \
+    "ldr    r12, [r0, r12, lsl #2]\n\t"                                                                                \
+    "str    r12, [sp, #36]\n\t"                                                                                        \
+    ".Lmcu_pw3_pair" v ":\n\t"                                                                                         \
+    "ldr    r0, [sp, #12]\n\t"                                                                                         \
+    MCU_PW3_FIRST                                                                                                      \
+    "ldr    pc, [sp, #36]\n\t"                                                                                         \
+    MCU_PW3_STRAIGHT(v, pre, clamp)                                                                                    \
+    MCU_PW3_GROUPS(v)                                                                                                  \
+    "ldr    r12, [sp, #16]\n\t"                                                                                        \
+    "cmp    r0, r12\n\t"                                                                                               \
+    "bne    .Lmcu_pw3_g0" v "\n\t"                                                                                     \
+    ".Lmcu_pw3_requant" v ":\n\t"                                                                                      \
+    MCU_PW3_REQUANT(v, pre, clamp)                                                                                     \
+    ".p2align 2\n\t"                                                                                                   \
+    ".Lmcu_pw3_entries" v ":\n\t" /* Thumb addresses: bit 0 set */                                                    \
+    ".word  .Lmcu_pw3_g0" v " + 1, .Lmcu_pw3_g1" v " + 1, .Lmcu_pw3_g2" v " + 1, .Lmcu_pw3_g3" v " + 1\n\t"             \
+    ".word  .Lmcu_pw3_requant" v " + 1\n\t"                                                                            \
+    ".word  .Lmcu_pw3_h0" v " + 1, .Lmcu_pw3_h1" v " + 1, .Lmcu_pw3_h2" v " + 1, .Lmcu_pw3_h3" v " + 1\n\t"
 
 /* Every channel pair of the job (at least one) for its three pixels. */
 __attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mcu_pw3_job *job __attribute__((unused)))
@@ -742,7 +764,8 @@ static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job,
     job->w_end = job->w + pairs * mcu_pointwise_pair_words(mcu_depth(p));
     job->lo4 = (uint8_t)p->act_min * 0x01010101u;
     job->hi4 = (uint8_t)p->act_max * 0x01010101u;
-    job->entry = chunks == 1 ? 4 : (4 - (chunks - 1) % 4) % 4;
+    const int groups = chunks - 1; /* after the first */
+    job->entry = groups == 0 ? 4 : groups <= 4 ? 9 - groups : (4 - groups % 4) % 4;
     job->variant = (p->high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0);
     return 1;
 }
