@@ -45,6 +45,8 @@ public static class Program
               .Append("-mfpu=fpv5-d16 -O2` unless stated. QEMU counts instructions, not cycles: it models no pipeline, caches or ")
               .Append("memory wait states, so these are instruction counts, not timings.\n\n")
               .Append("Reproduce: `dotnet run -c Release --project bench/MCUNetV2.Benchmarks` (writes this file).\n\n");
+            int targetsAt = md.Length;
+            var targets = new List<(string Model, ExecutionPlan Plan, ModelGraph Graph, IReadOnlyList<long> Instructions)>();
 
             var vww = VwwModel(root);
             var perLayerCounts = Section(md, "VWW sample (MobileNetV2 0.5, 128x128), layer by layer", vww, PatchPlanner.PerLayer(vww.Graph), work, "vww-layer", perLayerTable: true);
@@ -59,6 +61,7 @@ public static class Program
                 var run = Run(vww, plan, work, "vww-" + name.Split(' ')[0], profile: false);
                 summary.Add((name, run.InstructionsPerSample![0], plan.ExecutedMacs));
             }
+            targets.Add(("VWW sample", PatchPlanner.PerLayer(vww.Graph), vww.Graph, perLayerCounts));
             WholeModel(md, vww.Graph, summary);
             PatchStage(md, vww, PatchSearch.Best(vww.Graph, PatchSearch.DefaultMaxMacOverhead), perLayerCounts, work);
             CodeSize(md, vww, work);
@@ -70,8 +73,11 @@ public static class Program
             if (!quick)
             {
                 var mbv2 = MobileNetV2(work);
-                Section(md, "MobileNetV2-1.0, 224x224 (random weights), layer by layer", mbv2, PatchPlanner.PerLayer(mbv2.Graph), work, "mbv2", perLayerTable: true);
+                var mbv2Plan = PatchPlanner.PerLayer(mbv2.Graph);
+                targets.Add(("MobileNetV2-1.0-224", mbv2Plan, mbv2.Graph,
+                    Section(md, "MobileNetV2-1.0, 224x224 (random weights), layer by layer", mbv2, mbv2Plan, work, "mbv2", perLayerTable: true)));
             }
+            md.Insert(targetsAt, Targets(targets, summary, vww.Graph.TotalMacs));
             md.Append(Ci, $"Measured {DateTime.UtcNow:yyyy-MM-dd} in {(DateTime.UtcNow - started).TotalSeconds:F0} s (.NET {Environment.Version}).\n");
             Directory.CreateDirectory(Path.GetDirectoryName(output)!);
             File.WriteAllText(output, md.ToString());
@@ -230,6 +236,35 @@ public static class Program
             md.Append(Ci, $"| {i} | {Describe(l, plan, i)} | {macs:N0} | {executed:N0} | {perLayer[i]:N0} | {ins[i]:N0} | {(perLayer[i] == 0 ? "-" : ((double)ins[i] / perLayer[i]).ToString("F3", Ci))} | {(macs == 0 ? "-" : ((double)executed / macs).ToString("F3", Ci))} |\n");
         }
         md.Append(Ci, $"| all | | {macsLayer:N0} | {macsPatch:N0} | {insLayer:N0} | {insPatch:N0} | {(double)insPatch / insLayer:F3} | {(double)macsPatch / macsLayer:F3} |\n\n");
+    }
+
+    /// <summary>The issue's targets against the measured figures (the sections below give the details).</summary>
+    private static string Targets(List<(string Model, ExecutionPlan Plan, ModelGraph Graph, IReadOnlyList<long> Instructions)> models,
+        List<(string Plan, long Instructions, long Macs)> vwwRuns, long vwwMacs)
+    {
+        var md = new StringBuilder("## Targets\n\nThe issue's targets in instructions per MAC, layer by layer (pointwise: the pointwise convolutions ")
+            .Append("that are not fused into a residual Add; depthwise 3x3: in place, both strides) and the patch-based bound.\n\n")
+            .Append("| model | pointwise (target 1.0) | depthwise 3x3 s1 (2.0) | depthwise 3x3 s2 (2.0) | whole model (VWW: 1.5) |\n|---|---|---|---|---|\n");
+        foreach (var (name, plan, g, ins) in models)
+        {
+            string Ratio(Func<Conv2D, bool> which)
+            {
+                long macs = 0, count = 0;
+                for (int i = 0; i < g.Layers.Count; i++)
+                    if (g.Layers[i] is Conv2D c && which(c) && plan.KernelOf(i).FusedIntoAdd == null) { macs += c.Macs; count += ins[i]; }
+                return macs == 0 ? "-" : ((double)count / macs).ToString("F2", Ci);
+            }
+            bool Dw3(Conv2D c, int stride) => c.IsDepthwise && c.Window.KernelH == 3 && c.Window.KernelW == 3 && c.Window.StrideH == stride;
+            md.Append(Ci, $"| {name} | {Ratio(c => c.IsPointwise)} | {Ratio(c => Dw3(c, 1))} | {Ratio(c => Dw3(c, 2))} | {(double)ins.Sum() / g.TotalMacs:F2} |\n");
+        }
+        md.Append("\n| VWW schedule | instructions | bound: (1 + MAC overhead) x per-layer + 5% | margin |\n|---|---|---|---|\n");
+        var perLayer = vwwRuns[0];
+        foreach (var r in vwwRuns.Skip(1))
+        {
+            double bound = (double)r.Macs / vwwMacs * perLayer.Instructions * 1.05;
+            md.Append(Ci, $"| {r.Plan} | {r.Instructions:N0} | {bound:N0} | {(bound - r.Instructions) / bound:P2} |\n");
+        }
+        return md.Append('\n').ToString();
     }
 
     private static void WholeModel(StringBuilder md, ModelGraph g, List<(string Plan, long Instructions, long Macs)> runs)
