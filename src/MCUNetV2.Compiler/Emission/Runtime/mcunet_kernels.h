@@ -1541,22 +1541,22 @@ typedef struct {
     int32_t dst_next;    /* 36: the same for the ring rows */
 } mcu_dw3_transpose_job;
 
-/* Two pixels into the four ring rows as words [c(x) c(x+1)]: r0 src (advanced), r2/r3 d0/d2 (advanced), r1 c, r4 pb. */
+/* Two pixels into the four ring rows as words [c(x) c(x+1)]: r0 src (advanced), r2/r3 d0/d2 (advanced), r1 c, r4 pb.
+   The pixels' bytes [a0 b0 c0 d0] and [a1 b1 c1 d1] are paired first ([a0 b0 a1 b1], [c0 d0 c1 d1], PKHBT/PKHTB), so
+   each SXTB16 gives a ring word. */
 #define MCU_DW3_TRANSPOSE_PAIR                                                                                         \
     "ldr    r6, [r0]\n\t"                                                                                              \
     "ldr    r8, [r0, r1]\n\t"                                                                                          \
     "add    r0, r0, r1, lsl #1\n\t"                                                                                    \
-    "sxtb16 r7, r6, ror #8\n\t"                                                                                        \
-    "sxtb16 r6, r6\n\t"                                                                                                \
-    "sxtb16 r9, r8, ror #8\n\t"                                                                                        \
-    "sxtb16 r8, r8\n\t"                                                                                                \
-    "pkhbt  r10, r7, r9, lsl #16\n\t"                                                                                  \
+    "pkhbt  r7, r6, r8, lsl #16\n\t"                                                                                   \
+    "pkhtb  r9, r8, r6, asr #16\n\t"                                                                                   \
+    "sxtb16 r10, r7, ror #8\n\t"                                                                                       \
     "str    r10, [r2, r4]\n\t"                                                                                         \
-    "pkhbt  r10, r6, r8, lsl #16\n\t"                                                                                  \
+    "sxtb16 r10, r7\n\t"                                                                                               \
     "str    r10, [r2], #4\n\t"                                                                                         \
-    "pkhtb  r10, r9, r7, asr #16\n\t"                                                                                  \
+    "sxtb16 r10, r9, ror #8\n\t"                                                                                       \
     "str    r10, [r3, r4]\n\t"                                                                                         \
-    "pkhtb  r10, r8, r6, asr #16\n\t"                                                                                  \
+    "sxtb16 r10, r9\n\t"                                                                                               \
     "str    r10, [r3], #4\n\t"
 
 /* The job's rows of pixels [c0 c1 c2 c3] into planar q15 ring rows, two pixels a turn, all rows in one call. */
@@ -1636,20 +1636,20 @@ typedef struct {
 } mcu_dw3_job;
 
 /* A channel's words: bias, bias, mult, k, unused, e (the frame's first six words), unused, act_min and act_max in every
-   byte (the first channel's only: the layer's), then the weights [w00 w01] [w10 w11] [w20 w21] [w02 w12] [w22] */
+   byte (the first channel's only: the layer's), then per row ky the weights A = [wk0 wk1] and C = [wk1 wk2] */
 #define MCU_DW3_CONSTS 16
 
 #if MCU_USE_DSP
-/* The loop of one channel's rows, two outputs per turn: r0-r2 the ring rows, r3 the row buffer, r4-r8 the weights,
-   r9/r10 the sums, lr the end of the row on r0; the requantization constants at sp (copied per channel).
-   [v0 v1] [v2 v3] (LDRD), [v1 v2] (LDR) against [w0 w1] and w2. */
-#define MCU_DW3_TAPS(row, w01, w2, b)                                                                                  \
+/* The loop of one channel's rows, two outputs per turn: r0-r2 the ring rows, r3 the row buffer, r4-r8 and lr the
+   weights, r9/r10 the sums; the requantization constants and the end of the row on r0 at sp (per channel, per row).
+   Per row [v0 v1] [v2 v3] (one LDRD) against A = [w0 w1] and C = [w1 w2]: out0 = [v0 v1].A + v2 w2 (SMLAD, SMLABT),
+   out1 = v1 w0 + [v2 v3].C (SMLATB, SMLAD): five instructions per row for two outputs. */
+#define MCU_DW3_TAPS(row, a, c)                                                                                        \
     "ldrd   r11, r12, [" row "], #4\n\t"                                                                               \
-    "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
-    "smlab" b " r9, r12, " w2 ", r9\n\t"                                                                               \
-    "smlat" b " r10, r12, " w2 ", r10\n\t"                                                                             \
-    "ldr    r11, [" row ", #-2]\n\t"                                                                                   \
-    "smlad  r10, r11, " w01 ", r10\n\t"
+    "smlad  r9, r11, " a ", r9\n\t"                                                                                    \
+    "smlatb r10, r11, " a ", r10\n\t"                                                                                  \
+    "smlabt r9, r12, " c ", r9\n\t"                                                                                    \
+    "smlad  r10, r12, " c ", r10\n\t"
 #define MCU_DW3_PRESHIFT "ldr r11, [sp, #20]\n\tlsl r9, r9, r11\n\tlsl r10, r10, r11\n\t"
 /* the two outputs as bytes 0 and 1 of r9, clamped byte-wise to act_min, act_max (in every byte at sp+28, sp+32) */
 #define MCU_DW3_CLAMP                                                                                                  \
@@ -1661,15 +1661,14 @@ typedef struct {
     "sel    r9, r9, r12\n\t"                                                                                           \
     "lsr    r10, r9, #8\n\t"
 /* an odd row's last output alone (the row's advance moves the rows past it) */
-#define MCU_DW3_TAIL_TAPS(row, w01, w2, b)                                                                             \
+#define MCU_DW3_TAIL_TAPS(row, a, c)                                                                                   \
     "ldr    r11, [" row "]\n\t"                                                                                        \
-    "smlad  r9, r11, " w01 ", r9\n\t"                                                                                  \
+    "smlad  r9, r11, " a ", r9\n\t"                                                                                    \
     "ldr    r11, [" row ", #4]\n\t"                                                                                    \
-    "smlab" b " r9, r11, " w2 ", r9\n\t"
+    "smlabt r9, r11, " c ", r9\n\t"
 #define MCU_DW3_TAIL(pre, clamp)                                                                                       \
     "ldr    r9, [sp]\n\t"                                                                                              \
-    MCU_DW3_TAIL_TAPS("r0", "r4", "r7", "b") MCU_DW3_TAIL_TAPS("r1", "r5", "r7", "t")                                 \
-    MCU_DW3_TAIL_TAPS("r2", "r6", "r8", "b")                                                                           \
+    MCU_DW3_TAIL_TAPS("r0", "r4", "r5") MCU_DW3_TAIL_TAPS("r1", "r6", "r7") MCU_DW3_TAIL_TAPS("r2", "r8", "lr")        \
     pre                                                                                                                \
     "ldrd   r11, r12, [sp, #8]\n\t"                                                                                    \
     "smmlar r9, r9, r11, r12\n\t"                                                                                      \
@@ -1686,7 +1685,7 @@ typedef struct {
 #define MCU_DW3_LOOP(taps, pre, clamp, tail)                                                                           \
     "1:\n\t"                                                                                                           \
     "ldrd   r9, r10, [sp]\n\t"                                                                                         \
-    taps("r0", "r4", "r7", "b") taps("r1", "r5", "r7", "t") taps("r2", "r6", "r8", "b")                                \
+    taps("r0", "r4", "r5") taps("r1", "r6", "r7") taps("r2", "r8", "lr")                                               \
     pre                                                                                                                \
     "ldrd   r11, r12, [sp, #8]\n\t"                                                                                    \
     "smmlar r9, r9, r11, r12\n\t"                                                                                      \
@@ -1696,7 +1695,8 @@ typedef struct {
     clamp                                                                                                              \
     "strb   r9, [r3], #4\n\t"                                                                                          \
     "strb   r10, [r3], #4\n\t"                                                                                         \
-    "cmp    r0, lr\n\t"                                                                                                \
+    "ldr    r11, [sp, #24]\n\t"                                                                                        \
+    "cmp    r0, r11\n\t"                                                                                               \
     "blo    1b\n\t"                                                                                                    \
     tail                                                                                                               \
     "ldr    r11, [sp, #44]\n\t" /* rows left */                                                                        \
@@ -1707,12 +1707,13 @@ typedef struct {
     "add    r0, r0, r12\n\t"                                                                                           \
     "add    r1, r1, r12\n\t"                                                                                           \
     "add    r2, r2, r12\n\t"                                                                                           \
-    "add    lr, r0, r11\n\t"                                                                                           \
+    "add    r11, r0, r11\n\t"                                                                                          \
+    "str    r11, [sp, #24]\n\t"                                                                                        \
     "b      1b\n\t"
 
 /* The job's rows of every channel of the block (high-word requantization). Frame: sp+0 bias twice, +8 mult, k, +16
-   unused, +20 e (the channel's), +28 act_min, act_max (bytes), +36 the job, +40 the channel, +44 rows left, +48 span,
-   advance (the layer's, once a call). */
+   unused, +20 e (the channel's), +24 the end of the row on r0, +28 act_min, act_max (bytes), +36 the job, +40 the
+   channel, +44 rows left, +48 span, advance (the layer's, once a call). */
 __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_job *job __attribute__((unused)))
 {
     __asm__ volatile(
@@ -1734,17 +1735,19 @@ __attribute__((naked, noinline, unused)) static void mcu_dw3_rows(const mcu_dw3_
         "add    r10, r10, r11, lsl #6\n\t"
         "ldm    r10!, {r0-r3, r9, lr}\n\t" /* bias, bias, mult, k, unused, e */
         "stm    sp, {r0-r3, r9, lr}\n\t"
-        "add    r10, r10, #12\n\t"         /* past out_zp, act_min, act_max */
-        "ldm    r10, {r4-r8}\n\t"          /* the weights */
+        "add    r10, r10, #12\n\t"         /* past two unused words and act_min, act_max */
+        "ldm    r10, {r4-r8, lr}\n\t"      /* the weights A, C of rows 0-2 */
         "ldr    r9, [r12, #36]\n\t"
         "str    r9, [sp, #44]\n\t"         /* rows */
         "ldr    r9, [r12, #20]\n\t"        /* pitch */
-        "ldm    r12, {r0-r3, lr}\n\t"      /* row0, down1, down2, out, span */
+        "ldm    r12, {r0-r3}\n\t"          /* row0, down1, down2, out */
         "mla    r0, r9, r11, r0\n\t"
         "add    r1, r1, r0\n\t"
         "add    r2, r2, r0\n\t"
         "add    r3, r3, r11\n\t"
-        "add    lr, lr, r0\n\t"
+        "ldr    r9, [sp, #48]\n\t"
+        "add    r9, r9, r0\n\t"
+        "str    r9, [sp, #24]\n\t"         /* the end of the row on r0 (row0 + span) */
         "ldr    r9, [r12, #32]\n\t"
         "tbh    [pc, r9, lsl #1]\n\t"
         ".Lmcu_dw3_table:\n\t"
@@ -1830,12 +1833,10 @@ static MCU_NOINLINE void mcu_dw3_consts(const mcu_conv_params *p, int cb, int n,
         q[4] = 0;
         q[5] = (uint32_t)e;
         const int8_t *w = p->weights + cb + j;
-        const int8_t *w1 = w + 3 * c, *w2 = w + 6 * c;
-        q[9] = mcu_pack_low((uint32_t)w[0], (uint32_t)w[c]);
-        q[10] = mcu_pack_low((uint32_t)w1[0], (uint32_t)w1[c]);
-        q[11] = mcu_pack_low((uint32_t)w2[0], (uint32_t)w2[c]);
-        q[12] = mcu_pack_low((uint32_t)w[2 * c], (uint32_t)w1[2 * c]);
-        q[13] = (uint16_t)w2[2 * c];
+        for (int ky = 0; ky < 3; ++ky, w += 3 * c) { /* A = [w0 w1], C = [w1 w2] of each row */
+            q[9 + 2 * ky] = mcu_pack_low((uint32_t)w[0], (uint32_t)w[c]);
+            q[10 + 2 * ky] = mcu_pack_low((uint32_t)w[c], (uint32_t)w[2 * c]);
+        }
     }
     *variant = v;
 }
