@@ -963,6 +963,7 @@ static inline void mcu_rgb3x3_expand(const int8_t *src, int down, uint32_t *col,
     g[4] = (uint32_t)*(const mcu_uhalf *)(r1 + 7) | (uint32_t)*(const mcu_uhalf *)r2 << 16;
     g[5] = *(const mcu_uword *)(r2 + 2);
     g[6] = *(const mcu_uword *)(r2 + 5) >> 8;                         /* [r2 6-8] and zero */
+#pragma GCC unroll 7 /* g stays in registers, the stores at fixed offsets */
     for (int k = 0; k < 7; ++k, col += stride) {
         col[0] = __sxtb16(g[k]);
         col[1] = mcu_sxtb16_ror8(g[k]);
