@@ -122,8 +122,9 @@ typedef struct {
 static inline int32_t mcu_requant(int32_t acc, int32_t mult, int shift)
 {
     const int64_t product = (int64_t)acc * mult;
-    /* shift > 32 (the usual case): the rounding bit 2^(shift-1) falls in the high word, and the low word can never
-       carry a sum of integers across a multiple of 2^(shift-32), so only the high word matters. Same value. */
+    /* shift > 32 (Mul, Concat and PRelu multipliers; convolutions and Adds have at most 32): the rounding bit
+       2^(shift-1) falls in the high word, and the low word can never carry a sum of integers across a multiple of
+       2^(shift-32), so only the high word matters. Same value. */
     if (shift > 32) {
         const int32_t high = (int32_t)(product >> 32);
         return (high + (1 << (shift - 33))) >> (shift - 32);
@@ -287,14 +288,6 @@ static inline void mcu_pointwise_pixel(const mcu_conv_params *p, const int8_t *x
 }
 
 #if MCU_USE_DSP
-/* (a * b) >> 32 (the high word of the 64-bit product) + acc: SMMLA. */
-static inline int32_t mcu_smmla(int32_t a, int32_t b, int32_t acc)
-{
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-
 /*
  * The high-word requantization (mcu_conv_params.high_word, the compiler checked every channel): every shift s is at
  * most 32 (FixedPointMultiplier.ForHighWord), so with the pre-shift e = 32 - s requant(acc, m, s) + out_zp is
