@@ -61,6 +61,7 @@ public sealed record KernelPlan
 /// </summary>
 public sealed class ExecutionPlan
 {
+    /// <param name="buffers">The arena buffers, their offsets set (<see cref="ArenaAllocator.Assign"/>).</param>
     internal ExecutionPlan(ModelGraph graph, int gridRows, int gridCols, int patchLayerCount,
         IReadOnlyList<IReadOnlyDictionary<Tensor, Region>> patchRegions, IReadOnlyList<PlannedBuffer> buffers, IReadOnlyDictionary<int, KernelPlan> kernels,
         PlannedBuffer? inputStaging = null)
@@ -68,7 +69,6 @@ public sealed class ExecutionPlan
         Graph = graph; GridRows = gridRows; GridCols = gridCols; PatchLayerCount = patchLayerCount;
         PatchRegions = patchRegions; Buffers = buffers; Kernels = kernels; InputStaging = inputStaging;
         BufferOf = buffers.SelectMany(b => b.Tensors.Select(t => (t, b))).ToDictionary(x => x.t, x => x.b);
-        ArenaAllocator.Assign(buffers);
         ArenaBytes = buffers.Count == 0 ? 0 : buffers.Max(b => b.Offset + b.Bytes);
         PeakLiveBytes = Enumerable.Range(0, graph.Layers.Count).Select(LiveBytesAt).DefaultIfEmpty(0).Max();
         PatchStageExecutedMacs = Enumerable.Range(0, patchLayerCount).Select(i =>

@@ -136,7 +136,9 @@ internal static class MemoryLayout
         for (int i = 0; i < n; i++)
             if (layers[i] is Conv2D { IsPointwise: true } pc)
                 pointwise.Add((i, kernels.GetValueOrDefault(i)?.FusedIntoAdd is { } add ? step[add] : step[i], PointwiseColumnBytes(pc.InChannels)));
-        ExecutionPlan Build(bool rings, bool columns)
+        // the buffers and kernel plans with the rings and the columns or without, each laid out once; only their arena
+        // sizes are compared (a placement leaves the shared buffers' offsets alone), and the chosen one's offsets are set
+        (List<PlannedBuffer> Buffers, Dictionary<int, KernelPlan> Kernels) Layout(bool rings, bool columns)
         {
             var all = new List<PlannedBuffer>(buffers);
             var planned = new Dictionary<int, KernelPlan>(kernels);
@@ -158,25 +160,35 @@ internal static class MemoryLayout
                     planned[i] = (planned.GetValueOrDefault(i) ?? new KernelPlan()) with { Columns = buffer };
                 }
             if (staging != null) all.Add(staging);
-            return new ExecutionPlan(graph, rows, cols, k, regions, all, planned, staging);
+            return (all, planned);
         }
-        ExecutionPlan Choose(bool columns)
+        var layouts = new Dictionary<(bool, bool), (List<PlannedBuffer> Buffers, Dictionary<int, KernelPlan> Kernels, IReadOnlyList<(PlannedBuffer, int)> Placement)>();
+        (List<PlannedBuffer> Buffers, Dictionary<int, KernelPlan> Kernels, IReadOnlyList<(PlannedBuffer, int)> Placement) Laid(bool rings, bool columns)
         {
-            if (!depthwiseRings) return Build(rings: false, columns);
-            // the rings fit within the peak step by step; an arena at that peak is as small as the held-back rows' can
-            // be (their peak is its lower bound), else it is compared with theirs and the smaller kept
-            var ringed = Build(rings: true, columns);
-            if (ringed.ArenaBytes <= peak) return ringed;
-            var held = Build(rings: false, columns);
-            return ringed.ArenaBytes <= held.ArenaBytes ? Build(rings: true, columns) : held;
+            if (layouts.TryGetValue((rings, columns), out var l)) return l;
+            var (b, kp) = Layout(rings, columns);
+            return layouts[(rings, columns)] = (b, kp, ArenaAllocator.Place(b));
         }
-        // the columns too fit within the peak step by step; kept when the arena does not grow. (The plans share the
-        // tensors' buffers, whose offsets the last plan built has set: the one returned is built last.)
-        if (!pointwiseColumns) return Choose(columns: false);
-        var withColumns = Choose(columns: true);
-        if (withColumns.ArenaBytes <= peak) return withColumns;
-        var without = Choose(columns: false);
-        return withColumns.ArenaBytes <= without.ArenaBytes ? Choose(columns: true) : without;
+        int Arena(bool rings, bool columns) => ArenaAllocator.Size(Laid(rings, columns).Placement);
+        // the rings fit within the peak step by step; an arena at that peak is as small as the held-back rows' can be
+        // (their peak is its lower bound), else it is compared with theirs and the smaller kept
+        bool Rings(bool columns)
+        {
+            if (!depthwiseRings) return false;
+            int ringed = Arena(rings: true, columns);
+            return ringed <= peak || ringed <= Arena(rings: false, columns);
+        }
+        // the columns too fit within the peak step by step; kept when the arena does not grow
+        bool Columns()
+        {
+            if (!pointwiseColumns) return false;
+            int with = Arena(Rings(columns: true), columns: true);
+            return with <= peak || with <= Arena(Rings(columns: false), columns: false);
+        }
+        bool useColumns = Columns();
+        var chosen = Laid(Rings(useColumns), useColumns);
+        ArenaAllocator.Assign(chosen.Placement);
+        return new ExecutionPlan(graph, rows, cols, k, regions, chosen.Buffers, chosen.Kernels, staging);
     }
 
     /// <summary>Bytes of a pointwise convolution's columns: the inputs of three pixels widened to halfwords
