@@ -6,10 +6,11 @@ namespace MCUNetV2.Compiler.Emission;
 /// The one stream of 32-bit words a pointwise convolution's kernel walks (mcu_pointwise in mcunet_kernels.h; also
 /// mcu_conv_im2col, a 1x1 convolution of its gathered windows, depth kh * kw * in_c): per
 /// pair of output channels a, b: bias_a, bias_b (zero point folded), per 4 input channels a word of a's weights and
-/// one of b's (little-endian bytes, in_c padded with zeros; two words each with int16 weights, below), mult_a, mult_b, k_a, k_b, and h_a | h_b &lt;&lt; 16; an odd
-/// last channel alone: bias, its weight words, mult, k, h. When every channel allows the high-word requantization
-/// (<see cref="HighWordRequantization.Allowed"/>) k = out_zp and h = e &lt;&lt; 8 (<see cref="HighWordRequantization.PreShift"/>);
-/// otherwise k = 0 and h = shift.
+/// one of b's (little-endian bytes, in_c padded with zeros; two words each with int16 weights, below), mult_a, mult_b
+/// and h_a | h_b &lt;&lt; 16; an odd last channel alone: bias, its weight words, mult, h. When every channel allows the
+/// high-word requantization (<see cref="HighWordRequantization.Allowed"/>) h = e &lt;&lt; 8 (<see
+/// cref="HighWordRequantization.PreShift"/>; out_zp, the same for every channel, is the kernels' addend); otherwise
+/// h = shift.
 /// </summary>
 public static class PointwiseStream
 {
@@ -22,8 +23,7 @@ public static class PointwiseStream
     {
         int chunks = (depth + 3) / 4;
         var bias = CEmitter.FoldZeroPoint(q);
-        var words = new List<int>(outC * (chunks + 4) + 8);
-        int k = highWord ? q.OutputZeroPoint : 0;
+        var words = new List<int>(outC * (chunks + 3) + 8);
         int H(int o) => highWord ? HighWordRequantization.PreShift(q.Requant[o].Shift) << 8 : q.Requant[o].Shift;
         int Weights(int o, int chunk)
         {
@@ -56,8 +56,6 @@ public static class PointwiseStream
             }
             words.Add(q.Requant[o].Multiplier);
             words.Add(q.Requant[o + 1].Multiplier);
-            words.Add(k);
-            words.Add(k);
             words.Add((H(o) & 0xffff) | (H(o + 1) << 16));
         }
         if (o < outC)
@@ -65,7 +63,6 @@ public static class PointwiseStream
             words.Add(bias[o]);
             for (int c = 0; c < chunks; c++) AddWeights(o, c);
             words.Add(q.Requant[o].Multiplier);
-            words.Add(k);
             words.Add(H(o));
         }
         return words.ToArray();

@@ -221,10 +221,10 @@ MCU_KERNEL void mcu_conv(const mcu_conv_params *p, const int8_t *in, mcu_region 
  * Its weights and per-channel constants are one stream of 32-bit words (mcu_conv_params.weights; bias, mult and
  * shift are unused), two output channels a and b at a time:
  *   bias_a, bias_b, then per 4 input channels the 4 weights of a and the 4 of b (one word each, in_c padded with
- *   zeros to a multiple of 4), then mult_a, mult_b, k_a, k_b and the shifts (h_a | h_b << 16),
- * where bias is folded (bias - in_zp * sum(w)); with high_word k and h are the high-word requantization's (k = out_zp, h = e << 8),
- * else k = 0 and h = s. An odd last channel follows alone: bias, its weight words, mult, k, h. One pointer walks the
- * whole layer.
+ *   zeros to a multiple of 4), then mult_a, mult_b and the shifts (h_a | h_b << 16),
+ * where bias is folded (bias - in_zp * sum(w)); with high_word h is the pre-shift (h = e << 8: the high-word
+ * requantization's, out_zp its addend), else h = s. An odd last channel follows alone: bias, its weight words, mult, h.
+ * One pointer walks the whole layer.
  */
 
 /* The length of each output's dot product: in_c for a pointwise convolution, kh * kw * in_c for mcu_conv_im2col,
@@ -246,7 +246,7 @@ static inline int mcu_stream_shift(const mcu_conv_params *p, uint32_t h)
 #endif
 
 /* Words of one pair of output channels in the stream. */
-static inline int mcu_pointwise_pair_words(int in_c) { return 7 + 2 * MCU_POINTWISE_CHANNEL_WORDS * ((in_c + 3) >> 2); }
+static inline int mcu_pointwise_pair_words(int in_c) { return 5 + 2 * MCU_POINTWISE_CHANNEL_WORDS * ((in_c + 3) >> 2); }
 
 /* Weight i of a channel whose words for the first group of 4 inputs are at w, `stride` words between groups. */
 static inline int32_t mcu_pointwise_weight(const mcu_word *w, int stride, int i)
@@ -271,7 +271,7 @@ static inline int32_t mcu_pointwise_dot(const mcu_conv_params *p, const int8_t *
     for (int i = 0; i < mcu_depth(p); ++i) acc += x[i] * mcu_pointwise_weight(w, stride, i);
     const mcu_word *r = q + (lone ? 1 + cw * chunks : 2 + 2 * cw * chunks);
     *mult = (int32_t)r[lone ? 0 : second];
-    const uint32_t shifts = r[lone ? 2 : 4];
+    const uint32_t shifts = r[lone ? 1 : 2];
     *shift = mcu_stream_shift(p, second ? shifts >> 16 : shifts & 0xffff);
     return acc;
 }
@@ -358,28 +358,32 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     }
 }
 
-/* The weights of a group of 4 inputs of both channels, as halfwords: a's [w0 w2] [w1 w3] in ae, ao, b's in be, bo. */
+/* The weights of a group of 4 inputs of both channels from w (advanced), as halfwords: a's [w0 w2] [w1 w3] in ae, ao,
+   b's in be, bo (register names as strings; the pair kernel's operands and the three-pixel kernel's registers). */
 #ifdef MCU_POINTWISE_WEIGHTS16
-#define MCU_POINTWISE_LOAD_WEIGHTS                                                                                     \
-    "ldrd   %[ae], %[ao], [%[w]], #8\n\t"                                                                              \
-    "ldrd   %[be], %[bo], [%[w]], #8\n\t"
+#define MCU_PW_WEIGHTS(w, ae, ao, be, bo)                                                                              \
+    "ldrd   " ae ", " ao ", [" w "], #8\n\t"                                                                           \
+    "ldrd   " be ", " bo ", [" w "], #8\n\t"
 #else
-#define MCU_POINTWISE_LOAD_WEIGHTS                                                                                     \
-    "ldrd   %[ao], %[bo], [%[w]], #8\n\t"                                                                              \
-    "sxtb16 %[ae], %[ao]\n\t"                                                                                          \
-    "sxtb16 %[ao], %[ao], ror #8\n\t"                                                                                  \
-    "sxtb16 %[be], %[bo]\n\t"                                                                                          \
-    "sxtb16 %[bo], %[bo], ror #8\n\t"
+#define MCU_PW_WEIGHTS(w, ae, ao, be, bo)                                                                              \
+    "ldrd   " ao ", " bo ", [" w "], #8\n\t"                                                                           \
+    "sxtb16 " ae ", " ao "\n\t"                                                                                        \
+    "sxtb16 " ao ", " ao ", ror #8\n\t"                                                                                \
+    "sxtb16 " be ", " bo "\n\t"                                                                                        \
+    "sxtb16 " bo ", " bo ", ror #8\n\t"
 #endif
+/* one pixel's two words x0, x1 into the sums a += [x0 x1].[ae ao] and b += [x0 x1].[be bo], starting from a_in, b_in */
+#define MCU_PW_PIXEL(a, b, a_in, b_in, x0, x1, ae, ao, be, bo)                                                         \
+    "smlad  " a ", " x0 ", " ae ", " a_in "\n\t"                                                                       \
+    "smlad  " a ", " x1 ", " ao ", " a "\n\t"                                                                          \
+    "smlad  " b ", " x0 ", " be ", " b_in "\n\t"                                                                       \
+    "smlad  " b ", " x1 ", " bo ", " b "\n\t"
 /* a += x * (weights of a), b += x * (weights of b) for one group of 4 input channels of both pixels (x: the 4 words
    of mcu_pointwise_expand, w: the 2 weight words; both advanced): both weight words at once, sign-extended in halves
    into four registers, then each pixel's two words (8 SMLAD). Written out because GCC spills in this loop. */
-/* one pixel's two words x0, x1 into the sums a += [x0 x1].[ae ao] and b += [x0 x1].[be bo], starting from a_in, b_in */
+#define MCU_POINTWISE_LOAD_WEIGHTS MCU_PW_WEIGHTS("%[w]", "%[ae]", "%[ao]", "%[be]", "%[bo]")
 #define MCU_POINTWISE_PIXEL(a, b, a_in, b_in)                                                                          \
-    "smlad  %[" a "], %[x0], %[ae], %[" a_in "]\n\t"                                                                    \
-    "smlad  %[" a "], %[x1], %[ao], %[" a "]\n\t"                                                                       \
-    "smlad  %[" b "], %[x0], %[be], %[" b_in "]\n\t"                                                                    \
-    "smlad  %[" b "], %[x1], %[bo], %[" b "]\n\t"
+    MCU_PW_PIXEL("%[" a "]", "%[" b "]", "%[" a_in "]", "%[" b_in "]", "%[x0]", "%[x1]", "%[ae]", "%[ao]", "%[be]", "%[bo]")
 #define MCU_POINTWISE_CHUNK_ASM                                                                                        \
     MCU_POINTWISE_LOAD_WEIGHTS                                                                                         \
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t" MCU_POINTWISE_PIXEL("a0", "b0", "a0", "b0")                                  \
@@ -408,12 +412,11 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
          __asm__ volatile(MCU_POINTWISE_CHUNK_ASM MCU_POINTWISE_CHUNK_ASM                                              \
                           MCU_POINTWISE_CHUNK_OPERANDS(a0, a1, b0, b1, x, w)); } while (0)
 
-/* The high-word requantization of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult, k and the shifts
-   h = e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD), packed as bytes [a0 b0 a1 b1] into a0
-   (MCU_POINTWISE_PACK). */
+/* The high-word requantization of a pair's four sums (a: channel a, b: channel b; 0, 1: the pixels) with mult and the
+   shifts h = e << 8 read from w (advanced past them; MCU_POINTWISE_REQUANT_LOAD) and out_zp (zp), packed as bytes
+   [a0 b0 a1 b1] into a0 (MCU_POINTWISE_PACK). */
 #define MCU_POINTWISE_REQUANT_LOAD                                                                                     \
     "ldrd   %[t0], %[t1], [%[w]], #8\n\t"                                                                                \
-    "ldrd   %[t2], %[t3], [%[w]], #8\n\t"                                                                                \
     "ldr    %[t4], [%[w]], #4\n\t"
 /* the pre-shift e (layers with a shift below 32: mcu_conv_params.high_word 2) */
 #define MCU_POINTWISE_PRESHIFT                                                                                         \
@@ -424,10 +427,10 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "lsl    %[b0], %[b0], %[t5]\n\t"                                                                                     \
     "lsl    %[b1], %[b1], %[t5]\n\t"
 #define MCU_POINTWISE_SCALE                                                                                            \
-    "smmlar %[a0], %[a0], %[t0], %[t2]\n\t"                                                                             \
-    "smmlar %[a1], %[a1], %[t0], %[t2]\n\t"                                                                             \
-    "smmlar %[b0], %[b0], %[t1], %[t3]\n\t"                                                                             \
-    "smmlar %[b1], %[b1], %[t1], %[t3]\n\t"
+    "smmlar %[a0], %[a0], %[t0], %[zp]\n\t"                                                                             \
+    "smmlar %[a1], %[a1], %[t0], %[zp]\n\t"                                                                             \
+    "smmlar %[b0], %[b0], %[t1], %[zp]\n\t"                                                                             \
+    "smmlar %[b1], %[b1], %[t1], %[zp]\n\t"
 #define MCU_POINTWISE_PACK                                                                                             \
     "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
     "ssat   %[b0], #8, %[b0]\n\t"                                                                                        \
@@ -438,7 +441,7 @@ static inline void mcu_pointwise_expand(const int8_t *x0, const int8_t *x1, int 
     "bfi    %[a0], %[b1], #24, #8\n\t"
 
 /* The last channel of an odd count, alone, for `pixels` pixels expanded in col (two words each per group of 4 inputs):
-   w at its words (bias, the weights, mult, k, h), out[i] its byte in pixel i. */
+   w at its words (bias, the weights, mult, h), out[i] its byte in pixel i. */
 static inline void mcu_pointwise_lone(const mcu_conv_params *p, const mcu_word *w, const uint32_t *col, int pixels, int8_t *const *out)
 {
     int32_t acc[3];
@@ -453,7 +456,7 @@ static inline void mcu_pointwise_lone(const mcu_conv_params *p, const mcu_word *
         for (int i = 0; i < pixels; ++i) acc[i] = __smlad(col[2 * i + 1], wo, __smlad(col[2 * i], we, acc[i]));
     }
     const int32_t m = (int32_t)w[0];
-    const int s = mcu_stream_shift(p, w[2] & 0xffff);
+    const int s = mcu_stream_shift(p, w[1] & 0xffff);
     for (int i = 0; i < pixels; ++i) *out[i] = mcu_clamp(mcu_requant(acc[i], m, s) + p->out_zp, p->act_min, p->act_max);
 }
 
@@ -486,11 +489,11 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
 #define MCU_POINTWISE_PAIRS(...) MCU_POINTWISE_PAIRS_OF(MCU_POINTWISE_RESTN, __VA_ARGS__)
 #define MCU_POINTWISE_STORE_HIGH(requant)                                                                              \
     {                                                                                                                  \
-        uint32_t t0, t1, t2, t3, t4, t5;                                                                               \
+        uint32_t t0, t1, t4, t5;                                                                                       \
         __asm__ volatile(MCU_POINTWISE_REQUANT_LOAD requant                                                            \
                          : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [t0] "=&r"(t0),    \
-                           [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)              \
-                         : : "memory");                                                                                \
+                           [t1] "=&r"(t1), [t4] "=&r"(t4), [t5] "=&r"(t5)                                              \
+                         : [zp] "r"(out_zp) : "memory");                                                               \
         uint32_t y = (uint32_t)a0;                                                                                     \
         if (clamp) y = mcu_clamp4(y, lo4, hi4);                                                                        \
         const uint16_t y0 = (uint16_t)y, y1 = (uint16_t)(y >> 16);                                                     \
@@ -500,13 +503,13 @@ static MCU_NOINLINE void mcu_pointwise_pair(const mcu_conv_params *p, const uint
 #define MCU_POINTWISE_STORE_64                                                                                         \
     {                                                                                                                  \
         const int32_t ma = (int32_t)w[0], mb = (int32_t)w[1];                                                          \
-        const uint32_t h = w[4];                                                                                       \
+        const uint32_t h = w[2];                                                                                       \
         const int sa = (int16_t)(h & 0xffff), sb = (int16_t)(h >> 16);                                                \
         o0[0] = mcu_clamp(mcu_requant(a0, ma, sa) + out_zp, act_min, act_max);                                         \
         o0[1] = mcu_clamp(mcu_requant(b0, mb, sb) + out_zp, act_min, act_max);                                         \
         o1[0] = mcu_clamp(mcu_requant(a1, ma, sa) + out_zp, act_min, act_max);                                         \
         o1[1] = mcu_clamp(mcu_requant(b1, mb, sb) + out_zp, act_min, act_max);                                         \
-        w += 5;                                                                                                        \
+        w += 3;                                                                                                        \
     }
 #define MCU_POINTWISE_PAIRS_HIGH(requant) MCU_POINTWISE_PAIRS(MCU_POINTWISE_STORE_HIGH(requant))
     if (!high_word)
@@ -570,31 +573,19 @@ typedef struct {
                                 (4 - g % 4) % 4 for g groups after the first, 4 (g = 0: none), or for g <= 4 straight
                                 body 4 - g (entry 9 - g) */
     int32_t variant;         /* 40: 1 (pre-shift e) | 2 (clamp to act_min, act_max) */
+    int32_t out_zp;          /* 44: the requantization's addend */
 } mcu_pw3_job;
 
 /*
  * Three output pixels, two output channels at a time, every channel pair of the stream (high-word requantization):
  * per group of 4 inputs both channels' weight words widened once and used for the three pixels (12 SMLAD); r0 col, r1
  * the stream, r2-r4 channel a's sums of pixels 0-2, r5-r7 channel b's, r8-r11 the weights, r12/lr a pixel's two words.
- * The groups after the first run in a loop unrolled four times, entered part way (the job's entry, a TBB), so a pair
- * spends no instruction on counting them.
+ * The groups after the first run in a loop unrolled four times, entered part way (the job's entry, an address loaded
+ * into pc), so a pair spends no instruction on counting them; a pair of at most five groups runs them straight.
  */
-#ifdef MCU_POINTWISE_WEIGHTS16
-#define MCU_PW3_WEIGHTS "ldrd r8, r9, [r1], #8\n\t" "ldrd r10, r11, [r1], #8\n\t"
-#else
-#define MCU_PW3_WEIGHTS                                                                                                \
-    "ldrd   r9, r11, [r1], #8\n\t"                                                                                     \
-    "sxtb16 r8, r9\n\t"                                                                                                \
-    "sxtb16 r9, r9, ror #8\n\t"                                                                                        \
-    "sxtb16 r10, r11\n\t"                                                                                              \
-    "sxtb16 r11, r11, ror #8\n\t"
-#endif
+#define MCU_PW3_WEIGHTS MCU_PW_WEIGHTS("r1", "r8", "r9", "r10", "r11")
 /* one pixel's words (r12, lr) into channel a's sum `a` and b's `b`, starting from a_in and b_in */
-#define MCU_PW3_PIXEL(a, b, a_in, b_in)                                                                                \
-    "smlad  " a ", r12, r8, " a_in "\n\t"                                                                              \
-    "smlad  " a ", lr, r9, " a "\n\t"                                                                                  \
-    "smlad  " b ", r12, r10, " b_in "\n\t"                                                                             \
-    "smlad  " b ", lr, r11, " b "\n\t"
+#define MCU_PW3_PIXEL(a, b, a_in, b_in) MCU_PW_PIXEL(a, b, a_in, b_in, "r12", "lr", "r8", "r9", "r10", "r11")
 #define MCU_PW3_GROUP                                                                                                  \
     MCU_PW3_WEIGHTS                                                                                                    \
     "ldrd   r12, lr, [r0], #8\n\t" MCU_PW3_PIXEL("r2", "r5", "r2", "r5")                                               \
@@ -607,9 +598,9 @@ typedef struct {
     "ldrd   r12, lr, [r0, #16]\n\t" MCU_PW3_PIXEL("r4", "r7", "r2", "r5")                                              \
     "ldrd   r12, lr, [r0, #8]\n\t" MCU_PW3_PIXEL("r3", "r6", "r2", "r5")                                               \
     "ldrd   r12, lr, [r0], #24\n\t" MCU_PW3_PIXEL("r2", "r5", "r2", "r5")
-/* after mult (r8, r9): k (r10, r11) and the shifts h (r12, e_a | e_b << 16 shifted left by 8), the sums shifted left */
+/* mult (r8, r9) and the shifts h (r12, e_a | e_b << 16 shifted left by 8), the sums shifted left */
 #define MCU_PW3_PRESHIFT                                                                                               \
-    "ldrd   r10, r11, [r1], #8\n\t"                                                                                    \
+    "ldrd   r8, r9, [r1], #8\n\t"                                                                                      \
     "ldr    r12, [r1], #4\n\t"                                                                                         \
     "lsr    lr, r12, #8\n\t"                                                                                           \
     "lsl    r2, r2, lr\n\t"                                                                                            \
@@ -619,16 +610,17 @@ typedef struct {
     "lsl    r5, r5, lr\n\t"                                                                                            \
     "lsl    r6, r6, lr\n\t"                                                                                            \
     "lsl    r7, r7, lr\n\t"
-/* the same without the pre-shift: k, past h */
-#define MCU_PW3_NO_PRESHIFT "ldrd   r10, r11, [r1], #12\n\t"
-/* mult (r8, r9) and k = out_zp (r10, r11) of the pair */
+/* the same without the pre-shift: mult, past h */
+#define MCU_PW3_NO_PRESHIFT "ldrd   r8, r9, [r1], #12\n\t"
+/* mult (r8, r9) of the pair and out_zp (r10, from the frame) */
 #define MCU_PW3_SCALE                                                                                                  \
+    "ldr    r10, [sp, #44]\n\t"                                                                                        \
     "smmlar r2, r2, r8, r10\n\t"                                                                                      \
     "smmlar r3, r3, r8, r10\n\t"                                                                                      \
     "smmlar r4, r4, r8, r10\n\t"                                                                                      \
-    "smmlar r5, r5, r9, r11\n\t"                                                                                      \
-    "smmlar r6, r6, r9, r11\n\t"                                                                                      \
-    "smmlar r7, r7, r9, r11\n\t"
+    "smmlar r5, r5, r9, r10\n\t"                                                                                      \
+    "smmlar r6, r6, r9, r10\n\t"                                                                                      \
+    "smmlar r7, r7, r9, r10\n\t"
 /* saturated and packed per pixel as [a b] */
 #define MCU_PW3_PACK                                                                                                   \
     "ssat   r2, #8, r2\n\t"                                                                                            \
@@ -682,7 +674,6 @@ typedef struct {
 #endif
 /* the pair's requantization and stores, then the next pair or the end */
 #define MCU_PW3_REQUANT(v, pre, clamp)                                                                                 \
-    "ldrd   r8, r9, [r1], #8\n\t"                                                                                      \
     pre MCU_PW3_SCALE MCU_PW3_PACK clamp                                                                               \
     "ldm    sp, {r8, r9, r10}\n\t"                                                                                     \
     "strh   r2, [r8], #2\n\t"                                                                                          \
@@ -725,8 +716,8 @@ __attribute__((naked, noinline, unused)) static void mcu_pointwise_run3(const mc
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
         "sub    sp, sp, #48\n\t"
-        "ldm    r0, {r1-r11}\n\t"
-        "stm    sp, {r1-r11}\n\t"
+        "ldm    r0, {r1-r12}\n\t"
+        "stm    sp, {r1-r12}\n\t"
         "ldr    r1, [sp, #32]\n\t"
         "ldr    r12, [sp, #40]\n\t"
         "tbh    [pc, r12, lsl #1]\n\t"
@@ -760,6 +751,7 @@ static inline int mcu_pointwise_job3(const mcu_conv_params *p, mcu_pw3_job *job,
     const int groups = chunks - 1; /* after the first */
     job->entry = groups == 0 ? 4 : groups <= 4 ? 9 - groups : (4 - groups % 4) % 4;
     job->variant = (p->high_word & 2 ? 1 : 0) | (p->act_min > -128 || p->act_max < 127 ? 2 : 0);
+    job->out_zp = p->out_zp;
     return 1;
 }
 
@@ -1105,8 +1097,8 @@ static inline void mcu_dw_write_row(int8_t *buf, mcu_region ob, int c, int cb, i
 
 /* A block's constants: per channel the bias with the zero point folded over the whole window, multiplier and shift;
    on the DSP path also one stream of words for mcu_dw4_row: bias[4], per tap the block's weights as sign-extended
-   halves [c0 c2] [c1 c3], then (see the high-word requantization) mult and k of channels 0, 1, then of 2, 3, the
-   clamp bounds lo4, hi4, in_zp in every byte and e[4]. */
+   halves [c0 c2] [c1 c3], then (see the high-word requantization) mult[4], out_zp, the clamp bounds lo4, hi4, in_zp
+   in every byte and e[4] (MCU_DW_TAIL_*). */
 typedef struct {
     int32_t bias[MCU_DW_BLOCK], mult[MCU_DW_BLOCK], shift[MCU_DW_BLOCK];
     int32_t out_zp, act_min, act_max;
@@ -1133,12 +1125,13 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     return mcu_clamp(mcu_requant(acc, k->mult[j], k->shift[j]) + k->out_zp, k->act_min, k->act_max);
 }
 
-/* Words of a block's stream (mcu_dw4_block) before the taps, and after them; the tail's slots after mult/k (0-7). */
+/* Words of a block's stream (mcu_dw4_block) before the taps, and after them; the tail starts with mult[4]. */
 #define MCU_DW_STREAM_HEAD 4
-#define MCU_DW_STREAM_TAIL 15
-#define MCU_DW_TAIL_LO 8      /* act_min in every byte, then act_max (9) */
-#define MCU_DW_TAIL_IN_ZP 10  /* in_zp in every byte: the value of a tap outside the input */
-#define MCU_DW_TAIL_E 11      /* the pre-shifts e[4] */
+#define MCU_DW_STREAM_TAIL 12
+#define MCU_DW_TAIL_ZP 4      /* out_zp: the requantization's addend */
+#define MCU_DW_TAIL_LO 5      /* act_min in every byte, then act_max (6) */
+#define MCU_DW_TAIL_IN_ZP 7   /* in_zp in every byte: the value of a tap outside the input */
+#define MCU_DW_TAIL_E 8       /* the pre-shifts e[4] */
 
 #if MCU_USE_DSP
 #define MCU_STR_(x) #x
@@ -1164,16 +1157,16 @@ static inline int8_t mcu_dw_output(const mcu_dw4_consts *k, int j, int32_t acc)
     "lsl    %[a1], %[a1], %[w1]\n\t"                                                                                     \
     "lsl    %[a2], %[a2], %[xv]\n\t"                                                                                     \
     "lsl    %[a3], %[a3], %[xe]\n\t"
-/* The high-word requantization of a0..a3 (mult and k read from w at the tail); MCU_DW_PACK then packs into a0. */
+/* The high-word requantization of a0..a3 (mult[4] and out_zp read from w at the tail, w left at MCU_DW_TAIL_LO);
+   MCU_DW_PACK then packs into a0. */
 #define MCU_DW_SCALE                                                                                                   \
     "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
-    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
+    "ldr    %[xv], [%[w], #(4 * " MCU_STR(MCU_DW_TAIL_ZP) " - 8)]\n\t"                                                    \
     "smmlar %[a0], %[a0], %[w0], %[xv]\n\t"                                                                             \
-    "smmlar %[a1], %[a1], %[w1], %[xe]\n\t"                                                                             \
-    "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                                                                \
-    "ldrd   %[xv], %[xe], [%[w]], #8\n\t"                                                                                \
+    "smmlar %[a1], %[a1], %[w1], %[xv]\n\t"                                                                             \
+    "ldrd   %[w0], %[w1], [%[w]], #(4 * " MCU_STR(MCU_DW_TAIL_LO) " - 8)\n\t"                                             \
     "smmlar %[a2], %[a2], %[w0], %[xv]\n\t"                                                                             \
-    "smmlar %[a3], %[a3], %[w1], %[xe]\n\t"
+    "smmlar %[a3], %[a3], %[w1], %[xv]\n\t"
 /* saturated, packed into a0 and clamped to the bounds (w at MCU_DW_TAIL_LO) */
 #define MCU_DW_PACK                                                                                                    \
     "ssat   %[a0], #8, %[a0]\n\t"                                                                                        \
@@ -1351,17 +1344,17 @@ static MCU_NOINLINE void mcu_dw4_block(const mcu_conv_params *p, int cb, int n, 
         t[0] = __sxtb16(v);
         t[1] = mcu_sxtb16_ror8(v);
     }
-    /* the tail: m0 m1 k0 k1 m2 m3 k2 k3 (the order MCU_DW_SCALE reads), then MCU_DW_TAIL_* */
+    /* the tail: mult[4], then MCU_DW_TAIL_* */
     int hw = k->high_word;
 #pragma GCC unroll 4
     for (int j = 0; j < MCU_DW_BLOCK; ++j) {
         const int e = 32 - k->shift[j]; /* a high-word layer's shifts are at most 32 */
         if (e) hw |= 2;
         stream[j] = (uint32_t)k->bias[j];
-        t[(j >> 1) * 4 + (j & 1)] = (uint32_t)k->mult[j];
-        t[(j >> 1) * 4 + 2 + (j & 1)] = (uint32_t)p->out_zp;
+        t[j] = (uint32_t)k->mult[j];
         t[MCU_DW_TAIL_E + j] = (uint32_t)e;
     }
+    t[MCU_DW_TAIL_ZP] = (uint32_t)p->out_zp;
     if (!k->high_word) hw = 0;
     else if (mcu_dw_large(p->kh, p->kw)) hw = 3; /* the one variant of the 5x5 and 7x7 windows */
     t[MCU_DW_TAIL_LO] = (uint8_t)p->act_min * 0x01010101u;
@@ -1489,7 +1482,8 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
 
 /*
  * In-place 3x3 depthwise convolution at stride 1, dilation 1, from a ring of planar rows (mcu_depthwise3x3_inplace;
- * stride 2 takes the compact rows of mcu_dw3c_inplace). Per block of MCU_DW_BLOCK channels the input rows the windows read are copied into the
+ * stride 2 goes to the compact rows, mcu_depthwise3x3_compact_inplace). Per block of MCU_DW_BLOCK channels the input
+ * rows the windows read are copied into the
  * ring, one planar row of q15 values per channel, in_zp in the columns and rows outside the input, so every window
  * lies inside the ring: no border variants. Output rows go to a row buffer (MCU_DW_BLOCK bytes per pixel), then over
  * their place in buf.
@@ -1499,8 +1493,8 @@ MCU_KERNEL void mcu_depthwise_inplace(const mcu_conv_params *p, int8_t *buf, mcu
  *   one pass per channel; for small layers, where the ring's per-row overhead would dominate.
  * Scratch: the ring, slots x min(c, MCU_DW_BLOCK) x pitch int16 (mcu_dw3_pitch), then the row buffer, one row (ring) or
  * ob.h rows (tall) of an even number of pixels (ob.w rounded up) x MCU_DW_BLOCK bytes.
- * On the DSP path a row of one channel runs two outputs at a time: [v(s) v(s+1)] and [v(s+1) v(s+2)] times the taps'
- * [w0 w1] (SMLAD), v(s+2) and v(s+3) times w2, for each of the three rows.
+ * On the DSP path a row of one channel runs two outputs at a time from [v(s) v(s+1)] and [v(s+2) v(s+3)]
+ * (MCU_DW3_TAPS), for each of the three rows.
  */
 #define MCU_DW3_SLOTS 3
 
@@ -1913,13 +1907,12 @@ typedef struct {
     MCU_DW3C_ROW("r0", 0, 1, 2, step) MCU_DW3C_ROW("r1", 3, 4, 5, step) MCU_DW3C_ROW("r2", 6, 7, 8, step)         \
     pre                                                                                                                \
     "ldrd   r8, r9, [r12, " MCU_DW3C_TAIL(0) "]\n\t" /* m0 m1 */                                                       \
-    "ldrd   r10, r11, [r12, " MCU_DW3C_TAIL(2) "]\n\t" /* k0 k1 */                                                     \
+    "ldr    r10, [r12, " MCU_DW3C_TAIL(MCU_DW_TAIL_ZP) "]\n\t" /* out_zp */                                           \
     "smmlar r4, r4, r8, r10\n\t"                                                                                       \
-    "smmlar r5, r5, r9, r11\n\t"                                                                                       \
-    "ldrd   r8, r9, [r12, " MCU_DW3C_TAIL(4) "]\n\t"                                                                  \
-    "ldrd   r10, r11, [r12, " MCU_DW3C_TAIL(6) "]\n\t"                                                                \
+    "smmlar r5, r5, r9, r10\n\t"                                                                                       \
+    "ldrd   r8, r9, [r12, " MCU_DW3C_TAIL(2) "]\n\t" /* m2 m3 */                                                       \
     "smmlar r6, r6, r8, r10\n\t"                                                                                       \
-    "smmlar r7, r7, r9, r11\n\t"                                                                                       \
+    "smmlar r7, r7, r9, r10\n\t"                                                                                       \
     "ssat   r4, #8, r4\n\t"                                                                                            \
     "ssat   r5, #8, r5\n\t"                                                                                            \
     "ssat   r6, #8, r6\n\t"                                                                                            \
@@ -2252,14 +2245,15 @@ static inline int8_t mcu_add_value(const mcu_add_params *p, int8_t a, int8_t b)
 }
 
 /* An Add's constants for mcu_add_run, derived once per kernel call. With shifts of at most 32 (the quantizer's
-   FixedPointMultiplier.ForHighWord) every requantization takes the high word (SMMLAR, as the high-word
-   requantization): an input shift s becomes 32 with (x - zp) shifted left by 20 + 32 - s instead of 20
-   (|x - zp| <= 255, so at most 23 fits: s at least 29); the output's shift must be 32. */
+   FixedPointMultiplier.ForHighWord) every requantization takes the rounded high word (SMMULR for the inputs, SMMLAR
+   with out_zp for the output, as the high-word requantization): an input shift s becomes 32 with (x - zp) shifted
+   left by 20 + 32 - s instead of 20 (|x - zp| <= 255, so at most 23 fits: s at least 29); the output's shift must be
+   32. */
 typedef struct {
     int high_word;
     int clamp; /* act_min above -128 or act_max below 127 */
-    /* mcu_add_run's asm reads these in this order, from za on, two at a time */
-    int32_t za, la, ma, ka, zb, lb, mb, kb, sign, mo, ko, unused;
+    /* mcu_add_run's asm reads these in this order, from za on (offsets 0, 12, 24, 32, 36) */
+    int32_t za, la, ma, zb, lb, mb, sign, mo, ko;
     uint32_t lo4, hi4; /* act_min, act_max in every byte */
 } mcu_add_consts;
 
@@ -2276,38 +2270,35 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     k->sign = p->sign_b;
     k->la = 20 + 32 - sa;
     k->lb = 20 + 32 - sb;
-    k->ka = k->kb = 0;
     k->ko = p->out_zp;
-    k->unused = 0;
     k->lo4 = (uint8_t)p->act_min * 0x01010101u;
     k->hi4 = (uint8_t)p->act_max * 0x01010101u;
     k->clamp = p->act_min > -128 || p->act_max < 127;
 }
 
 #if MCU_USE_DSP
-/* one input's two elements v0, v1: (v - z) << l, its high word times m plus k, rounded (z, l at w + off, m, k after
-   them) */
+/* one input's two elements v0, v1: (v - z) << l times m, the rounded high word (z, l at w + off, m after them) */
 #define MCU_ADD_INPUT(v0, v1, off)                                                                                     \
     "ldrd   %[t0], %[t1], [%[w], #" off "]\n\t"                                                                        \
     "sub    %[" v0 "], %[" v0 "], %[t0]\n\t"                                                                           \
     "sub    %[" v1 "], %[" v1 "], %[t0]\n\t"                                                                           \
     "lsl    %[" v0 "], %[" v0 "], %[t1]\n\t"                                                                           \
     "lsl    %[" v1 "], %[" v1 "], %[t1]\n\t"                                                                           \
-    "ldrd   %[t0], %[t1], [%[w], #(" off " + 8)]\n\t"                                                                  \
-    "smmlar %[" v0 "], %[" v0 "], %[t0], %[t1]\n\t"                                                                   \
-    "smmlar %[" v1 "], %[" v1 "], %[t0], %[t1]\n\t"
-/* two elements of mcu_add_run, the constants read from k as it goes (za la ma ka, then zb lb mb kb), packed into x0
+    "ldr    %[t0], [%[w], #(" off " + 8)]\n\t"                                                                         \
+    "smmulr %[" v0 "], %[" v0 "], %[t0]\n\t"                                                                          \
+    "smmulr %[" v1 "], %[" v1 "], %[t0]\n\t"
+/* two elements of mcu_add_run, the constants read from k as it goes (za la ma, then zb lb mb), packed into x0
    (bytes 0, 1) */
 #define MCU_ADD_TWO                                                                                                    \
     "ldrsb  %[x0], [%[a]], #1\n\t"                                                                                     \
     "ldrsb  %[x1], [%[a]], #1\n\t"                                                                                     \
     "ldrsb  %[y0], [%[b]], #1\n\t"                                                                                     \
     "ldrsb  %[y1], [%[b]], #1\n\t"                                                                                     \
-    MCU_ADD_INPUT("x0", "x1", "0") MCU_ADD_INPUT("y0", "y1", "16")                                                     \
-    "ldrd   %[t0], %[t1], [%[w], #32]\n\t" /* sign, mo */                                                              \
+    MCU_ADD_INPUT("x0", "x1", "0") MCU_ADD_INPUT("y0", "y1", "12")                                                     \
+    "ldrd   %[t0], %[t1], [%[w], #24]\n\t" /* sign, mo */                                                              \
     "mla    %[x0], %[y0], %[t0], %[x0]\n\t"                                                                            \
     "mla    %[x1], %[y1], %[t0], %[x1]\n\t"                                                                            \
-    "ldr    %[y0], [%[w], #40]\n\t" /* ko */                                                                           \
+    "ldr    %[y0], [%[w], #32]\n\t" /* ko = out_zp */                                                                  \
     "smmlar %[x0], %[x0], %[t1], %[y0]\n\t"                                                                           \
     "smmlar %[x1], %[x1], %[t1], %[y0]\n\t"                                                                           \
     "ssat   %[x0], #8, %[x0]\n\t"                                                                                      \
@@ -2315,7 +2306,7 @@ static inline void mcu_add_prepare(const mcu_add_params *p, mcu_add_consts *k)
     "bfi    %[x0], %[x1], #8, #8\n\t"
 /* x0 clamped byte-wise to act_min, act_max (an Add with an activation) */
 #define MCU_ADD_CLAMP                                                                                                  \
-    "ldrd   %[t0], %[t1], [%[w], #48]\n\t" /* act_min, act_max in every byte */                                        \
+    "ldrd   %[t0], %[t1], [%[w], #36]\n\t" /* act_min, act_max in every byte */                                        \
     "ssub8  %[y0], %[x0], %[t0]\n\t"                                                                                   \
     "sel    %[x0], %[x0], %[t0]\n\t"                                                                                   \
     "ssub8  %[y0], %[t1], %[x0]\n\t"                                                                                   \
